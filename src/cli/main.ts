@@ -1,0 +1,42 @@
+import { CommanderError } from 'commander'
+import { isProxyError } from '../core/errors.js'
+import { MasterKeyError } from '../store/master-key.js'
+import { StoreVersionError } from '../store/migrate.js'
+import { CliError, type CliDeps } from './context.js'
+import { buildProgram } from './program.js'
+
+/**
+ * Runs a command and turns every expected failure into one line on stderr and a non-zero exit code.
+ * Nothing here calls process.exit, so pending writes (logs, the store) finish first.
+ */
+export async function run(argv: string[], deps: CliDeps): Promise<number> {
+  const program = buildProgram(deps).exitOverride()
+  for (const sub of program.commands) exitOverrideDeep(sub)
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return 0
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : e.exitCode || 2
+    const message = describeError(e)
+    deps.stderr.write(`error: ${message}\n`)
+    return e instanceof CliError ? e.exitCode : 1
+  }
+}
+
+function exitOverrideDeep(cmd: ReturnType<typeof buildProgram>): void {
+  cmd.exitOverride()
+  for (const sub of cmd.commands) exitOverrideDeep(sub)
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof CliError || e instanceof MasterKeyError || e instanceof StoreVersionError || isProxyError(e)) return e.message
+  const code = (e as NodeJS.ErrnoException)?.code
+  if (code === 'EADDRINUSE') return `${(e as Error).message}: the port is taken; choose another with --port.`
+  if (code === 'EACCES' || code === 'EPERM') return `${(e as Error).message}: permission denied.`
+  if (code === 'SQLITE_BUSY') return 'The store is busy (another process holds a write lock); try again.'
+  return e instanceof Error ? (e.stack ?? e.message) : String(e)
+}
+
+export async function main(argv: string[]): Promise<void> {
+  process.exitCode = await run(argv.slice(2), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+}

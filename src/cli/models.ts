@@ -1,0 +1,40 @@
+import { Command } from 'commander'
+import { addRoute, listRoutes, parseTarget, removeRoute } from '../store/repos/routes.js'
+import { dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
+
+const collect = (value: string, previous: string[] = []) => [...previous, value]
+
+export function modelsCommand(deps: CliDeps): Command {
+  const cmd = new Command('models').description('model names clients use, routed to provider models')
+
+  dataDirOption(jsonOption(cmd.command('add <model>')))
+    .description('route a model name to one or more targets, tried in order')
+    .requiredOption('--target <provider/upstream-model>', 'a target, repeatable; the first is preferred', collect)
+    .option('--policy <name>', 'a named policy for this route')
+    .option('--replace', 'replace the targets of an existing route')
+    .addHelpText('after', '\nExamples:\n  proxy models add gpt-4o-mini --target openai/gpt-4o-mini\n  proxy models add smart --target anthropic/claude-sonnet-4-5 --target openai/gpt-4o')
+    .action(async (model: string, opts: { target: string[]; policy?: string; replace?: boolean; json?: boolean; dataDir?: string }) => {
+      const targets = opts.target.map(parseTarget)
+      const route = await withStore(deps, opts, (store) => addRoute(store.db, model, targets, { replace: opts.replace, policy: opts.policy ?? null }))
+      if (opts.json) return printJson(deps, route)
+      out(deps, `Model '${route.model}' -> ${route.targets.map((t) => `${t.provider}/${t.upstreamModel}`).join(' , then ')}`)
+    })
+
+  dataDirOption(jsonOption(cmd.command('ls')))
+    .description('list routed models')
+    .action(async (opts: { json?: boolean; dataDir?: string }) => {
+      const routes = await withStore(deps, opts, (store) => listRoutes(store.db))
+      if (opts.json) return printJson(deps, routes)
+      if (routes.length === 0) return out(deps, "No models yet. Route one with 'proxy models add MODEL --target PROVIDER/UPSTREAM_MODEL'.")
+      out(deps, table(routes.map((r) => ({ model: r.model, targets: r.targets.map((t) => `${t.provider}/${t.upstreamModel}`).join(' > '), policy: r.policy })), ['model', 'targets', 'policy']))
+    })
+
+  dataDirOption(cmd.command('rm <model>'))
+    .description('remove a route')
+    .action(async (model: string, opts: { dataDir?: string }) => {
+      await withStore(deps, opts, (store) => removeRoute(store.db, model))
+      out(deps, `Removed model '${model}'.`)
+    })
+
+  return cmd
+}

@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { Command } from 'commander'
+import { clientsCommand } from './clients.js'
+import type { CliDeps } from './context.js'
+import { keysCommand } from './keys.js'
+import { modelsCommand } from './models.js'
+import { policyCommand } from './policy.js'
+import { providersCommand } from './providers.js'
+import { serveCommand } from './serve.js'
+
+/** The package version, found by walking up: the same code runs from src/ (tests) and dist/src/ (built). */
+function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    const file = new URL('package.json', dir)
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+  }
+  return '0.0.0'
+}
+
+export const VERSION = packageVersion()
+
+/** The whole CLI, built from its dependencies so tests can run any command in-process. */
+export function buildProgram(deps: CliDeps): Command {
+  const program = new Command('proxy')
+    .description('An OpenAI-compatible LLM gateway with an embedded store')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
+    .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps)]) {
+    program.addCommand(cmd)
+  }
+  applyOutput(program, deps)
+  return program
+}
+
+/** Subcommands write help and errors through the same streams as the root. */
+function applyOutput(cmd: Command, deps: CliDeps): void {
+  for (const sub of cmd.commands) {
+    sub.configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
+    sub.showHelpAfterError('(add --help for usage)')
+    applyOutput(sub, deps)
+  }
+}

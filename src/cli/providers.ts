@@ -1,0 +1,68 @@
+import { Command, Option } from 'commander'
+import { PROVIDER_TYPES, type ProviderType } from '../store/schema.js'
+import { addProvider, listProviders, removeProvider } from '../store/repos/providers.js'
+import { CliError, dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
+
+/** `--setting key=value`, repeatable; numbers and booleans are stored as such, `headers.X=v` nests. */
+export function collectSetting(text: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = text.indexOf('=')
+  if (eq <= 0) throw new CliError(`--setting takes key=value, not '${text}'.`)
+  const key = text.slice(0, eq).trim()
+  const raw = text.slice(eq + 1)
+  const value: unknown = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw
+  const next = { ...previous }
+  if (key.startsWith('headers.')) next.headers = { ...(next.headers as object | undefined), [key.slice(8)]: raw }
+  else next[key] = value
+  return next
+}
+
+export function providersCommand(deps: CliDeps): Command {
+  const cmd = new Command('providers').description('upstream providers the proxy forwards to')
+
+  dataDirOption(jsonOption(cmd.command('add <name>')))
+    .description('add a provider')
+    .addOption(new Option('--type <type>', 'wire format').choices(PROVIDER_TYPES as unknown as string[]).makeOptionMandatory())
+    .option('--base-url <url>', "base URL as the provider's SDK takes it (e.g. https://api.openai.com/v1)")
+    .option('--setting <key=value>', 'provider setting, repeatable (e.g. latency_ms=50, headers.X-Org=acme)', collectSetting, {})
+    .addHelpText('after', '\nExamples:\n  proxy providers add openai --type openai\n  proxy providers add local --type openai-compatible --base-url http://127.0.0.1:1234/v1\n  proxy providers add fake --type mock --setting latency_ms=100 --setting error_rate=0.1')
+    .action(async (name: string, opts: { type: ProviderType; baseUrl?: string; setting: Record<string, unknown>; json?: boolean; dataDir?: string }) => {
+      if (opts.baseUrl) checkUrl(opts.baseUrl)
+      const provider = await withStore(deps, opts, (store) => addProvider(store.db, { name, type: opts.type, baseUrl: opts.baseUrl ?? null, settings: opts.setting }))
+      if (opts.json) return printJson(deps, provider)
+      out(deps, `Added provider '${provider.name}' (${provider.type}). Next: proxy keys add ${provider.name}`)
+    })
+
+  dataDirOption(jsonOption(cmd.command('ls')))
+    .description('list providers')
+    .action(async (opts: { json?: boolean; dataDir?: string }) => {
+      const providers = await withStore(deps, opts, (store) => listProviders(store.db))
+      if (opts.json) return printJson(deps, providers)
+      if (providers.length === 0) return out(deps, "No providers yet. Add one with 'proxy providers add NAME --type openai'.")
+      out(deps, table(providers.map((p) => ({ ...p, baseUrl: p.baseUrl ?? '(default)', settings: settingsText(p.settings), enabled: p.enabled ? 'yes' : 'no' })), ['name', 'type', 'baseUrl', 'keys', 'enabled', 'settings']))
+    })
+
+  dataDirOption(cmd.command('rm <name>'))
+    .description('remove a provider and its keys')
+    .action(async (name: string, opts: { dataDir?: string }) => {
+      await withStore(deps, opts, (store) => removeProvider(store.db, name))
+      out(deps, `Removed provider '${name}' and its keys.`)
+    })
+
+  return cmd
+}
+
+function settingsText(settings: Record<string, unknown>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => (k === 'headers' && v && typeof v === 'object' ? Object.keys(v).map((h) => `headers.${h}=…`).join(' ') : `${k}=${String(v)}`))
+    .join(' ')
+}
+
+function checkUrl(url: string): void {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new CliError(`--base-url '${url}' is not a URL.`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError(`--base-url must be http:// or https://, not ${parsed.protocol}`)
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import type { Env } from '../store/paths.js'
+import { CliError } from './context.js'
+
+/** The optional config file: the lowest layer under flags and PROXY_* variables. */
+const fileSchema = z.strictObject({
+  host: z.string().optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  data_dir: z.string().optional(),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  max_body_bytes: z.number().int().min(1024).optional(),
+})
+
+export interface ServeFlags {
+  host?: string
+  port?: string
+  dataDir?: string
+  logLevel?: string
+  maxBody?: string
+  config?: string
+}
+
+export interface ServeSettings {
+  host: string
+  port: number
+  dataDir: string | undefined
+  logLevel: string
+  maxBodyBytes: number
+}
+
+export function resolveServeSettings(flags: ServeFlags, env: Env): ServeSettings {
+  const file = loadFile(flags.config ?? env.PROXY_CONFIG)
+  const port = Number(flags.port ?? env.PROXY_PORT ?? file.port ?? 8000)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Port must be a whole number from 0 to 65535, not '${flags.port ?? env.PROXY_PORT}'.`)
+  const maxBodyBytes = Number(flags.maxBody ?? env.PROXY_MAX_BODY_BYTES ?? file.max_body_bytes ?? 10 * 1024 * 1024)
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new CliError('The body limit must be a whole number of bytes, at least 1024.')
+  return {
+    host: flags.host ?? env.PROXY_HOST ?? file.host ?? '127.0.0.1',
+    port,
+    dataDir: flags.dataDir ?? env.PROXY_DATA_DIR ?? file.data_dir,
+    logLevel: flags.logLevel ?? env.PROXY_LOG_LEVEL ?? file.log_level ?? 'info',
+    maxBodyBytes,
+  }
+}
+
+function loadFile(path: string | undefined): z.infer<typeof fileSchema> {
+  if (!path) return {}
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new CliError(`Cannot read config file ${path}: ${(err as Error).message}`)
+  }
+  const parsed = fileSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new CliError(`Config file ${path}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`)
+  }
+  return parsed.data
+}

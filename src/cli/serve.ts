@@ -1,0 +1,88 @@
+import { Command } from 'commander'
+import { startProxy } from '../server/start.js'
+import { resolveDataDir } from '../store/paths.js'
+import { createLogger } from '../telemetry/logger.js'
+import { err, type CliDeps } from './context.js'
+import { seedDemo } from './demo.js'
+import { resolveServeSettings, type ServeFlags } from './serve-config.js'
+
+export function serveCommand(deps: CliDeps): Command {
+  return new Command('serve')
+    .description('start the OpenAI-compatible HTTP server')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1, or $PROXY_HOST)')
+    .option('--port <port>', 'port to listen on (default 8000, or $PROXY_PORT)')
+    .option('--demo', 'add a mock provider, demo models and a demo client key, then serve')
+    .option('--data-dir <dir>', 'data directory (default: $PROXY_DATA_DIR or ~/.local/share/proxy)')
+    .option('--log-level <level>', 'trace|debug|info|warn|error (default info, or $PROXY_LOG_LEVEL)')
+    .option('--max-body <bytes>', 'largest request body accepted (default 10485760, or $PROXY_MAX_BODY_BYTES)')
+    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes), or $PROXY_CONFIG')
+    .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
+    .action(async (flags: ServeFlags & { demo?: boolean }) => {
+      const settings = resolveServeSettings(flags, deps.env)
+      const logger = createLogger({ level: settings.logLevel })
+      let demo: { key: string; models: string[] } | null = null
+      const proxy = await startProxy({
+        dataDir: resolveDataDir(settings.dataDir, deps.env),
+        host: settings.host,
+        port: settings.port,
+        env: deps.env,
+        logger,
+        maxBodyBytes: settings.maxBodyBytes,
+        keychain: deps.keychain,
+        prepare: async (store) => {
+          if (flags.demo) demo = await seedDemo(store)
+        },
+      })
+      const snapshot = proxy.config.current()
+      logger.info({ url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size }, 'proxy listening')
+      err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
+
+      await waitForStop(deps)
+      err(deps, 'Shutting down: finishing open requests…')
+      await proxy.close()
+      logger.info('proxy stopped')
+      logger.flush()
+    })
+}
+
+function banner(url: string, dataDir: string, demo: { key: string; models: string[] } | null, routes: number, clients: number): string {
+  const lines = [`proxy is listening on ${url}  (data: ${dataDir})`]
+  if (demo?.key) {
+    lines.push(
+      '',
+      `Demo client key (shown once; a restart with --demo issues a new one):`,
+      `  ${demo.key}`,
+      '',
+      `Models: ${demo.models.join(', ')}`,
+      '',
+      'Try it:',
+      `  curl ${url}/v1/chat/completions -H "Authorization: Bearer ${demo.key}" -H "Content-Type: application/json" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`,
+    )
+  } else if (routes === 0) {
+    lines.push(
+      '',
+      'No models are configured yet, so every /v1 request will fail. To add a provider:',
+      '  proxy providers add openai --type openai',
+      '  printenv OPENAI_API_KEY | proxy keys add openai',
+      '  proxy models add gpt-4o-mini --target openai/gpt-4o-mini',
+      '  proxy clients add my-app',
+      'or restart with --demo to try it without any API key. Changes apply without a restart.',
+    )
+  } else if (clients === 0) {
+    lines.push('', "No client keys exist yet: create one with 'proxy clients add NAME'.")
+  }
+  return lines.join('\n') + '\n'
+}
+
+function waitForStop(deps: CliDeps): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done)
+      process.off('SIGTERM', done)
+      resolve()
+    }
+    process.once('SIGINT', done)
+    process.once('SIGTERM', done)
+    deps.stopSignal?.addEventListener('abort', done, { once: true })
+  })
+}

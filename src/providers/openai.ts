@@ -1,0 +1,105 @@
+/**
+ * OpenAI and any host that speaks its API (Groq, Together, vLLM, LM Studio…). The request passes through
+ * with only `model` rewritten; unknown parameters reach the upstream untouched.
+ */
+import type { Dispatcher } from 'undici'
+import { ProxyError } from '../core/errors.js'
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
+import { callUpstream, joinUrl, readJson } from './shared/http.js'
+import { readSse } from './shared/stream-readers.js'
+import { redactSecrets, upstreamNetworkError } from './shared/upstream-error.js'
+import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
+
+export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
+
+export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps): ProviderAdapter {
+  const base = endpoint.baseUrl ?? OPENAI_BASE_URL
+  const extraHeaders = stringRecord(endpoint.settings.headers)
+  // Some OpenAI-compatible servers reject stream_options; operators can turn the usage request off.
+  const askStreamUsage = endpoint.settings.stream_usage !== false
+  const urls = {
+    chat: joinUrl(base, 'chat/completions'),
+    completions: joinUrl(base, 'completions'),
+    embeddings: joinUrl(base, 'embeddings'),
+    models: joinUrl(base, 'models'),
+  }
+
+  const headersFor = (ctx: CallContext): Record<string, string> => {
+    const h: Record<string, string> = { ...extraHeaders, 'x-request-id': ctx.requestId }
+    if (ctx.apiKey) h.authorization = `Bearer ${ctx.apiKey}`
+    return h
+  }
+
+  const post = (url: string, body: unknown, ctx: CallContext) =>
+    callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx })
+
+  const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
+    const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }
+    if (askStreamUsage) body.stream_options = { ...(req.stream_options as object | undefined), include_usage: true }
+    return body
+  }
+
+  return {
+    endpoint,
+    async chat(req: ChatRequest, ctx) {
+      const res = await post(urls.chat, { ...req, model: ctx.upstreamModel, stream: false }, ctx)
+      return readJson<ChatCompletion>(res, endpoint.name, ctx)
+    },
+    async chatStream(req: ChatRequest, ctx) {
+      const res = await post(urls.chat, streamBody(req, ctx), ctx)
+      return sseObjects<ChatCompletionChunk>(res, endpoint.name, ctx)
+    },
+    async completion(req: CompletionRequest, ctx) {
+      const res = await post(urls.completions, { ...req, model: ctx.upstreamModel, stream: false }, ctx)
+      return readJson<Completion>(res, endpoint.name, ctx)
+    },
+    async completionStream(req: CompletionRequest, ctx) {
+      const res = await post(urls.completions, streamBody(req, ctx), ctx)
+      return sseObjects<Completion>(res, endpoint.name, ctx)
+    },
+    async embeddings(req: EmbeddingRequest, ctx) {
+      const res = await post(urls.embeddings, { ...req, model: ctx.upstreamModel }, ctx)
+      return readJson<EmbeddingResponse>(res, endpoint.name, ctx)
+    },
+    async listModels(ctx) {
+      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url: urls.models, headers: headersFor(ctx), method: 'GET', ctx })
+      const body = await readJson<{ data?: Array<{ id: string }> }>(res, endpoint.name, ctx)
+      return (body.data ?? []).map((m) => m.id)
+    },
+  }
+}
+
+/** Upstream SSE (`data: {…}` … `data: [DONE]`) as objects; an `error` payload mid-stream becomes a thrown ProxyError. */
+async function* sseObjects<T>(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): AsyncGenerator<T> {
+  try {
+    for await (const event of readSse(res.body)) {
+      if (event.data === '[DONE]') return
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(event.data)
+      } catch {
+        throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
+      }
+      const error = (parsed as { error?: { message?: string } }).error
+      if (error) {
+        throw new ProxyError({
+          status: 502,
+          type: 'upstream_error',
+          code: 'upstream_stream_error',
+          message: `Provider '${provider}' failed mid-stream: ${redactSecrets(error.message ?? 'unknown error')}`,
+        })
+      }
+      yield parsed as T
+    }
+  } catch (err) {
+    throw upstreamNetworkError(provider, err, ctx.signal)
+  } finally {
+    // A consumer that stops early (client gone) must not leave the upstream socket streaming.
+    if (!res.body.readableEnded) res.body.destroy()
+  }
+}
+
+function stringRecord(value: unknown): Record<string, string> {
+  if (!value || typeof value !== 'object') return {}
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>
+}

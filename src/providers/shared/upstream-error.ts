@@ -1,0 +1,127 @@
+/**
+ * The one mapping from upstream failures to ProxyError. `retryable` is decided here and only here:
+ * rate limits, overload, 5xx, timeouts and broken connections are worth another attempt; a request the
+ * upstream judged bad (400, 404, 422) will fail the same way anywhere, and a rejected key is the key's fault.
+ */
+import { ProxyError } from '../../core/errors.js'
+
+export interface UpstreamErrorDetails {
+  message?: string
+  type?: string
+  code?: string | null
+  param?: string | null
+}
+
+/** Upstream messages sometimes echo (masked) keys; never pass anything key-shaped on. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b(sk|pk|rk|key|sess)-[A-Za-z0-9_\-*.]{6,}/gi, '[redacted]')
+    .replace(/\b[A-Za-z0-9]{32,}\b/g, '[redacted]')
+}
+
+export function upstreamHttpError(provider: string, status: number, details: UpstreamErrorDetails, retryAfter?: string | null): ProxyError {
+  const detail = details.message ? redactSecrets(details.message).slice(0, 500) : `HTTP ${status}`
+  const headers: Record<string, string> = retryAfter ? { 'retry-after': retryAfter } : {}
+  if (status === 401 || status === 403) {
+    return new ProxyError({
+      status: 502,
+      type: 'upstream_error',
+      code: 'upstream_auth_failed',
+      message: `Provider '${provider}' rejected the proxy's upstream key (${status}): ${detail}. Check it with 'proxy keys ls' and replace it with 'proxy keys rotate'.`,
+    })
+  }
+  if (status === 429) {
+    return new ProxyError({
+      status: 429,
+      type: 'rate_limit_error',
+      code: details.code === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limit_exceeded',
+      message: `Provider '${provider}' is rate limiting the proxy: ${detail}`,
+      retryable: true,
+      headers,
+    })
+  }
+  if (status === 404) {
+    return new ProxyError({
+      status: 502,
+      type: 'upstream_error',
+      code: 'upstream_not_found',
+      message: `Provider '${provider}' answered 404: ${detail}. The route's upstream model or the provider's base URL is probably wrong.`,
+    })
+  }
+  if (status >= 400 && status < 500 && status !== 408 && status !== 409) {
+    return new ProxyError({
+      status: status === 413 || status === 422 ? status : 400,
+      type: 'invalid_request_error',
+      code: details.code ?? null,
+      param: details.param ?? null,
+      message: `Provider '${provider}' rejected the request: ${detail}`,
+    })
+  }
+  return new ProxyError({
+    status: status === 504 ? 504 : 502,
+    type: 'upstream_error',
+    code: status === 529 ? 'upstream_overloaded' : 'upstream_unavailable',
+    message: `Provider '${provider}' failed with ${status}: ${detail}`,
+    retryable: true,
+    headers,
+  })
+}
+
+export function upstreamTimeout(provider: string, phase: 'first_byte' | 'total'): ProxyError {
+  return new ProxyError({
+    status: 504,
+    type: 'timeout_error',
+    code: 'upstream_timeout',
+    message:
+      phase === 'first_byte'
+        ? `Provider '${provider}' did not start answering in time.`
+        : `Provider '${provider}' did not finish answering in time.`,
+    retryable: true,
+  })
+}
+
+/** Maps a thrown network-level error (undici, abort, reset) to a ProxyError. */
+export function upstreamNetworkError(provider: string, err: unknown, clientSignal?: AbortSignal): ProxyError {
+  if (err instanceof ProxyError) return err
+  if (clientSignal?.aborted) {
+    return new ProxyError({ status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'The client closed the request.' })
+  }
+  const code = (err as { code?: string })?.code
+  const name = (err as { name?: string })?.name
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return upstreamTimeout(provider, 'first_byte')
+  if (code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') return upstreamTimeout(provider, 'total')
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new ProxyError({ status: 504, type: 'timeout_error', code: 'upstream_timeout', message: `Could not connect to provider '${provider}' in time.`, retryable: true })
+  }
+  const reason = code ?? (err instanceof Error ? err.message : String(err))
+  return new ProxyError({
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_unreachable',
+    message: `Could not reach provider '${provider}' (${redactSecrets(reason)}).`,
+    retryable: true,
+    cause: err,
+  })
+}
+
+/** Reads an error body of any shape providers use: OpenAI/Azure {error:{…}}, Anthropic {type:'error',error:{…}}, Ollama {error:'…'}. */
+export function parseErrorBody(text: string): UpstreamErrorDetails {
+  try {
+    const body = JSON.parse(text) as Record<string, unknown>
+    const error = body.error
+    if (typeof error === 'string') return { message: error }
+    if (error && typeof error === 'object') {
+      const e = error as Record<string, unknown>
+      return {
+        message: typeof e.message === 'string' ? e.message : undefined,
+        type: typeof e.type === 'string' ? e.type : undefined,
+        code: typeof e.code === 'string' ? e.code : null,
+        param: typeof e.param === 'string' ? e.param : null,
+      }
+    }
+    if (typeof body.message === 'string') return { message: body.message }
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return { message: text.trim().slice(0, 300) || undefined }
+}

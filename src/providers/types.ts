@@ -1,0 +1,62 @@
+/**
+ * The adapter contract. An adapter turns OpenAI-shaped objects into one provider's wire format and back.
+ * It takes and gives objects, never SSE text, and knows nothing of routing, key choice or limits.
+ * Optional members are capabilities: a provider without embeddings simply has no `embeddings`.
+ */
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatRequest,
+  Completion,
+  CompletionRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+} from '../core/openai-schema.js'
+import type { Dispatcher } from 'undici'
+
+export type ProviderKind = 'openai' | 'openai-compatible' | 'anthropic' | 'azure' | 'ollama' | 'mock'
+
+/** What an adapter is built from: one provider's endpoint and settings, never its keys. */
+export interface ProviderEndpoint {
+  name: string
+  type: ProviderKind
+  baseUrl: string | null
+  settings: Record<string, unknown>
+}
+
+export interface Timeouts {
+  /** time to the upstream's response headers */
+  firstByteMs: number
+  /** the whole exchange, body included */
+  totalMs: number
+}
+
+export interface CallContext {
+  apiKey: string | null
+  upstreamModel: string
+  /** aborted when the client goes away or the total timeout passes */
+  signal: AbortSignal
+  requestId: string
+  timeouts: Timeouts
+}
+
+export interface ProviderAdapter {
+  readonly endpoint: ProviderEndpoint
+  chat(req: ChatRequest, ctx: CallContext): Promise<ChatCompletion>
+  /**
+   * Resolves once the upstream accepted the request (headers received), so the gateway can still retry
+   * or fall back; the iterable then yields chunks as they arrive. The last chunk before the end carries
+   * `usage` whenever the upstream reports it, whether or not the client asked for it.
+   */
+  chatStream(req: ChatRequest, ctx: CallContext): Promise<AsyncIterable<ChatCompletionChunk>>
+  completion?(req: CompletionRequest, ctx: CallContext): Promise<Completion>
+  completionStream?(req: CompletionRequest, ctx: CallContext): Promise<AsyncIterable<Completion>>
+  embeddings?(req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse>
+  listModels?(ctx: CallContext): Promise<string[]>
+}
+
+export interface AdapterDeps {
+  dispatcher: Dispatcher
+}
+
+export type AdapterFactory = (endpoint: ProviderEndpoint, deps: AdapterDeps) => ProviderAdapter

@@ -1,0 +1,120 @@
+import type { Kysely } from 'kysely'
+import { conflict, invalidRequest, notFound } from '../../core/errors.js'
+import { displayPrefix, hashClientKey, newClientKey } from '../../core/ids.js'
+import { nowIso } from '../time.js'
+import type { ClientRole, ClientRow, Database } from '../schema.js'
+import { assertName } from './providers.js'
+
+export interface ClientSummary {
+  id: number
+  name: string
+  keyPrefix: string
+  role: ClientRole
+  models: string[] | null
+  rpm: number | null
+  tpm: number | null
+  dailyTokens: number | null
+  monthlyTokens: number | null
+  expiresAt: string | null
+  revokedAt: string | null
+  createdAt: string
+  status: 'active' | 'revoked' | 'expired'
+}
+
+export interface AddClientInput {
+  name: string
+  role?: ClientRole
+  models?: string[] | null
+  expiresAt?: string | null
+  rpm?: number | null
+  tpm?: number | null
+  dailyTokens?: number | null
+  monthlyTokens?: number | null
+}
+
+/** Creates a client and returns its key: the only time the key exists outside the caller's hands. */
+export async function addClient(db: Kysely<Database>, input: AddClientInput): Promise<{ client: ClientSummary; key: string }> {
+  assertName('Client', input.name)
+  const role = input.role ?? 'user'
+  if (role !== 'admin' && role !== 'user') throw invalidRequest(`Role must be 'admin' or 'user', not '${String(role)}'.`, 'role')
+  if (await db.selectFrom('clients').select('id').where('name', '=', input.name).executeTakeFirst()) {
+    throw conflict(`A client named '${input.name}' already exists. Use 'proxy clients rotate ${input.name}' for a new key.`)
+  }
+  const key = newClientKey()
+  const row = await db
+    .insertInto('clients')
+    .values({
+      name: input.name,
+      key_hash: hashClientKey(key),
+      key_prefix: displayPrefix(key),
+      role,
+      models: input.models && input.models.length > 0 ? JSON.stringify(input.models) : null,
+      rpm: input.rpm ?? null,
+      tpm: input.tpm ?? null,
+      daily_tokens: input.dailyTokens ?? null,
+      monthly_tokens: input.monthlyTokens ?? null,
+      expires_at: input.expiresAt ?? null,
+      created_at: nowIso(),
+      revoked_at: null,
+      rotated_at: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  return { client: summarize(row), key }
+}
+
+export async function listClients(db: Kysely<Database>): Promise<ClientSummary[]> {
+  const rows = await db.selectFrom('clients').selectAll().orderBy('name').execute()
+  return rows.map(summarize)
+}
+
+export async function getClient(db: Kysely<Database>, name: string): Promise<ClientRow> {
+  const row = await db.selectFrom('clients').selectAll().where('name', '=', name).executeTakeFirst()
+  if (!row) throw notFound(`No client named '${name}'. List them with 'proxy clients ls'.`)
+  return row
+}
+
+export async function revokeClient(db: Kysely<Database>, name: string): Promise<ClientSummary> {
+  const row = await getClient(db, name)
+  if (row.revoked_at) return summarize(row)
+  const updated = await db.updateTable('clients').set({ revoked_at: nowIso() }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow()
+  return summarize(updated)
+}
+
+/** Issues a new key for a client; the old key stops working as soon as a server reloads (about a second). */
+export async function rotateClient(db: Kysely<Database>, name: string): Promise<{ client: ClientSummary; key: string }> {
+  const row = await getClient(db, name)
+  if (row.revoked_at) throw invalidRequest(`Client '${name}' is revoked; add a new client instead of rotating a revoked one.`, 'name')
+  const key = newClientKey()
+  const updated = await db
+    .updateTable('clients')
+    .set({ key_hash: hashClientKey(key), key_prefix: displayPrefix(key), rotated_at: nowIso() })
+    .where('id', '=', row.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  return { client: summarize(updated), key }
+}
+
+export function clientStatus(row: Pick<ClientRow, 'revoked_at' | 'expires_at'>, now = Date.now()): ClientSummary['status'] {
+  if (row.revoked_at) return 'revoked'
+  if (row.expires_at && Date.parse(row.expires_at) <= now) return 'expired'
+  return 'active'
+}
+
+function summarize(row: ClientRow): ClientSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    keyPrefix: row.key_prefix,
+    role: row.role,
+    models: row.models ? (JSON.parse(row.models) as string[]) : null,
+    rpm: row.rpm,
+    tpm: row.tpm,
+    dailyTokens: row.daily_tokens,
+    monthlyTokens: row.monthly_tokens,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    createdAt: row.created_at,
+    status: clientStatus(row),
+  }
+}

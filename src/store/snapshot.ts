@@ -1,0 +1,145 @@
+/**
+ * The config snapshot: everything the hot path needs, decrypted and indexed, held in memory. The server
+ * never reads SQLite per request; it swaps in a new snapshot when the store changes.
+ */
+import { withPolicyDefaults, type EffectivePolicy, type PolicyDocument } from '../core/policy-schema.js'
+import type { Store } from './db.js'
+import type { ClientRole, ProviderType } from './schema.js'
+
+export interface KeyConfig {
+  id: number
+  label: string
+  secret: string
+  priority: number
+  weight: number
+  state: 'active' | 'disabled'
+}
+
+export interface ProviderConfig {
+  id: number
+  name: string
+  type: ProviderType
+  baseUrl: string | null
+  settings: Record<string, unknown>
+  enabled: boolean
+  keys: KeyConfig[]
+}
+
+export interface ClientConfig {
+  id: number
+  name: string
+  role: ClientRole
+  /** null: every routed model */
+  models: ReadonlySet<string> | null
+  expiresAt: number | null
+  revoked: boolean
+  rpm: number | null
+  tpm: number | null
+  dailyTokens: number | null
+  monthlyTokens: number | null
+}
+
+export interface RouteTarget {
+  provider: ProviderConfig
+  upstreamModel: string
+  weight: number
+}
+
+export interface RouteConfig {
+  model: string
+  policy: string | null
+  targets: RouteTarget[]
+  createdAt: number
+}
+
+export interface ConfigSnapshot {
+  loadedAt: number
+  providers: ReadonlyMap<string, ProviderConfig>
+  clientsByHash: ReadonlyMap<string, ClientConfig>
+  routes: ReadonlyMap<string, RouteConfig>
+  policies: ReadonlyMap<string, PolicyDocument>
+  /** the policy named 'global', with defaults filled in */
+  globalPolicy: EffectivePolicy
+  /** things an operator should hear about, such as a key that no longer decrypts */
+  problems: string[]
+}
+
+export const GLOBAL_POLICY = 'global'
+
+export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
+  const { db } = store
+  // One read transaction, so the CLI cannot change the store between the queries of one snapshot.
+  return db.transaction().execute(async (tx) => {
+    const [providerRows, keyRows, clientRows, routeRows, targetRows, policyRows] = await Promise.all([
+      tx.selectFrom('providers').selectAll().execute(),
+      tx.selectFrom('provider_keys').selectAll().where('state', '!=', 'retired').orderBy('priority').orderBy('id').execute(),
+      tx.selectFrom('clients').selectAll().execute(),
+      tx.selectFrom('routes').selectAll().execute(),
+      tx.selectFrom('route_targets').selectAll().orderBy('route_id').orderBy('position').execute(),
+      tx.selectFrom('policies').selectAll().execute(),
+    ])
+    const problems: string[] = []
+    const providersById = new Map<number, ProviderConfig>()
+    const providers = new Map<string, ProviderConfig>()
+    for (const p of providerRows) {
+      const config: ProviderConfig = {
+        id: p.id,
+        name: p.name,
+        type: p.type,
+        baseUrl: p.base_url,
+        settings: JSON.parse(p.settings) as Record<string, unknown>,
+        enabled: p.enabled === 1,
+        keys: [],
+      }
+      providersById.set(p.id, config)
+      providers.set(p.name, config)
+    }
+    for (const k of keyRows) {
+      const provider = providersById.get(k.provider_id)
+      if (!provider) continue
+      let secret: string
+      try {
+        secret = store.fernet.decryptString(k.secret)
+      } catch {
+        problems.push(`Key '${k.label}' of provider '${provider.name}' cannot be decrypted with the current master key; it is skipped.`)
+        continue
+      }
+      provider.keys.push({ id: k.id, label: k.label, secret, priority: k.priority, weight: k.weight, state: k.state as 'active' | 'disabled' })
+    }
+    const clientsByHash = new Map<string, ClientConfig>()
+    for (const c of clientRows) {
+      clientsByHash.set(c.key_hash, {
+        id: c.id,
+        name: c.name,
+        role: c.role,
+        models: c.models ? new Set(JSON.parse(c.models) as string[]) : null,
+        expiresAt: c.expires_at ? Date.parse(c.expires_at) : null,
+        revoked: c.revoked_at !== null,
+        rpm: c.rpm,
+        tpm: c.tpm,
+        dailyTokens: c.daily_tokens,
+        monthlyTokens: c.monthly_tokens,
+      })
+    }
+    const routes = new Map<string, RouteConfig>()
+    for (const r of routeRows) {
+      routes.set(r.model, { model: r.model, policy: r.policy, targets: [], createdAt: Math.floor(Date.parse(r.created_at) / 1000) })
+    }
+    const routeModelById = new Map(routeRows.map((r) => [r.id, r.model]))
+    for (const t of targetRows) {
+      const route = routes.get(routeModelById.get(t.route_id) ?? '')
+      const provider = providersById.get(t.provider_id)
+      if (route && provider) route.targets.push({ provider, upstreamModel: t.upstream_model, weight: t.weight })
+    }
+    const policies = new Map<string, PolicyDocument>(policyRows.map((p) => [p.name, JSON.parse(p.document) as PolicyDocument]))
+    return {
+      loadedAt: Date.now(),
+      providers,
+      clientsByHash,
+      routes,
+      policies,
+      globalPolicy: withPolicyDefaults(policies.get(GLOBAL_POLICY)),
+      problems,
+    }
+  })
+}
