@@ -1,0 +1,437 @@
+/**
+ * `npm run bench`: measures the proxy against a bare Node passthrough and against the fake upstream
+ * directly, in one run, on this machine, and prints the ratios the performance issue targets.
+ *
+ * Everything runs on 127.0.0.1; every phase is bounded in time. With `taskset` on a 2-core machine the
+ * measured server (proxy or passthrough) gets core 0, and the load generator and fake upstream core 1.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir, cpus } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { Pool } from 'undici'
+
+const root = path.resolve(import.meta.dirname, '..')
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
+    'soak-seconds': { type: 'string', default: '120' },
+    streams: { type: 'string', default: '1000' },
+    quick: { type: 'boolean', default: false },
+    redis: { type: 'string' },
+  },
+})
+const QUICK = flags.quick
+const DURATION = QUICK ? 3 : Number(flags.duration)
+const WARMUP = QUICK ? 1 : Number(flags.warmup)
+const SOAK = QUICK ? 10 : Number(flags['soak-seconds'])
+const OPEN_STREAMS = QUICK ? 200 : Number(flags.streams)
+const REDIS_URL = flags.redis ?? process.env.PROXY_REDIS_URL ?? (redisReachable() ? 'redis://127.0.0.1:6379' : null)
+const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
+const CHAT_BODY = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 })
+const streamBody = (gapMs?: number) => JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Stream to the benchmark.' }], ...(gapMs ? { bench_gap_ms: gapMs } : {}) })
+
+const canPin = hasCommand('taskset') && cpus().length >= 2
+const pin = (core: number, cmd: string[]): string[] => (canPin ? ['taskset', '-c', String(core), ...cmd] : cmd)
+const children: ChildProcess[] = []
+const log = (...parts: unknown[]) => console.error('[bench]', ...parts)
+
+interface Target {
+  name: 'direct' | 'passthrough' | 'proxy' | 'proxy+redis'
+  url: string
+  pid: number | null
+  auth: string
+  chatPath: string
+}
+
+async function main(): Promise<void> {
+  const wrk = ensureWrk()
+  log(`load generator: ${wrk ? 'wrk (' + wrk + ')' : 'none'}; pinning: ${canPin ? 'taskset (server core 0, load + upstream core 1)' : 'off'}`)
+  if (!wrk) throw new Error('wrk is required: install it with `apt-get install wrk`.')
+  const work = mkdtempSync(path.join(tmpdir(), 'proxy-bench-'))
+  try {
+    const upstream = await startChild('upstream', pin(1, [process.execPath, path.join(root, 'bench/fake-upstream.mjs'), '0']), { BENCH_STREAM_CHUNKS: '20', BENCH_STREAM_GAP_MS: '5' })
+    const upstreamUrl = `http://127.0.0.1:${upstream.port}`
+    const passthrough = await startChild('passthrough', pin(0, [process.execPath, path.join(root, 'bench/passthrough.mjs'), '0', upstreamUrl]))
+    const dataDir = path.join(work, 'data')
+    const clientKey = configureProxy(dataDir, `${upstreamUrl}/v1`)
+    const proxy = await startProxyProcess('proxy', dataDir, work, {})
+    const targets: Target[] = [
+      { name: 'direct', url: upstreamUrl, pid: null, auth: '', chatPath: '/v1/chat/completions' },
+      { name: 'passthrough', url: `http://127.0.0.1:${passthrough.port}`, pid: passthrough.pid, auth: '', chatPath: '/v1/chat/completions' },
+      { name: 'proxy', url: `http://127.0.0.1:${proxy.port}`, pid: proxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' },
+    ]
+
+    for (const t of targets) await verify(t, upstreamUrl)
+
+    const results: Record<string, unknown> = {
+      when: new Date().toISOString(),
+      node: process.version,
+      loadGenerator: `wrk ${wrk}`,
+      pinned: canPin,
+      durationSeconds: DURATION,
+      phases: {} as Record<string, unknown>,
+    }
+    const phases = results.phases as Record<string, unknown>
+
+    for (const connections of [1, 16, 64]) {
+      for (const t of targets) {
+        const r = await wrkPhase(t, connections)
+        phases[`chat_c${connections}_${t.name}`] = r
+        log(`chat c=${connections} ${t.name}: ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} p99 ${us(r.p99)} cpu/req ${r.cpuUsPerReq?.toFixed(1) ?? '-'} µs rss ${r.peakRssMb?.toFixed(0) ?? '-'} MB`)
+      }
+    }
+    for (const connections of [1, 16]) {
+      for (const t of targets) {
+        const r = await streamPhase(t, connections)
+        phases[`stream_c${connections}_${t.name}`] = r
+        log(`stream c=${connections} ${t.name}: ttfb p50 ${us(r.ttfbP50)} total p50 ${us(r.totalP50)} max gap ${us(r.maxGapUs)}`)
+      }
+    }
+    for (const t of targets.filter((x) => x.pid !== null)) {
+      const r = await openStreamsPhase(t, OPEN_STREAMS)
+      phases[`open_streams_${t.name}`] = r
+      log(`${OPEN_STREAMS} open streams ${t.name}: ok ${r.completed}/${OPEN_STREAMS}, peak rss ${r.peakRssMb.toFixed(0)} MB`)
+    }
+
+    if (REDIS_URL) {
+      const redisProxy = await startProxyProcess('proxy+redis', dataDir, work, { PROXY_REDIS_URL: REDIS_URL })
+      const t: Target = { name: 'proxy+redis', url: `http://127.0.0.1:${redisProxy.port}`, pid: redisProxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' }
+      await verify(t, upstreamUrl)
+      const r = await wrkPhase(t, 64)
+      phases['chat_c64_proxy+redis'] = r
+      log(`chat c=64 proxy+redis (${REDIS_URL}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)}`)
+      await stopChild(redisProxy.child)
+    }
+
+    const soak = await soakPhase(targets[2]!, SOAK)
+    phases.soak_proxy = soak
+    log(`soak ${SOAK}s: rss after warm-up ${soak.rssStartMb.toFixed(0)} MB, at end ${soak.rssEndMb.toFixed(0)} MB (${soak.growthPct.toFixed(1)} %)`)
+
+    const table = summarize(phases)
+    results.summary = table.rows
+    mkdirSync(path.join(root, 'bench/results'), { recursive: true })
+    const file = path.join(root, 'bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, JSON.stringify(results, null, 2))
+    console.log(table.markdown)
+    console.log(`\nload generator: wrk ${wrk}; pinned: ${canPin}; node ${process.version}; results: ${path.relative(root, file)}`)
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+// ---------- set-up ----------
+
+function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
+}
+
+function redisReachable(): boolean {
+  return spawnSync('sh', ['-c', 'redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG']).status === 0
+}
+
+function ensureWrk(): string | null {
+  if (!hasCommand('wrk')) {
+    log('wrk not found; installing it from Debian (apt-get install wrk)')
+    spawnSync('sh', ['-c', '(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null 2>&1'], { stdio: 'inherit' })
+  }
+  if (!hasCommand('wrk')) return null
+  const v = spawnSync('wrk', ['-v'], { encoding: 'utf8' })
+  return (/wrk ([\d.]+)/.exec((v.stdout ?? '') + (v.stderr ?? ''))?.[1]) ?? 'unknown'
+}
+
+function proxyEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, PROXY_DATA_DIR: dataDir, PROXY_MASTER_KEY: MASTER_KEY, PROXY_KEYCHAIN: 'off', PROXY_LOG_LEVEL: 'info', ...extra }
+}
+
+function cliRun(dataDir: string, args: string[], input?: string): string {
+  const r = spawnSync(process.execPath, [path.join(root, 'bin/proxy.js'), ...args], { env: proxyEnv(dataDir), input, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`proxy ${args.join(' ')} failed: ${r.stderr}`)
+  return r.stdout
+}
+
+/** Configures the proxy as a user would: a provider, a key, a model, a client. */
+function configureProxy(dataDir: string, upstreamV1: string): string {
+  cliRun(dataDir, ['providers', 'add', 'up', '--type', 'openai-compatible', '--base-url', upstreamV1])
+  cliRun(dataDir, ['keys', 'add', 'up', '--label', 'bench'], 'sk-bench-upstream-key')
+  cliRun(dataDir, ['models', 'add', 'bench-model', '--target', 'up/bench-upstream'])
+  return (JSON.parse(cliRun(dataDir, ['clients', 'add', 'bench', '--json'])) as { key: string }).key
+}
+
+async function startChild(name: string, cmd: string[], env: Record<string, string> = {}): Promise<{ port: number; pid: number; child: ChildProcess }> {
+  const child = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d) => {
+      out += d
+      const m = /listening (\d+)/.exec(out)
+      if (m) resolve(Number(m[1]))
+    })
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)))
+    setTimeout(() => reject(new Error(`${name} did not start`)), 10_000)
+  })
+  return { port, pid: child.pid!, child }
+}
+
+async function startProxyProcess(name: string, dataDir: string, work: string, env: Record<string, string>) {
+  const logFile = openSync(path.join(work, `${name}.log`), 'a')
+  const child = spawn(pin(0, [process.execPath, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])[0]!, pin(0, [process.execPath, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0']).slice(1), {
+    env: proxyEnv(dataDir, env),
+    stdio: ['ignore', logFile, 'pipe'],
+  })
+  children.push(child)
+  const port = await new Promise<number>((resolve, reject) => {
+    let err = ''
+    child.stderr!.on('data', (d) => {
+      err += d
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err)
+      if (m) resolve(Number(m[1]))
+    })
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${err}`)))
+    setTimeout(() => reject(new Error(`${name} did not start: ${err}`)), 15_000)
+  })
+  return { port, pid: child.pid!, child }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  await exited
+}
+
+// ---------- checks ----------
+
+async function upstreamCount(upstreamUrl: string): Promise<number> {
+  const res = await fetch(`${upstreamUrl}/__count`)
+  return ((await res.json()) as { count: number }).count
+}
+
+/** Before measuring: each target answers with the upstream's content, and each request reaches it exactly once. */
+async function verify(t: Target, upstreamUrl: string): Promise<void> {
+  const before = await upstreamCount(upstreamUrl)
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(t.auth ? { authorization: `Bearer ${t.auth}` } : {}) }
+  for (let i = 0; i < 5; i++) {
+    const res = await fetch(t.url + t.chatPath, { method: 'POST', headers, body: CHAT_BODY })
+    const body = (await res.json()) as { choices?: Array<{ message: { content: string } }> }
+    if (res.status !== 200 || body.choices?.[0]?.message.content !== 'Hello from the bench upstream.') {
+      throw new Error(`${t.name} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`)
+    }
+  }
+  const res = await fetch(t.url + t.chatPath, { method: 'POST', headers, body: streamBody() })
+  const text = await res.text()
+  const pieces = [...text.matchAll(/"content":"(tok\d+ )"/g)].length
+  if (pieces !== 20 || !text.trimEnd().endsWith('data: [DONE]')) throw new Error(`${t.name} stream was wrong: ${pieces} chunks`)
+  const seen = (await upstreamCount(upstreamUrl)) - before
+  if (seen !== 6) throw new Error(`${t.name}: the upstream saw ${seen} requests for 6 client requests`)
+  log(`verified ${t.name}: content right, upstream saw exactly one request per client request`)
+}
+
+// ---------- measurements ----------
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)
+  return m ? Number(m[1]) / 1024 : 0
+}
+
+const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)
+
+interface WrkResult {
+  connections: number
+  requests: number
+  rps: number
+  errors: number
+  non2xx: number
+  p50: number
+  p90: number
+  p99: number
+  cpuUsPerReq: number | null
+  peakRssMb: number | null
+}
+
+function runWrk(t: Target, connections: number, seconds: number): Promise<Omit<WrkResult, 'cpuUsPerReq' | 'peakRssMb' | 'connections'>> {
+  return new Promise((resolve, reject) => {
+    const cmd = pin(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', path.join(root, 'bench/wrk-post.lua'), t.url + t.chatPath])
+    const child = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, BENCH_BODY: CHAT_BODY, BENCH_AUTH: t.auth } })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('exit', () => {
+      const m = /BENCH_JSON (.*)/.exec(out)
+      if (!m) return reject(new Error(`wrk printed no result: ${out}`))
+      const r = JSON.parse(m[1]!) as { requests: number; duration_us: number; errors: number; non2xx: number; p50: number; p90: number; p99: number }
+      resolve({ requests: r.requests, rps: r.requests / (r.duration_us / 1e6), errors: r.errors, non2xx: r.non2xx, p50: r.p50, p90: r.p90, p99: r.p99 })
+    })
+  })
+}
+
+async function wrkPhase(t: Target, connections: number): Promise<WrkResult> {
+  await runWrk(t, connections, WARMUP)
+  const ticks0 = t.pid ? cpuTicks(t.pid) : 0
+  const rssSampler = sampleRss(t.pid)
+  const r = await runWrk(t, connections, DURATION)
+  const peak = rssSampler.stop()
+  const cpuUs = t.pid ? (cpuTicks(t.pid) - ticks0) * TICK_US : null
+  return { connections, ...r, cpuUsPerReq: cpuUs === null ? null : cpuUs / r.requests, peakRssMb: peak }
+}
+
+function sampleRss(pid: number | null): { stop: () => number | null } {
+  if (!pid) return { stop: () => null }
+  let peak = rssMb(pid)
+  const timer = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return Math.max(peak, rssMb(pid))
+    },
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+interface StreamResult {
+  connections: number
+  requests: number
+  ttfbP50: number
+  ttfbP99: number
+  totalP50: number
+  totalP99: number
+  /** the longest pause between two chunks seen by the client, in µs: shows whether chunks are held back */
+  maxGapUs: number
+}
+
+async function streamPhase(t: Target, connections: number): Promise<StreamResult> {
+  const perLoop = QUICK ? 5 : connections === 1 ? 40 : 12
+  const pool = new Pool(t.url, { connections })
+  const ttfb: number[] = []
+  const total: number[] = []
+  let maxGap = 0
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(t.auth ? { authorization: `Bearer ${t.auth}` } : {}) }
+  const one = async (record: boolean) => {
+    const start = process.hrtime.bigint()
+    const res = await pool.request({ method: 'POST', path: t.chatPath, headers, body: streamBody() })
+    let first = 0n
+    let last = 0n
+    for await (const _chunk of res.body) {
+      const now = process.hrtime.bigint()
+      if (!first) first = now
+      else if (record) maxGap = Math.max(maxGap, Number(now - last) / 1000)
+      last = now
+    }
+    if (record) {
+      ttfb.push(Number(first - start) / 1000)
+      total.push(Number(process.hrtime.bigint() - start) / 1000)
+    }
+  }
+  await Promise.all(Array.from({ length: connections }, async () => one(false)))
+  await Promise.all(Array.from({ length: connections }, async () => {
+    for (let i = 0; i < perLoop; i++) await one(true)
+  }))
+  await pool.close()
+  ttfb.sort((a, b) => a - b)
+  total.sort((a, b) => a - b)
+  return { connections, requests: ttfb.length, ttfbP50: percentile(ttfb, 50), ttfbP99: percentile(ttfb, 99), totalP50: percentile(total, 50), totalP99: percentile(total, 99), maxGapUs: maxGap }
+}
+
+async function openStreamsPhase(t: Target, count: number): Promise<{ streams: number; completed: number; peakRssMb: number }> {
+  const pool = new Pool(t.url, { connections: count })
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(t.auth ? { authorization: `Bearer ${t.auth}` } : {}) }
+  const sampler = sampleRss(t.pid)
+  let completed = 0
+  // 20 chunks 150 ms apart: every stream stays open for about three seconds, all at once.
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      try {
+        const res = await pool.request({ method: 'POST', path: t.chatPath, headers, body: streamBody(150), headersTimeout: 30_000, bodyTimeout: 30_000 })
+        const text = await res.body.text()
+        if (text.includes('[DONE]')) completed++
+      } catch {
+        // counted as not completed
+      }
+    }),
+  )
+  const peak = sampler.stop() ?? 0
+  await pool.close()
+  return { streams: count, completed, peakRssMb: peak }
+}
+
+async function soakPhase(t: Target, seconds: number): Promise<{ seconds: number; rssStartMb: number; rssEndMb: number; growthPct: number; rps: number }> {
+  const warm = Math.min(10, Math.max(2, Math.floor(seconds / 6)))
+  await runWrk(t, 16, warm)
+  const start = rssMb(t.pid!)
+  const r = await runWrk(t, 16, seconds)
+  const end = rssMb(t.pid!)
+  return { seconds, rssStartMb: start, rssEndMb: end, growthPct: ((end - start) / start) * 100, rps: r.rps }
+}
+
+// ---------- report ----------
+
+const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(0)} µs`)
+
+function summarize(p: Record<string, any>): { markdown: string; rows: Array<Record<string, string>> } {
+  const rows: Array<Record<string, string>> = []
+  const add = (metric: string, passthrough: string, proxy: string, ratio: string, target: string, ok: boolean | null) =>
+    rows.push({ metric, passthrough, proxy, ratio, target, verdict: ok === null ? '' : ok ? 'met' : 'MISSED' })
+  for (const c of [1, 16, 64]) {
+    const d = p[`chat_c${c}_direct`]
+    const pt = p[`chat_c${c}_passthrough`]
+    const px = p[`chat_c${c}_proxy`]
+    add(`chat c=${c} req/s`, pt.rps.toFixed(0), px.rps.toFixed(0), (px.rps / pt.rps).toFixed(2), c === 64 ? '>= 0.6' : '', c === 64 ? px.rps / pt.rps >= 0.6 : null)
+    add(`chat c=${c} p50 / p99 (direct ${us(d.p50)} / ${us(d.p99)})`, `${us(pt.p50)} / ${us(pt.p99)}`, `${us(px.p50)} / ${us(px.p99)}`, '', '', null)
+    const addedPt50 = pt.p50 - d.p50
+    const addedPx50 = px.p50 - d.p50
+    const addedPt99 = pt.p99 - d.p99
+    const addedPx99 = px.p99 - d.p99
+    add(
+      `chat c=${c} added p50 / p99`,
+      `${us(addedPt50)} / ${us(addedPt99)}`,
+      `${us(addedPx50)} / ${us(addedPx99)}`,
+      `+${us(addedPx50 - addedPt50)} / +${us(addedPx99 - addedPt99)}`,
+      c === 1 ? '<= +0.15 ms / +1 ms' : '',
+      c === 1 ? addedPx50 - addedPt50 <= 150 && addedPx99 - addedPt99 <= 1000 : null,
+    )
+    add(`chat c=${c} CPU per request`, us(pt.cpuUsPerReq), us(px.cpuUsPerReq), (px.cpuUsPerReq / pt.cpuUsPerReq).toFixed(2), c === 64 ? '<= 2' : '', c === 64 ? px.cpuUsPerReq / pt.cpuUsPerReq <= 2 : null)
+    add(`chat c=${c} peak RSS`, `${pt.peakRssMb.toFixed(0)} MB`, `${px.peakRssMb.toFixed(0)} MB`, '', '<= 150 MB', px.peakRssMb <= 150)
+  }
+  if (p['chat_c64_proxy+redis']) {
+    const r = p['chat_c64_proxy+redis']
+    const pt = p.chat_c64_passthrough
+    add('chat c=64 req/s, limits in Redis', pt.rps.toFixed(0), r.rps.toFixed(0), (r.rps / pt.rps).toFixed(2), '>= 0.4', r.rps / pt.rps >= 0.4)
+  }
+  for (const c of [1, 16]) {
+    const d = p[`stream_c${c}_direct`]
+    const pt = p[`stream_c${c}_passthrough`]
+    const px = p[`stream_c${c}_proxy`]
+    add(`stream c=${c} first byte p50 (direct ${us(d.ttfbP50)})`, us(pt.ttfbP50), us(px.ttfbP50), `+${us(px.ttfbP50 - d.ttfbP50)} over direct`, '<= +1 ms', px.ttfbP50 - d.ttfbP50 <= 1000)
+    add(`stream c=${c} total p50 (direct ${us(d.totalP50)})`, us(pt.totalP50), us(px.totalP50), `+${us(px.totalP50 - d.totalP50)} over direct`, '', null)
+    add(`stream c=${c} longest chunk gap (upstream gap 5 ms)`, us(pt.maxGapUs), us(px.maxGapUs), '', 'chunks not held back', null)
+  }
+  const os = p.open_streams_proxy
+  const ops = p.open_streams_passthrough
+  add(`${os.streams} open streams: peak RSS (completed)`, `${ops.peakRssMb.toFixed(0)} MB (${ops.completed})`, `${os.peakRssMb.toFixed(0)} MB (${os.completed})`, '', '<= 250 MB', os.peakRssMb <= 250 && os.completed === os.streams)
+  const s = p.soak_proxy
+  add(`soak ${s.seconds}s RSS start -> end`, '', `${s.rssStartMb.toFixed(0)} -> ${s.rssEndMb.toFixed(0)} MB`, `${s.growthPct.toFixed(1)} %`, '<= 10 %', s.growthPct <= 10)
+  const header = '| metric | passthrough | proxy | proxy vs passthrough | target | verdict |\n|---|---|---|---|---|---|'
+  const markdown = [header, ...rows.map((r) => `| ${r.metric} | ${r.passthrough} | ${r.proxy} | ${r.ratio} | ${r.target} | ${r.verdict} |`)].join('\n')
+  return { markdown, rows }
+}
+
+main().catch((err) => {
+  console.error(err)
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+  process.exitCode = 1
+})
