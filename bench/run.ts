@@ -140,7 +140,7 @@ function ensureWrk(): string | null {
   }
   if (!hasCommand('wrk')) return null
   const v = spawnSync('wrk', ['-v'], { encoding: 'utf8' })
-  return (/wrk ([\d.]+)/.exec((v.stdout ?? '') + (v.stderr ?? ''))?.[1]) ?? 'unknown'
+  return (/wrk (?:debian\/)?([\d.][^\s]*)/.exec((v.stdout ?? '') + (v.stderr ?? ''))?.[1]) ?? 'unknown'
 }
 
 function proxyEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {

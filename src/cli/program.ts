@@ -1,23 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { Command } from 'commander'
 import { clientsCommand } from './clients.js'
 import type { CliDeps } from './context.js'
 import { keysCommand } from './keys.js'
+import { packageRoot } from './package-root.js'
 import { modelsCommand } from './models.js'
 import { policyCommand } from './policy.js'
 import { providersCommand } from './providers.js'
 import { serveCommand } from './serve.js'
+import { serviceCommand } from './service.js'
 
-/** The package version, found by walking up: the same code runs from src/ (tests) and dist/src/ (built). */
-function packageVersion(): string {
-  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
-    const file = new URL('package.json', dir)
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
-  }
-  return '0.0.0'
-}
-
-export const VERSION = packageVersion()
+export const VERSION = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
 
 /** The whole CLI, built from its dependencies so tests can run any command in-process. */
 export function buildProgram(deps: CliDeps): Command {
@@ -27,7 +21,7 @@ export function buildProgram(deps: CliDeps): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
     .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
-  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps)]) {
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), serviceCommand(deps)]) {
     program.addCommand(cmd)
   }
   applyOutput(program, deps)

@@ -1,0 +1,88 @@
+import path from 'node:path'
+import { packageRoot } from './package-root.js'
+
+export interface UnitOptions {
+  nodePath: string
+  proxyBin: string
+  dataDir: string
+  user: string
+  envFile: string
+  host?: string
+  port?: number
+  drainSeconds: number
+}
+
+/**
+ * A hardened systemd unit. The process may write only its data directory; the V8 JIT needs
+ * writable+executable memory, so MemoryDenyWriteExecute is deliberately absent.
+ */
+export function renderUnit(o: UnitOptions): string {
+  const args = ['serve', '--data-dir', o.dataDir]
+  if (o.host) args.push('--host', o.host)
+  if (o.port !== undefined) args.push('--port', String(o.port))
+  const underHome = [o.dataDir, o.proxyBin, o.nodePath].some((p) => p.startsWith('/home/') || p.startsWith('/root/') || p === '/root')
+  const stateDir = o.dataDir.startsWith('/var/lib/') ? o.dataDir.slice('/var/lib/'.length) : null
+  const lines = [
+    '[Unit]',
+    'Description=proxy: OpenAI-compatible LLM gateway',
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    `User=${o.user}`,
+    `Group=${o.user}`,
+    `ExecStart=${quote(o.nodePath)} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
+    `EnvironmentFile=-${o.envFile}`,
+    // No desktop session on a server: go straight to the key file instead of probing D-Bus.
+    'Environment=NODE_ENV=production PROXY_KEYCHAIN=off',
+    'Restart=on-failure',
+    'RestartSec=2',
+    'KillSignal=SIGTERM',
+    // Longer than the drain deadline, so open streams finish before systemd escalates to SIGKILL.
+    `TimeoutStopSec=${o.drainSeconds + 15}`,
+    ...(stateDir ? [`StateDirectory=${stateDir}`, 'StateDirectoryMode=0700'] : []),
+    `ReadWritePaths=${o.dataDir}`,
+    'UMask=0077',
+    'LimitNOFILE=65536',
+    'NoNewPrivileges=true',
+    'ProtectSystem=strict',
+    `ProtectHome=${underHome ? 'read-only' : 'true'}`,
+    'PrivateTmp=true',
+    'PrivateDevices=true',
+    'ProtectKernelTunables=true',
+    'ProtectKernelModules=true',
+    'ProtectKernelLogs=true',
+    'ProtectControlGroups=true',
+    'ProtectClock=true',
+    'ProtectHostname=true',
+    'RestrictSUIDSGID=true',
+    'RestrictRealtime=true',
+    'RestrictNamespaces=true',
+    'LockPersonality=true',
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    'CapabilityBoundingSet=',
+    'SystemCallArchitectures=native',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ]
+  return lines.join('\n')
+}
+
+export function renderEnvFile(): string {
+  return [
+    '# Environment for the proxy service (mode 0600: it may hold secrets).',
+    '# PROXY_MASTER_KEY=            # Fernet key; without it the key file in the data directory is used',
+    '# PROXY_REDIS_URL=redis://127.0.0.1:6379',
+    '# PROXY_LOG_LEVEL=info',
+    '',
+  ].join('\n')
+}
+
+function quote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\])/g, '\\$1')}"`
+}
+
+export const defaultProxyBin = (): string => path.join(packageRoot(), 'bin', 'proxy.js')

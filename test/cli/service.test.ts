@@ -1,0 +1,53 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { cli, tempDataDir } from '../helpers/proxy.js'
+
+const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze']).status === 0
+
+describe('proxy service', () => {
+  const tmp = tempDataDir()
+  afterAll(() => tmp.cleanup())
+
+  it('prints a hardened unit with absolute paths and writes nothing', async () => {
+    const res = await cli(tmp.dir, ['service', 'print', '--user', 'llm', '--data-dir', '/srv/proxy-data', '--port', '9000'])
+    expect(res.code).toBe(0)
+    const unit = res.stdout
+    expect(unit).toContain(`ExecStart=${process.execPath} ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --port 9000`)
+    for (const line of ['User=llm', 'Restart=on-failure', 'EnvironmentFile=-/etc/proxy/proxy.env', 'NoNewPrivileges=true', 'ProtectSystem=strict', 'ReadWritePaths=/srv/proxy-data', 'PrivateTmp=true', 'WantedBy=multi-user.target']) {
+      expect(unit).toContain(line)
+    }
+    // V8's JIT needs W^X exceptions: this protection would crash node.
+    expect(unit).not.toContain('MemoryDenyWriteExecute')
+  })
+
+  it('refuses a relative data dir and a bad user name', async () => {
+    expect(await cli(tmp.dir, ['service', 'print', '--data-dir', 'data'])).toMatchObject({ code: 1, stderr: expect.stringContaining('absolute path') })
+    expect(await cli(tmp.dir, ['service', 'print', '--user', 'bad user'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not a valid user name') })
+  })
+
+  it('installs the unit and a private environment file, and will not overwrite without --force', async () => {
+    const unitDir = path.join(tmp.dir, 'units')
+    const envFile = path.join(tmp.dir, 'etc', 'proxy.env')
+    const args = ['service', 'install', '--unit-dir', unitDir, '--env-file', envFile, '--name', 'proxy-test', '--data-dir', '/var/lib/proxy-test']
+    const first = await cli(tmp.dir, args)
+    expect(first.code).toBe(0)
+    expect(first.stdout).toContain('systemctl daemon-reload && sudo systemctl enable --now proxy-test')
+    const unit = readFileSync(path.join(unitDir, 'proxy-test.service'), 'utf8')
+    expect(unit).toContain('StateDirectory=proxy-test')
+    expect(statSync(envFile).mode & 0o777).toBe(0o600)
+    expect(await cli(tmp.dir, args)).toMatchObject({ code: 1, stderr: expect.stringContaining('--force') })
+    expect((await cli(tmp.dir, [...args, '--force'])).code).toBe(0)
+  })
+
+  it.skipIf(!hasAnalyze)('passes systemd-analyze verify', async () => {
+    const res = await cli(tmp.dir, ['service', 'print', '--data-dir', '/var/lib/proxy-verify'])
+    const file = path.join(tmp.dir, 'proxy-verify.service')
+    writeFileSync(file, res.stdout)
+    const verify = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' })
+    expect(verify.stderr.split('\n').filter((l) => l.includes('proxy-verify'))).toEqual([])
+    expect(verify.status).toBe(0)
+  })
+  if (!hasAnalyze) console.warn('SKIPPED systemd-analyze verify: systemd-analyze is not installed on this machine')
+})
