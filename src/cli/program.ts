@@ -3,6 +3,7 @@ import path from 'node:path'
 import { Command } from 'commander'
 import { clientsCommand } from './clients.js'
 import type { CliDeps } from './context.js'
+import { doctorCommand } from './doctor.js'
 import { keysCommand } from './keys.js'
 import { packageRoot } from './package-root.js'
 import { modelsCommand } from './models.js'
@@ -21,7 +22,7 @@ export function buildProgram(deps: CliDeps): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
     .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
-  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), serviceCommand(deps)]) {
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), serviceCommand(deps), doctorCommand(deps)]) {
     program.addCommand(cmd)
   }
   applyOutput(program, deps)

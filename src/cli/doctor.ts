@@ -1,0 +1,101 @@
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { Command } from 'commander'
+import { openStore } from '../store/db.js'
+import { defaultKeychain } from '../store/master-key.js'
+import { appliedMigrations, latestMigration } from '../store/migrate.js'
+import { resolveDataDir, STORE_FILE } from '../store/paths.js'
+import { CliError, dataDirOption, jsonOption, out, printJson, type CliDeps } from './context.js'
+
+export interface Check {
+  name: string
+  ok: boolean
+  detail: string
+  /** a warning does not fail the run: something to know, nothing broken */
+  warn?: boolean
+}
+
+/** Extra checks other parts contribute (provider reachability per key), run against the open store. */
+export type ExtraChecks = (ctx: { dataDir: string; deps: CliDeps }) => Promise<Check[]>
+
+export function doctorCommand(deps: CliDeps, extra: ExtraChecks[] = []): Command {
+  return dataDirOption(jsonOption(new Command('doctor')))
+    .description('check the data dir, store, master key, Redis and every provider key; non-zero exit on any failure')
+    .option('--skip-providers', 'do not contact upstream providers')
+    .action(async (opts: { dataDir?: string; json?: boolean; skipProviders?: boolean }) => {
+      const dataDir = resolveDataDir(opts.dataDir, deps.env)
+      const checks = await runChecks(deps, dataDir)
+      const storeOk = checks.every((c) => c.ok || c.warn)
+      if (storeOk && !opts.skipProviders) for (const more of extra) checks.push(...(await more({ dataDir, deps })))
+      const failed = checks.filter((c) => !c.ok && !c.warn)
+      if (opts.json) printJson(deps, { ok: failed.length === 0, checks })
+      else {
+        for (const c of checks) out(deps, `${c.ok ? 'PASS' : c.warn ? 'WARN' : 'FAIL'}  ${c.name.padEnd(22)} ${c.detail}`)
+        if (failed.length === 0) out(deps, '\nAll checks passed.')
+      }
+      if (failed.length > 0) throw new CliError(`${failed.length} check(s) failed.`)
+    })
+}
+
+async function runChecks(deps: CliDeps, dataDir: string): Promise<Check[]> {
+  const checks: Check[] = []
+  if (!existsSync(dataDir)) {
+    checks.push({ name: 'data directory', ok: false, detail: `${dataDir} does not exist; any proxy command creates it (e.g. 'proxy serve --demo').` })
+    return checks
+  }
+  const dirMode = statSync(dataDir).mode & 0o777
+  checks.push({ name: 'data directory', ok: (dirMode & 0o077) === 0, detail: `${dataDir} mode ${dirMode.toString(8)}${dirMode & 0o077 ? ` (others can read it: chmod 700 ${dataDir})` : ''}` })
+  const file = path.join(dataDir, STORE_FILE)
+  if (existsSync(file)) {
+    const mode = statSync(file).mode & 0o777
+    checks.push({ name: 'store file', ok: (mode & 0o077) === 0, detail: `${file} mode ${mode.toString(8)}${mode & 0o077 ? ` (chmod 600 ${file})` : ''}` })
+  }
+
+  const keychain = deps.keychain === undefined ? await defaultKeychain(deps.env) : deps.keychain
+  const status = keychain ? await keychain.probe() : { available: false, detail: deps.env.PROXY_KEYCHAIN === 'off' ? 'disabled by PROXY_KEYCHAIN=off' : 'no keyring module' }
+  checks.push({ name: 'OS keychain', ok: status.available, warn: !status.available, detail: status.available ? 'available' : `not available (${status.detail}); the master key file is used instead` })
+
+  try {
+    const store = await openStore({ dataDir, env: deps.env, keychain: deps.keychain })
+    try {
+      const applied = await appliedMigrations(store.db)
+      checks.push({ name: 'store and migrations', ok: applied.at(-1) === latestMigration(), detail: `${applied.length} migration(s) applied, latest ${applied.at(-1) ?? 'none'}` })
+      checks.push({ name: 'master key', ok: true, detail: `from ${store.masterKey.source}; it decrypts this store` })
+    } finally {
+      await store.close()
+    }
+  } catch (e) {
+    checks.push({ name: 'store and master key', ok: false, detail: (e as Error).message })
+  }
+
+  const redisUrl = deps.env.PROXY_REDIS_URL
+  if (redisUrl) checks.push(await checkRedis(redisUrl))
+  return checks
+}
+
+async function checkRedis(url: string): Promise<Check> {
+  const { Redis } = await import('ioredis')
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, enableOfflineQueue: false, retryStrategy: () => null })
+  let lastError: Error | null = null
+  redis.on('error', (e: Error) => (lastError = e))
+  const started = Date.now()
+  try {
+    await redis.connect()
+    const pong = await redis.ping()
+    return { name: 'redis', ok: pong === 'PONG', detail: `${redactUrl(url)} answered in ${Date.now() - started} ms` }
+  } catch (e) {
+    return { name: 'redis', ok: false, detail: `${redactUrl(url)}: ${(lastError ?? (e as Error)).message}` }
+  } finally {
+    redis.disconnect()
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'the configured Redis URL'
+  }
+}
