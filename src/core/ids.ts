@@ -1,14 +1,26 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomFillSync } from 'node:crypto'
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+
+// Ids are made on every request: draw random bytes from a pool refilled 4 KiB at a time instead of
+// asking the kernel for a few bytes each time.
+const pool = Buffer.alloc(4096)
+let poolPos = pool.length
+
+function randomByte(): number {
+  if (poolPos >= pool.length) {
+    randomFillSync(pool)
+    poolPos = 0
+  }
+  return pool[poolPos++]!
+}
 
 /** Random base62 text; rejection sampling keeps every character equally likely. */
 export function randomBase62(length: number): string {
   let out = ''
   while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte < 248 && out.length < length) out += ALPHABET[byte % 62]
-    }
+    const byte = randomByte()
+    if (byte < 248) out += ALPHABET[byte % 62]
   }
   return out
 }
