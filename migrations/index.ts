@@ -1,7 +1,13 @@
 import type { Migration } from 'kysely'
 import * as m0001 from './0001_init.js'
+import * as m0002 from './0002_observability.js'
+import * as m0003 from './0003_resilience.js'
+import * as m0004 from './0004_limits.js'
 
 /** Every migration, in order. Bundled in code so the CLI never depends on reading a folder at run time. */
 export const migrations: Record<string, Migration> = {
   '0001_init': m0001,
+  '0002_observability': m0002,
+  '0003_resilience': m0003,
+  '0004_limits': m0004,
 }

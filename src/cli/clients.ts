@@ -1,21 +1,37 @@
 import { Command, Option } from 'commander'
 import { parseDuration } from '../core/duration.js'
-import { addClient, listClients, revokeClient, rotateClient } from '../store/repos/clients.js'
-import { CliError, dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
+import { setClientCapture } from '../store/repos/audit.js'
+import type { WindowLimit } from '../limits/types.js'
+import { formatCount, parseLimitFlag, RATE_SYNTAX } from '../limits/windows.js'
+import { addClient, listClients, revokeClient, rotateClient, setClientLimits, type ClientLimitsPatch, type ClientSummary } from '../store/repos/clients.js'
+import { quotaUsageByClient } from '../store/repos/quotas.js'
+import { CliError, dataDirOption, err, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
 
 export function clientsCommand(deps: CliDeps): Command {
   const cmd = new Command('clients').description('the API keys this proxy issues to applications (stored hashed, shown once)')
 
-  dataDirOption(jsonOption(cmd.command('add <name>')))
+  limitOptions(dataDirOption(jsonOption(cmd.command('add <name>'))))
     .description('create a client and print its key once')
     .addOption(new Option('--role <role>', 'admin clients may use the admin API').choices(['admin', 'user']).default('user'))
     .option('--models <list>', 'comma-separated models it may use (default: all)')
     .option('--expires <duration>', 'key lifetime such as 30d, 12h or 2w, or an ISO date')
-    .addHelpText('after', '\nExamples:\n  proxy clients add my-app\n  proxy clients add ci --models gpt-4o-mini --expires 30d\n  proxy clients add ops --role admin --json')
-    .action(async (name: string, opts: { role: 'admin' | 'user'; models?: string; expires?: string; json?: boolean; dataDir?: string }) => {
+    .option('--capture', "keep this client's request and response bodies in the audit trail (see 'proxy audit capture')")
+    .option('--policy <name>', "a named policy for this client's requests; it wins over the route's and the global policy")
+    .addHelpText('after', '\nExamples:\n  proxy clients add my-app\n  proxy clients add ci --models gpt-4o-mini --expires 30d\n  proxy clients add ops --role admin --json\n  proxy clients add batch --rpm 60 --tpm 100k --daily-tokens 1M --limit requests=10/1s')
+    .action(async (name: string, opts: LimitFlags & { role: 'admin' | 'user'; models?: string; expires?: string; capture?: boolean; policy?: string; json?: boolean; dataDir?: string }) => {
       const models = opts.models ? opts.models.split(',').map((m) => m.trim()).filter(Boolean) : null
       const expiresAt = opts.expires ? parseExpiry(opts.expires) : null
-      const { client, key } = await withStore(deps, opts, (store) => addClient(store.db, { name, role: opts.role, models, expiresAt }))
+      const limits = limitsPatch(opts, false)
+      const { client, key } = await withStore(deps, opts, (store) =>
+        store.db.transaction().execute(async (tx) => {
+          const added = await addClient(tx, { name, role: opts.role, models, expiresAt, policy: opts.policy ?? null, rpm: limits.rpm, tpm: limits.tpm, dailyTokens: limits.dailyTokens, monthlyTokens: limits.monthlyTokens, limits: limits.limits })
+          if (opts.policy && !(await tx.selectFrom('policies').select('id').where('name', '=', opts.policy).executeTakeFirst())) {
+            err(deps, `note: policy '${opts.policy}' does not exist yet; until 'proxy policy set ${opts.policy} --file …' stores it, the route's and the global policy apply.`)
+          }
+          if (opts.capture) await setClientCapture(tx, name, true)
+          return added
+        }),
+      )
       if (opts.json) return printJson(deps, { ...client, key })
       out(deps, `Created client '${client.name}' (${client.role}). Its key, shown only this once:\n\n  ${key}\n`)
     })
@@ -23,10 +39,33 @@ export function clientsCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('ls')))
     .description('list clients (keys are never shown, only their prefix)')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
-      const clients = await withStore(deps, opts, (store) => listClients(store.db))
-      if (opts.json) return printJson(deps, clients)
+      const [clients, usage] = await withStore(deps, opts, (store) => Promise.all([listClients(store.db), quotaUsageByClient(store.db)]))
+      const withUsage = clients.map((c) => ({ ...c, usage: usage.get(c.id) ?? { today: 0, month: 0 } }))
+      if (opts.json) return printJson(deps, withUsage)
       if (clients.length === 0) return out(deps, "No clients yet. Create one with 'proxy clients add NAME'.")
-      out(deps, table(clients.map((c) => ({ ...c, models: c.models ?? 'all' })), ['name', 'role', 'keyPrefix', 'status', 'models', 'expiresAt', 'createdAt']))
+      const rows = withUsage.map((c) => ({
+        ...c,
+        models: c.models ?? 'all',
+        limits: describeLimits(c),
+        today: againstQuota(c.usage.today, c.dailyTokens),
+        month: againstQuota(c.usage.month, c.monthlyTokens),
+      }))
+      out(deps, table(rows, ['name', 'role', 'keyPrefix', 'status', 'models', 'policy', 'limits', 'today', 'month', 'expiresAt', 'createdAt']))
+    })
+
+  limitOptions(dataDirOption(jsonOption(cmd.command('set <name>'))))
+    .description("change a client's rate limits and token quotas (running servers apply them within about a second)")
+    .option('--clear-limits', 'remove every --limit window first (rpm, tpm and quotas stay unless set)')
+    .addHelpText(
+      'after',
+      '\nNumbers take k and M (100k, 2M); "off" removes a limit.\n\nExamples:\n  proxy clients set my-app --rpm 120 --daily-tokens 500k\n  proxy clients set my-app --limit requests=10/1s --limit tokens=2M/1h\n  proxy clients set my-app --tpm off --clear-limits',
+    )
+    .action(async (name: string, opts: LimitFlags & { clearLimits?: boolean; json?: boolean; dataDir?: string }) => {
+      const patch = limitsPatch(opts, true)
+      if (Object.keys(patch).length === 0) throw new CliError('Nothing to change: give --rpm, --tpm, --daily-tokens, --monthly-tokens, --limit or --clear-limits.')
+      const client = await withStore(deps, opts, (store) => setClientLimits(store.db, name, patch))
+      if (opts.json) return printJson(deps, client)
+      out(deps, `Limits of client '${client.name}': ${describeLimits(client)}. Running servers apply them within about a second.`)
     })
 
   dataDirOption(cmd.command('revoke <name>'))
@@ -45,6 +84,81 @@ export function clientsCommand(deps: CliDeps): Command {
     })
 
   return cmd
+}
+
+interface LimitFlags {
+  rpm?: string
+  tpm?: string
+  dailyTokens?: string
+  monthlyTokens?: string
+  limit?: string[]
+  clearLimits?: boolean
+}
+
+function limitOptions(cmd: Command): Command {
+  return cmd
+    .option('--rpm <n>', 'requests per minute')
+    .option('--tpm <n>', 'tokens per minute (estimated before the call, settled with the usage the upstream reports)')
+    .option('--daily-tokens <n>', 'token quota per UTC day')
+    .option('--monthly-tokens <n>', 'token quota per UTC month')
+    .option('--limit <kind=N/window>', `a sliding window, repeatable: requests=100/10s, tokens=2000000/1h (${RATE_SYNTAX.replace(/^N\/WINDOW with /, '')})`, (v: string, prev: string[] = []) => [...prev, v])
+}
+
+function limitsPatch(opts: LimitFlags, allowOff: boolean): ClientLimitsPatch {
+  const patch: ClientLimitsPatch = {}
+  const num = (flag: string, value: string | undefined): number | null | undefined => {
+    if (value === undefined) return undefined
+    if (allowOff && /^(off|none)$/i.test(value.trim())) return null
+    const n = parseCount(value)
+    if (n === null) throw new CliError(`${flag} takes a whole number such as 600, 100k or 2M${allowOff ? ", or 'off'" : ''}, not '${value}'.`)
+    return n
+  }
+  const fields = [
+    ['rpm', '--rpm', opts.rpm],
+    ['tpm', '--tpm', opts.tpm],
+    ['dailyTokens', '--daily-tokens', opts.dailyTokens],
+    ['monthlyTokens', '--monthly-tokens', opts.monthlyTokens],
+  ] as const
+  for (const [field, flag, value] of fields) {
+    const n = num(flag, value)
+    if (n !== undefined) patch[field] = n
+  }
+  if (opts.clearLimits) patch.clearLimits = true
+  if (opts.limit?.length) {
+    patch.limits = opts.limit.map((text): WindowLimit => {
+      const w = parseLimitFlag(text)
+      if (!w) throw new CliError(`--limit takes requests=N/WINDOW or tokens=N/WINDOW, ${RATE_SYNTAX.replace(/^N\/WINDOW with /, 'with ')}; not '${text}'.`)
+      return w
+    })
+  }
+  return patch
+}
+
+/** '600', '100k', '2M', '1.5M' -> a whole number; null when malformed. */
+export function parseCount(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text)
+  if (!m) return null
+  const n = Number(m[1]) * (m[2] === '' ? 1 : m[2]!.toLowerCase() === 'k' ? 1e3 : 1e6)
+  return Number.isSafeInteger(n) && n >= 1 ? n : null
+}
+
+function describeLimits(c: Pick<ClientSummary, 'rpm' | 'tpm' | 'limits' | 'dailyTokens' | 'monthlyTokens'>): string {
+  const parts: string[] = []
+  if (c.rpm) parts.push(`${formatCount(c.rpm)} rpm`)
+  if (c.tpm) parts.push(`${formatCount(c.tpm)} tpm`)
+  for (const l of c.limits) {
+    const [kind, rate] = l.split('=') as [string, string]
+    const [n, window] = rate.split('/') as [string, string]
+    parts.push(`${formatCount(Number(n))}/${window} ${kind === 'requests' ? 'req' : 'tok'}`)
+  }
+  if (c.dailyTokens) parts.push(`${formatCount(c.dailyTokens)} tok/day`)
+  if (c.monthlyTokens) parts.push(`${formatCount(c.monthlyTokens)} tok/month`)
+  return parts.length ? parts.join(', ') : 'none'
+}
+
+/** '12.3k/100k' against a quota, '12.3k' without one. */
+function againstQuota(used: number, quota: number | null): string {
+  return quota ? `${formatCount(used)}/${formatCount(quota)}` : formatCount(used)
 }
 
 export function parseExpiry(text: string, now = Date.now()): string {

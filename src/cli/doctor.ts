@@ -5,7 +5,9 @@ import { openStore } from '../store/db.js'
 import { defaultKeychain } from '../store/master-key.js'
 import { appliedMigrations, latestMigration } from '../store/migrate.js'
 import { resolveDataDir, STORE_FILE } from '../store/paths.js'
-import { CliError, dataDirOption, jsonOption, out, printJson, type CliDeps } from './context.js'
+import { loadSnapshot } from '../store/snapshot.js'
+import { CliError, dataDirOption, jsonOption, out, printJson, withStore, type CliDeps } from './context.js'
+import { testProvider } from './providers-test.js'
 
 export interface Check {
   name: string
@@ -18,7 +20,36 @@ export interface Check {
 /** Extra checks other parts contribute (provider reachability per key), run against the open store. */
 export type ExtraChecks = (ctx: { dataDir: string; deps: CliDeps }) => Promise<Check[]>
 
-export function doctorCommand(deps: CliDeps, extra: ExtraChecks[] = []): Command {
+/**
+ * Every provider key, checked against its upstream the way `proxy providers test` does (providers in
+ * parallel, keys one at a time): one PASS/FAIL line per key, never a secret. A provider that cannot be
+ * tested at all fails too, unless no route uses it (then it is a warning: no traffic depends on it).
+ */
+export const providerReachability: ExtraChecks = async ({ dataDir, deps }) => {
+  const snapshot = await withStore(deps, { dataDir }, (store) => loadSnapshot(store))
+  const routed = new Set([...snapshot.routes.values()].flatMap((r) => r.targets.map((t) => t.provider.name)))
+  const providers = [...snapshot.providers.values()].sort((a, b) => a.name.localeCompare(b.name))
+  const perProvider = await Promise.all(
+    providers.map(async (p): Promise<Check[]> => {
+      if (!p.enabled) return [{ name: `provider ${p.name}`, ok: false, warn: true, detail: 'disabled; not checked' }]
+      try {
+        const report = await testProvider(snapshot, p.name, { timeoutMs: 10_000 })
+        const how = report.probe.kind === 'models' ? 'listed models' : `chat to ${report.probe.model}`
+        return report.results.map((r) => ({
+          name: `key ${p.name}/${r.key ?? '(none)'}`,
+          ok: r.ok,
+          detail: r.ok ? `${how}: ${r.detail ?? 'ok'} in ${r.latencyMs} ms` : `${[r.upstreamStatus ?? r.status, r.code].filter((x) => x !== undefined && x !== null).join(' ')}: ${r.message ?? 'failed'} (${r.latencyMs} ms)`.replace(/^: /, ''),
+        }))
+      } catch (e) {
+        const unused = !routed.has(p.name)
+        return [{ name: `provider ${p.name}`, ok: false, warn: unused, detail: `${(e as Error).message}${unused ? ' (no route uses it)' : ''}` }]
+      }
+    }),
+  )
+  return perProvider.flat()
+}
+
+export function doctorCommand(deps: CliDeps, extra: ExtraChecks[] = [providerReachability]): Command {
   return dataDirOption(jsonOption(new Command('doctor')))
     .description('check the data dir, store, master key, Redis and every provider key; non-zero exit on any failure')
     .option('--skip-providers', 'do not contact upstream providers')

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
-import { addKey, listKeys, removeKey, rotateKey } from '../store/repos/provider-keys.js'
+import { resetKeyHealth } from '../store/repos/key-health.js'
+import { addKey, listKeys, removeKey, rotateKey, setKeyState } from '../store/repos/provider-keys.js'
 import { dataDirOption, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
 import { readSecret } from './secret-input.js'
 
@@ -28,7 +29,8 @@ export function keysCommand(deps: CliDeps): Command {
       const keys = await withStore(deps, opts, (store) => listKeys(store.db, { provider: opts.provider, includeRetired: opts.all }))
       if (opts.json) return printJson(deps, keys)
       if (keys.length === 0) return out(deps, "No keys yet. Add one with 'proxy keys add PROVIDER'.")
-      out(deps, table(keys, ['id', 'provider', 'label', 'state', 'priority', 'weight', 'createdAt', 'rotatedAt', 'lastError']))
+      // health: 'invalid' (the upstream rejected it: rotate or re-enable it), 'cooling' (after a 429), or 'ok'
+      out(deps, table(keys.map((k) => ({ ...k, health: k.health === 'cooling' ? `cooling until ${k.cooldownUntil}` : k.health })), ['id', 'provider', 'label', 'state', 'health', 'priority', 'weight', 'createdAt', 'rotatedAt', 'lastError']))
     })
 
   dataDirOption(jsonOption(cmd.command('rotate <key>')))
@@ -48,6 +50,28 @@ export function keysCommand(deps: CliDeps): Command {
     .action(async (ref: string, opts: { provider?: string; dataDir?: string }) => {
       const key = await withStore(deps, opts, (store) => removeKey(store.db, ref, opts.provider))
       out(deps, `Removed key '${key.label}' (id ${key.id}) of provider '${key.provider}'.`)
+    })
+
+  dataDirOption(jsonOption(cmd.command('enable <key>')))
+    .description('put a key back in use (by id or label) and clear its recorded health (invalid, cooldown, circuit)')
+    .option('--provider <name>', 'which provider, when a label is used by several')
+    .action(async (ref: string, opts: { provider?: string; json?: boolean; dataDir?: string }) => {
+      const key = await withStore(deps, opts, async (store) => {
+        const enabled = await setKeyState(store.db, ref, 'active', opts.provider)
+        await resetKeyHealth(store.db, enabled.id)
+        return { ...enabled, health: 'ok' as const, healthReason: null, cooldownUntil: null }
+      })
+      if (opts.json) return printJson(deps, key)
+      out(deps, `Enabled key '${key.label}' of provider '${key.provider}'; its recorded health is cleared. Running servers use it again within about a second.`)
+    })
+
+  dataDirOption(jsonOption(cmd.command('disable <key>')))
+    .description('take a key out of use (by id or label) without deleting it')
+    .option('--provider <name>', 'which provider, when a label is used by several')
+    .action(async (ref: string, opts: { provider?: string; json?: boolean; dataDir?: string }) => {
+      const key = await withStore(deps, opts, (store) => setKeyState(store.db, ref, 'disabled', opts.provider))
+      if (opts.json) return printJson(deps, key)
+      out(deps, `Disabled key '${key.label}' of provider '${key.provider}'. 'proxy keys enable ${key.label}' puts it back.`)
     })
 
   return cmd

@@ -10,9 +10,9 @@ export function modelsCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('add <model>')))
     .description('route a model name to one or more targets, tried in order')
     .requiredOption('--target <provider/upstream-model>', 'a target, repeatable; the first is preferred', collect)
-    .option('--policy <name>', 'a named policy for this route')
+    .option('--policy <name>', "a named policy for this route (layered over 'global'; a client's own policy wins)")
     .option('--replace', 'replace the targets of an existing route')
-    .addHelpText('after', '\nExamples:\n  proxy models add gpt-4o-mini --target openai/gpt-4o-mini\n  proxy models add smart --target anthropic/claude-sonnet-4-5 --target openai/gpt-4o')
+    .addHelpText('after', '\nExamples:\n  proxy models add gpt-4o-mini --target openai/gpt-4o-mini\n  proxy models add smart --target anthropic/claude-sonnet-4-5 --target openai/gpt-4o\n  proxy models add smart --target openai/gpt-4o --policy patient --replace   # requests for it run under policy \'patient\'\n\n--policy names a policy stored with \'proxy policy set NAME --file …\'; it is layered over the global one\n(and under a client\'s own --policy). See it with \'proxy policy show MODEL\'.')
     .action(async (model: string, opts: { target: string[]; policy?: string; replace?: boolean; json?: boolean; dataDir?: string }) => {
       const targets = opts.target.map(parseTarget)
       const route = await withStore(deps, opts, (store) => addRoute(store.db, model, targets, { replace: opts.replace, policy: opts.policy ?? null }))

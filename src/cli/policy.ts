@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { Command } from 'commander'
-import { withPolicyDefaults } from '../core/policy-schema.js'
+import { effectivePolicy, policyJsonSchema, withPolicyDefaults } from '../core/policy-schema.js'
+import { getClient } from '../store/repos/clients.js'
+import { listRoutes } from '../store/repos/routes.js'
 import { GLOBAL_POLICY } from '../store/snapshot.js'
 import { getPolicy, listPolicies, setPolicy } from '../store/repos/policies.js'
 import { CliError, dataDirOption, jsonOption, out, printJson, withStore, type CliDeps } from './context.js'
@@ -27,22 +29,49 @@ export function policyCommand(deps: CliDeps): Command {
     })
 
   dataDirOption(jsonOption(cmd.command('show [name]')))
-    .description('print a policy with its defaults filled in (all policies without a name)')
-    .option('--raw', 'print the document as stored, without defaults')
-    .action(async (name: string | undefined, opts: { raw?: boolean; json?: boolean; dataDir?: string }) => {
+    .description('print the effective policy of a stored policy or of a routed model (defaults < global < route < --client), or all policies without a name')
+    .option('--raw', 'print the document as stored, without defaults or layering')
+    .option('--client <name>', "layer this client's policy on top (what its requests run under)")
+    .addHelpText('after', '\nExamples:\n  proxy policy show global\n  proxy policy show gpt-4o-mini              # the policy requests for this model run under\n  proxy policy show gpt-4o-mini --client ci')
+    .action(async (name: string | undefined, opts: { raw?: boolean; client?: string; json?: boolean; dataDir?: string }) => {
       const result = await withStore(deps, opts, async (store) => {
-        if (name) {
-          const stored = name === GLOBAL_POLICY ? await getPolicy(store.db, name).catch(() => null) : await getPolicy(store.db, name)
-          const global = name === GLOBAL_POLICY ? null : await getPolicy(store.db, GLOBAL_POLICY).catch(() => null)
-          const doc = stored?.document ?? {}
-          return { name, stored: stored !== null, policy: opts.raw ? doc : withPolicyDefaults({ ...global?.document, ...doc }) }
+        if (!name) {
+          return (await listPolicies(store.db)).map((p) => ({ name: p.name, updatedAt: p.updatedAt, policy: opts.raw ? p.document : withPolicyDefaults(p.document) }))
         }
-        return (await listPolicies(store.db)).map((p) => ({ name: p.name, updatedAt: p.updatedAt, policy: opts.raw ? p.document : withPolicyDefaults(p.document) }))
+        const find = (policy: string) => getPolicy(store.db, policy).then((p) => p.document).catch(() => null)
+        const global = await find(GLOBAL_POLICY)
+        const clientPolicy = opts.client ? (await getClient(store.db, opts.client)).policy : null
+        const client = clientPolicy ? await find(clientPolicy) : null
+        const stored = await find(name)
+        const route = stored === null && name !== GLOBAL_POLICY ? (await listRoutes(store.db)).find((r) => r.model === name) : undefined
+        if (stored === null && name !== GLOBAL_POLICY && !route) {
+          throw new CliError(`'${name}' is neither a stored policy nor a routed model. See 'proxy policy show' and 'proxy models ls'.`)
+        }
+        const routePolicy = route ? (route.policy ? await find(route.policy) : null) : stored
+        const layers = ['defaults']
+        if (global) layers.push('global')
+        if (route?.policy) layers.push(`route policy '${route.policy}'${routePolicy ? '' : ' (missing: skipped)'}`)
+        if (!route && name !== GLOBAL_POLICY) layers.push(`policy '${name}'`)
+        if (clientPolicy) layers.push(`client policy '${clientPolicy}'${client ? '' : ' (missing: skipped)'}`)
+        if (opts.raw) return { name, stored: stored !== null, policy: stored ?? routePolicy ?? {} }
+        return {
+          name,
+          ...(route ? { route: route.model } : { stored: stored !== null }),
+          layers,
+          policy: effectivePolicy({ global: global ?? null, route: name === GLOBAL_POLICY ? null : routePolicy, client }),
+        }
       })
       if (Array.isArray(result) && result.length === 0 && !opts.json) {
         return out(deps, "No policies stored; the defaults apply. See them with 'proxy policy show global'.")
       }
       printJson(deps, result)
+    })
+
+  cmd
+    .command('schema')
+    .description("print the policy document's JSON schema (draft 2020-12)")
+    .action(() => {
+      printJson(deps, policyJsonSchema())
     })
 
   return cmd

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { Command } from 'commander'
+import { auditCommand } from './audit.js'
+import { circuitCommand } from './circuit.js'
 import { clientsCommand } from './clients.js'
 import type { CliDeps } from './context.js'
 import { doctorCommand } from './doctor.js'
@@ -11,6 +13,8 @@ import { policyCommand } from './policy.js'
 import { providersCommand } from './providers.js'
 import { serveCommand } from './serve.js'
 import { serviceCommand } from './service.js'
+import { topCommand } from './top/index.js'
+import { usageCommand } from './usage.js'
 
 export const VERSION = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
 
@@ -22,7 +26,7 @@ export function buildProgram(deps: CliDeps): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
     .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
-  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), serviceCommand(deps), doctorCommand(deps)]) {
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), topCommand(deps)]) {
     program.addCommand(cmd)
   }
   applyOutput(program, deps)

@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander'
 import { PROVIDER_TYPES, type ProviderType } from '../store/schema.js'
 import { addProvider, listProviders, removeProvider } from '../store/repos/providers.js'
+import { applyPreset, PRESET_NAMES, PRESETS, isPresetName } from '../providers/presets.js'
 import { CliError, dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
+import { providersTestCommand } from './providers-test.js'
 
-/** `--setting key=value`, repeatable; numbers and booleans are stored as such, `headers.X=v` nests. */
+/** `--setting key=value`, repeatable; numbers and booleans are stored as such, `headers.X=v` and `options.X=v` nest. */
 export function collectSetting(text: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
   const eq = text.indexOf('=')
   if (eq <= 0) throw new CliError(`--setting takes key=value, not '${text}'.`)
@@ -12,6 +14,7 @@ export function collectSetting(text: string, previous: Record<string, unknown> =
   const value: unknown = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw
   const next = { ...previous }
   if (key.startsWith('headers.')) next.headers = { ...(next.headers as object | undefined), [key.slice(8)]: raw }
+  else if (key.startsWith('options.')) next.options = { ...(next.options as object | undefined), [key.slice(8)]: value }
   else next[key] = value
   return next
 }
@@ -24,12 +27,24 @@ export function providersCommand(deps: CliDeps): Command {
     .addOption(new Option('--type <type>', 'wire format').choices(PROVIDER_TYPES as unknown as string[]).makeOptionMandatory())
     .option('--base-url <url>', "base URL as the provider's SDK takes it (e.g. https://api.openai.com/v1)")
     .option('--setting <key=value>', 'provider setting, repeatable (e.g. latency_ms=50, headers.X-Org=acme)', collectSetting, {})
-    .addHelpText('after', '\nExamples:\n  proxy providers add openai --type openai\n  proxy providers add local --type openai-compatible --base-url http://127.0.0.1:1234/v1\n  proxy providers add fake --type mock --setting latency_ms=100 --setting error_rate=0.1')
-    .action(async (name: string, opts: { type: ProviderType; baseUrl?: string; setting: Record<string, unknown>; json?: boolean; dataDir?: string }) => {
+    .option('--preset <name>', `with --type openai-compatible: fill in a known host's base URL and quirks (${PRESET_NAMES.join(', ')})`)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  proxy providers add openai --type openai\n  proxy providers add groq --type openai-compatible --preset groq\n  proxy providers add local --type openai-compatible --base-url http://127.0.0.1:1234/v1\n' +
+        '  proxy providers add azure --type azure --base-url https://RESOURCE.openai.azure.com --setting api_version=2024-10-21\n' +
+        '  proxy providers add ollama --type ollama --setting num_ctx=8192\n  proxy providers add fake --type mock --setting latency_ms=100 --setting error_rate=0.1',
+    )
+    .action(async (name: string, opts: { type: ProviderType; baseUrl?: string; setting: Record<string, unknown>; preset?: string; json?: boolean; dataDir?: string }) => {
       if (opts.baseUrl) checkUrl(opts.baseUrl)
-      const provider = await withStore(deps, opts, (store) => addProvider(store.db, { name, type: opts.type, baseUrl: opts.baseUrl ?? null, settings: opts.setting }))
+      let baseUrl = opts.baseUrl ?? null
+      let settings = opts.setting
+      if (opts.preset !== undefined) ({ baseUrl, settings } = applyPreset(opts.preset, { type: opts.type, baseUrl, settings }))
+      if (opts.type === 'azure' && !baseUrl) throw new CliError('An azure provider needs --base-url https://RESOURCE.openai.azure.com (the resource endpoint from the Azure portal).')
+      const provider = await withStore(deps, opts, (store) => addProvider(store.db, { name, type: opts.type, baseUrl, settings }))
       if (opts.json) return printJson(deps, provider)
-      out(deps, `Added provider '${provider.name}' (${provider.type}). Next: proxy keys add ${provider.name}`)
+      const keyless = opts.type === 'ollama' || (opts.preset !== undefined && isPresetName(opts.preset) && !PRESETS[opts.preset].keyRequired)
+      const next = keyless ? `No key needed; check it with: proxy providers test ${provider.name}` : `Next: proxy keys add ${provider.name}`
+      out(deps, `Added provider '${provider.name}' (${provider.type}${provider.baseUrl ? `, ${provider.baseUrl}` : ''}). ${next}`)
     })
 
   dataDirOption(jsonOption(cmd.command('ls')))
@@ -48,12 +63,20 @@ export function providersCommand(deps: CliDeps): Command {
       out(deps, `Removed provider '${name}' and its keys.`)
     })
 
+  cmd.addCommand(providersTestCommand(deps))
+
   return cmd
 }
 
 function settingsText(settings: Record<string, unknown>): string {
   return Object.entries(settings)
-    .map(([k, v]) => (k === 'headers' && v && typeof v === 'object' ? Object.keys(v).map((h) => `headers.${h}=…`).join(' ') : `${k}=${String(v)}`))
+    .map(([k, v]) =>
+      k === 'headers' && v && typeof v === 'object'
+        ? Object.keys(v).map((h) => `headers.${h}=…`).join(' ')
+        : v && typeof v === 'object'
+          ? Object.entries(v).map(([sub, sv]) => `${k}.${sub}=${String(sv)}`).join(' ')
+          : `${k}=${String(v)}`,
+    )
     .join(' ')
 }
 

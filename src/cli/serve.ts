@@ -1,8 +1,9 @@
 import { Command } from 'commander'
 import { startProxy } from '../server/start.js'
 import { resolveDataDir } from '../store/paths.js'
-import { createLogger } from '../telemetry/logger.js'
-import { err, type CliDeps } from './context.js'
+import { createLogger, flushLogger } from '../telemetry/logger.js'
+import { isLoopback, resolveObservability, type ObservabilityFlags } from '../telemetry/settings.js'
+import { CliError, err, type CliDeps } from './context.js'
 import { seedDemo } from './demo.js'
 import { resolveServeSettings, type ServeFlags } from './serve-config.js'
 
@@ -16,10 +17,20 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info, or $PROXY_LOG_LEVEL)')
     .option('--max-body <bytes>', 'largest request body accepted (default 10485760, or $PROXY_MAX_BODY_BYTES)')
     .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes), or $PROXY_CONFIG')
+    .option('--log-format <format>', 'json|pretty|auto: pretty on a terminal, JSON otherwise (default auto, or $PROXY_LOG_FORMAT)')
+    .option('--capture', 'keep request and response bodies of every client in the audit trail ($PROXY_CAPTURE=on)')
+    .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, or $PROXY_CAPTURE_MAX_BYTES)')
+    .option('--audit-retention-days <days>', 'delete audit rows older than this, hourly (default: keep, or $PROXY_AUDIT_RETENTION_DAYS)')
+    .option('--metrics-auth <mode>', 'admin|none|auto: who may GET /metrics; auto is open on loopback, admin key otherwise ($PROXY_METRICS_AUTH)')
+    .option('--redis-url <url>', 'share rate limits and quotas with other instances through this Redis, e.g. redis://127.0.0.1:6379 (or $PROXY_REDIS_URL)')
+    .option('--drain-seconds <n>', 'on SIGTERM/SIGINT, let open requests and streams finish this long before ending them (default 25, or $PROXY_DRAIN_SECONDS)')
     .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
-    .action(async (flags: ServeFlags & { demo?: boolean }) => {
+    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string }) => {
       const settings = resolveServeSettings(flags, deps.env)
-      const logger = createLogger({ level: settings.logLevel })
+      const drainSeconds = resolveDrainSeconds(flags.drainSeconds ?? deps.env.PROXY_DRAIN_SECONDS)
+      const observability = resolveObservability(flags, deps.env)
+      const pretty = observability.logFormat === 'pretty' || (observability.logFormat === 'auto' && deps.stdout.isTTY === true)
+      const logger = createLogger({ level: settings.logLevel, pretty })
       let demo: { key: string; models: string[] } | null = null
       const proxy = await startProxy({
         dataDir: resolveDataDir(settings.dataDir, deps.env),
@@ -29,19 +40,23 @@ export function serveCommand(deps: CliDeps): Command {
         logger,
         maxBodyBytes: settings.maxBodyBytes,
         keychain: deps.keychain,
+        observability,
+        redisUrl: flags.redisUrl,
         prepare: async (store) => {
           if (flags.demo) demo = await seedDemo(store)
         },
       })
       const snapshot = proxy.config.current()
-      logger.info({ url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size }, 'proxy listening')
+      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays }, 'proxy listening')
+      if (observability.metricsAuth === 'none' && !isLoopback(settings.host)) logger.warn({ event: 'start', host: settings.host }, '/metrics is open on a non-loopback address (PROXY_METRICS_AUTH=none)')
       err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
 
       await waitForStop(deps)
-      err(deps, 'Shutting down: finishing open requests…')
-      await proxy.close()
-      logger.info('proxy stopped')
-      logger.flush()
+      err(deps, `Shutting down: finishing open requests (up to ${drainSeconds} s)…`)
+      logger.info({ event: 'shutdown', drainSeconds }, 'shutting down: finishing open requests')
+      await proxy.close(drainSeconds * 1000)
+      logger.info({ event: 'shutdown', auditDropped: proxy.audit.dropped }, 'proxy stopped')
+      await flushLogger(logger)
     })
 }
 
@@ -72,6 +87,13 @@ function banner(url: string, dataDir: string, demo: { key: string; models: strin
     lines.push('', "No client keys exist yet: create one with 'proxy clients add NAME'.")
   }
   return lines.join('\n') + '\n'
+}
+
+function resolveDrainSeconds(value: string | undefined): number {
+  if (value === undefined || value === '') return 25
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0 || n > 3600) throw new CliError(`--drain-seconds (or PROXY_DRAIN_SECONDS) must be a number of seconds from 0 to 3600, not '${value}'.`)
+  return n
 }
 
 function waitForStop(deps: CliDeps): Promise<void> {

@@ -45,7 +45,7 @@ const functionTool = z.looseObject({
 
 const toolChoice = z.union([
   z.enum(['none', 'auto', 'required']),
-  z.looseObject({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+  z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string() }) }),
 ])
 
 const stop = z.union([z.string(), z.array(z.string()).max(4)]).nullish()

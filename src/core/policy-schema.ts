@@ -3,63 +3,120 @@
  * and which limits apply. Stored as the operator wrote it; `withPolicyDefaults` fills the rest, so
  * `proxy policy show` can print the effective values. Unknown fields are errors: a typo in a policy
  * must not silently leave a safety setting at its default.
+ *
+ * Policies layer: the defaults, then the policy named 'global', then the route's policy, then the
+ * client's policy (`effectivePolicy`). A field set in a later layer wins; objects merge field by field.
  */
 import { z } from 'zod'
+import { parseRate, RATE_SYNTAX } from '../limits/windows.js'
 import { invalidRequest } from './errors.js'
 
 const ms = z.number().int().min(0)
-const rate = z.strictObject({ rpm: z.number().int().min(1).optional(), tpm: z.number().int().min(1).optional() })
-
-export const policySchema = z.strictObject({
-  keys: z.strictObject({ strategy: z.enum(['round-robin', 'priority', 'least-used', 'weighted']).optional() }).optional(),
-  retry: z
-    .strictObject({
-      max_attempts: z.number().int().min(1).max(20).optional(),
-      backoff_ms: z.strictObject({ base: ms.optional(), max: ms.optional() }).optional(),
-      retry_after_cap_ms: ms.optional(),
-    })
-    .optional(),
-  timeouts_ms: z
-    .strictObject({
-      connect: ms.min(1).optional(),
-      first_byte: ms.min(1).optional(),
-      total: ms.min(1).optional(),
-      budget: ms.min(1).optional(),
-    })
-    .optional(),
-  circuit: z
-    .strictObject({
-      consecutive_failures: z.number().int().min(1).optional(),
-      failure_rate: z.number().gt(0).max(1).optional(),
-      window_s: z.number().int().min(1).optional(),
-      open_s: z.number().int().min(1).optional(),
-      half_open_probes: z.number().int().min(1).optional(),
-    })
-    .optional(),
-  fallback: z
-    .strictObject({
-      other_keys: z.boolean().optional(),
-      route_targets: z.boolean().optional(),
-      global_route: z.string().min(1).nullable().optional(),
-    })
-    .optional(),
-  limits: z.strictObject({ global: rate.optional(), ip: rate.optional(), model: z.record(z.string(), rate).optional() }).optional(),
-  redis: z.strictObject({ on_failure: z.enum(['open', 'closed']).optional() }).optional(),
+const windowSpec = z.string().refine((s) => parseRate(s) !== null, { message: `expected ${RATE_SYNTAX}` })
+const windows = z.union([windowSpec, z.array(windowSpec).min(1)])
+const rate = z.strictObject({
+  rpm: z.number().int().min(1).optional().describe('requests per minute'),
+  tpm: z.number().int().min(1).optional().describe('tokens per minute'),
+  requests: windows.optional().describe("sliding windows of requests, e.g. '100/10s' or ['100/10s', '5000/1d'] (1s to 1d)"),
+  tokens: windows.optional().describe("sliding windows of tokens, e.g. '2000000/1h' (estimated before the call, settled with the reported usage)"),
 })
+
+export const KEY_STRATEGIES = ['round-robin', 'priority', 'least-used', 'weighted'] as const
+export type KeyStrategy = (typeof KEY_STRATEGIES)[number]
+
+export const policySchema = z
+  .strictObject({
+    keys: z
+      .strictObject({
+        strategy: z
+          .enum(KEY_STRATEGIES)
+          .optional()
+          .describe(
+            'how a provider key is picked: round-robin (rotate), priority (lowest --priority first, the next only when it is unavailable), least-used (fewest requests in flight, then fewest recent requests), weighted (random by --weight)',
+          ),
+        cooldown_ms: ms.optional().describe('how long a key rests after an upstream 429 that carries no Retry-After'),
+      })
+      .optional()
+      .describe('upstream key selection'),
+    retry: z
+      .strictObject({
+        max_attempts: z.number().int().min(1).max(20).optional().describe('upstream calls per request, fallbacks included'),
+        backoff_ms: z
+          .strictObject({
+            base: ms.optional().describe('first backoff ceiling; doubles per retry (full jitter: the wait is random in [0, ceiling])'),
+            max: ms.optional().describe('largest backoff ceiling'),
+          })
+          .optional()
+          .describe('wait before calling a provider again after it failed'),
+        retry_after_cap_ms: ms.optional().describe("longest wait for an upstream's Retry-After before giving up"),
+      })
+      .optional(),
+    timeouts_ms: z
+      .strictObject({
+        connect: ms.min(1).optional().describe('TCP/TLS connect timeout (read from the global policy at server start)'),
+        first_byte: ms.min(1).optional().describe("per attempt: time to the upstream's response headers"),
+        total: ms.min(1).optional().describe('per attempt: the whole upstream exchange, body included'),
+        budget: ms
+          .min(1)
+          .optional()
+          .describe('per request: all attempts and waits until an answer (for streams: until the first chunk)'),
+      })
+      .optional(),
+    circuit: z
+      .strictObject({
+        consecutive_failures: z.number().int().min(1).optional().describe('failures in a row that open a circuit'),
+        failure_rate: z.number().gt(0).max(1).optional().describe('failure share over the window that opens a circuit'),
+        min_requests: z.number().int().min(1).optional().describe('calls in the window before failure_rate is judged'),
+        window_s: z.number().int().min(1).max(600).optional().describe('the failure-rate window'),
+        open_s: z.number().int().min(1).optional().describe('how long a circuit stays open before probing'),
+        half_open_probes: z.number().int().min(1).optional().describe('calls let through while half-open'),
+      })
+      .optional()
+      .describe('circuit breakers per provider and per key; fed by 5xx, timeouts and broken connections'),
+    fallback: z
+      .strictObject({
+        other_keys: z.boolean().optional().describe("try the provider's other keys"),
+        route_targets: z.boolean().optional().describe("try the route's next targets"),
+        global_route: z.string().min(1).nullable().optional().describe('a model name whose route is tried last'),
+      })
+      .optional(),
+    limits: z
+      .strictObject({
+        global: rate.optional().describe('all requests together'),
+        ip: rate.optional().describe("per client IP address (the connection's peer)"),
+        model: z.record(z.string(), rate).optional().describe('per requested model name'),
+      })
+      .optional()
+      .describe("rate limits, read from the policy named 'global'; client limits are set with 'proxy clients add/set'"),
+    redis: z
+      .strictObject({
+        on_failure: z
+          .enum(['open', 'closed'])
+          .optional()
+          .describe('when Redis (PROXY_REDIS_URL) is unreachable: open serves with local in-memory limits, closed answers 503'),
+      })
+      .optional(),
+  })
+  .describe('A proxy policy. Every field is optional; missing ones take the defaults.')
 
 export type PolicyDocument = z.infer<typeof policySchema>
 
 export const POLICY_DEFAULTS = {
-  keys: { strategy: 'round-robin' as 'round-robin' | 'priority' | 'least-used' | 'weighted' },
+  keys: { strategy: 'round-robin' as KeyStrategy, cooldown_ms: 10_000 },
   retry: { max_attempts: 3, backoff_ms: { base: 200, max: 5000 }, retry_after_cap_ms: 30_000 },
   timeouts_ms: { connect: 5_000, first_byte: 30_000, total: 600_000, budget: 120_000 },
-  circuit: { consecutive_failures: 5, failure_rate: 0.5, window_s: 30, open_s: 30, half_open_probes: 1 },
+  circuit: { consecutive_failures: 5, failure_rate: 0.5, min_requests: 10, window_s: 30, open_s: 30, half_open_probes: 1 },
   fallback: { other_keys: true, route_targets: true, global_route: null as string | null },
   limits: { global: {}, ip: {}, model: {} } as { global: z.infer<typeof rate>; ip: z.infer<typeof rate>; model: Record<string, z.infer<typeof rate>> },
   redis: { on_failure: 'open' as 'open' | 'closed' },
 }
 
 export type EffectivePolicy = typeof POLICY_DEFAULTS
+
+/** The policy document's JSON schema (draft 2020-12), as published in the README and `proxy policy schema`. */
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(policySchema, { io: 'input' }) as Record<string, unknown>
+}
 
 export function parsePolicy(raw: unknown): PolicyDocument {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidRequest('A policy must be a JSON object.', null, 'invalid_policy')
@@ -70,8 +127,32 @@ export function parsePolicy(raw: unknown): PolicyDocument {
     const keys = i.code === 'unrecognized_keys' ? ` ${i.keys.map((k) => `'${k}'`).join(', ')}` : ''
     return `${where}: ${i.message}${keys}`
   })
-  throw invalidRequest(`Invalid policy: ${problems.join('; ')}`, String(result.error.issues[0]?.path.join('.') ?? ''), 'invalid_policy')
+  const first = result.error.issues[0]
+  const param = first ? [...first.path, ...(first.code === 'unrecognized_keys' ? [first.keys[0]] : [])].join('.') : ''
+  throw invalidRequest(`Invalid policy: ${problems.join('; ')}`, param, 'invalid_policy')
 }
+
+/**
+ * Layers policy documents: later ones win field by field (objects merge, anything else replaces).
+ * `undefined` layers are skipped, so callers can pass absent route or client policies as they are.
+ */
+export function mergePolicyDocuments(...layers: Array<PolicyDocument | null | undefined>): PolicyDocument {
+  let out: Record<string, unknown> = {}
+  for (const layer of layers) if (layer) out = mergeObjects(out, layer as Record<string, unknown>)
+  return out as PolicyDocument
+}
+
+function mergeObjects(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a }
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue
+    const prev = out[k]
+    out[k] = isPlainObject(v) && isPlainObject(prev) ? mergeObjects(prev, v) : v
+  }
+  return out
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 export function withPolicyDefaults(doc: PolicyDocument = {}): EffectivePolicy {
   const d = POLICY_DEFAULTS
@@ -84,4 +165,9 @@ export function withPolicyDefaults(doc: PolicyDocument = {}): EffectivePolicy {
     limits: { global: { ...doc.limits?.global }, ip: { ...doc.limits?.ip }, model: { ...doc.limits?.model } },
     redis: { ...d.redis, ...doc.redis },
   }
+}
+
+/** The policy that applies: defaults < global < route policy < client policy. */
+export function effectivePolicy(layers: { global?: PolicyDocument | null; route?: PolicyDocument | null; client?: PolicyDocument | null }): EffectivePolicy {
+  return withPolicyDefaults(mergePolicyDocuments(layers.global, layers.route, layers.client))
 }

@@ -1,8 +1,12 @@
 /**
  * The gateway: from a validated OpenAI request and an authenticated client to an upstream answer.
- * It resolves the model's route, orders the candidate (target, key) pairs, and walks them while the
- * failures are retryable. For streams it holds the response back until the first chunk has arrived,
- * so a failure before the first byte still falls back; after that, failures reach the client.
+ * It resolves the model's route and the effective policy (defaults < global < route < client), then
+ * walks the attempt plan (plan-attempts.ts): the route's keys and targets and the global fallback
+ * route, skipping keys that are invalid or cooling down and circuits that are open, backing off
+ * before calling a failing provider again, within max_attempts and the request's time budget.
+ *
+ * For streams it holds the response back until the first chunk has arrived, so a failure before the
+ * first byte still falls back; after that, failures reach the client as an error event.
  */
 import type { Dispatcher } from 'undici'
 import { ProxyError } from '../core/errors.js'
@@ -16,12 +20,22 @@ import type {
   EmbeddingResponse,
   ModelObject,
 } from '../core/openai-schema.js'
-import { withPolicyDefaults, type EffectivePolicy } from '../core/policy-schema.js'
+import { effectivePolicy, type EffectivePolicy } from '../core/policy-schema.js'
 import { createAdapter } from '../providers/index.js'
 import type { CallContext, ProviderAdapter } from '../providers/types.js'
-import type { ClientConfig, ConfigSnapshot, KeyConfig, ProviderConfig, RouteConfig } from '../store/snapshot.js'
+import type { HealthSink } from '../store/repos/key-health.js'
+import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig, type RouteTarget } from '../store/snapshot.js'
+import { systemClock, type Clock } from './clock.js'
+import type { GatewayEvents } from './events.js'
+import { HealthRegistry, type GatewayHealth, type Lease } from './health-registry.js'
 import { KeySelector } from './key-selector.js'
+import { asProxyError, classifyFailure, type FailureReason } from './outcome.js'
+import { AttemptPlanner, type Candidate, type FallbackKind } from './plan-attempts.js'
 import { resolveRoute, visibleRoutes } from './resolve-route.js'
+import { primeStream, watchStream } from './streams.js'
+
+export type { GatewayHealth } from './health-registry.js'
+export type { FallbackKind } from './plan-attempts.js'
 
 export interface Caller {
   client: ClientConfig
@@ -35,9 +49,14 @@ export interface Caller {
 export interface AttemptRecord {
   provider: string
   upstreamModel: string
+  /** the key's label, never its secret */
   key: string | null
   ms: number
-  error?: { status: number; code: string | null; message: string }
+  error?: { status: number; code: string | null; message: string; reason?: FailureReason }
+  /** how long the gateway waited before this attempt (backoff or the upstream's Retry-After) */
+  waitedMs?: number
+  /** what kind of fallback this attempt was; absent for the first choice */
+  fallback?: FallbackKind
 }
 
 export interface Served<T> {
@@ -46,46 +65,78 @@ export interface Served<T> {
   upstreamModel: string
   key: string | null
   attempts: AttemptRecord[]
+  /** parameters the serving adapter left out (CallContext.warn); the server lists them in x-proxy-dropped-params */
+  droppedParams?: string[]
+  /** what kind of fallback served: another key of the first provider, another target, or the global route */
+  fallback?: FallbackKind | null
 }
 
 export interface GatewayDeps {
   config: () => ConfigSnapshot
   dispatcher: Dispatcher
+  /** told about every circuit transition and key health change */
+  events?: GatewayEvents
+  /** write-behind persistence of key health and circuit states (src/store/repos/key-health.ts) */
+  healthSink?: HealthSink
+  clock?: Clock
+  /** for full-jitter backoff and the weighted key strategy */
+  random?: () => number
 }
 
 type Operation<T> = (adapter: ProviderAdapter, ctx: CallContext) => Promise<T>
 
-/** Providers that can be called without a key (local servers, the mock). */
-const KEYLESS: ReadonlySet<string> = new Set(['mock', 'ollama', 'openai-compatible'])
+interface OpSpec<T> {
+  model: string
+  what: string
+  op: Operation<T>
+  supports?: (a: ProviderAdapter) => boolean
+  /** a stream: the value is primed (first chunk in hand) and booked when it ends */
+  stream?: boolean
+}
 
 export class Gateway {
   readonly #deps: GatewayDeps
-  readonly #keys = new KeySelector()
+  readonly #clock: Clock
+  readonly #random: () => number
+  readonly #keys: KeySelector
+  readonly #registry: HealthRegistry
   readonly #adapters = new WeakMap<ProviderConfig, ProviderAdapter>()
-  readonly #policies = new WeakMap<RouteConfig, EffectivePolicy>()
+  readonly #policies = new WeakMap<ConfigSnapshot, Map<string, EffectivePolicy>>()
 
   constructor(deps: GatewayDeps) {
     this.#deps = deps
+    this.#clock = deps.clock ?? systemClock
+    this.#random = deps.random ?? Math.random
+    this.#keys = new KeySelector(this.#random)
+    this.#registry = new HealthRegistry({ clock: this.#clock, events: deps.events, sink: deps.healthSink })
+    // Restore persisted health now, so an invalid key or open circuit is known (and logged) at start.
+    this.#registry.sync(deps.config())
   }
 
   chat(req: ChatRequest, caller: Caller): Promise<Served<ChatCompletion>> {
-    return this.#run(req.model, caller, 'chat', (a, ctx) => a.chat(req, ctx))
+    return this.#run(caller, { model: req.model, what: 'chat', op: (a, ctx) => a.chat(req, ctx) })
   }
 
   chatStream(req: ChatRequest, caller: Caller): Promise<Served<AsyncIterable<ChatCompletionChunk>>> {
-    return this.#run(req.model, caller, 'chat', (a, ctx) => a.chatStream(req, ctx).then(primeStream))
+    return this.#run(caller, { model: req.model, what: 'chat', stream: true, op: (a, ctx) => a.chatStream(req, ctx).then(primeStream) })
   }
 
   completion(req: CompletionRequest, caller: Caller): Promise<Served<Completion>> {
-    return this.#run(req.model, caller, 'completions', (a, ctx) => a.completion!(req, ctx), (a) => !!a.completion)
+    return this.#run(caller, { model: req.model, what: 'completions', op: (a, ctx) => a.completion!(req, ctx), supports: (a) => !!a.completion })
   }
 
   completionStream(req: CompletionRequest, caller: Caller): Promise<Served<AsyncIterable<Completion>>> {
-    return this.#run(req.model, caller, 'completions', (a, ctx) => a.completionStream!(req, ctx).then(primeStream), (a) => !!a.completionStream)
+    return this.#run(caller, {
+      model: req.model,
+      what: 'completions',
+      stream: true,
+      op: (a, ctx) => a.completionStream!(req, ctx).then(primeStream),
+      supports: (a) => !!a.completionStream,
+    })
   }
 
   embeddings(req: EmbeddingRequest, caller: Caller): Promise<Served<EmbeddingResponse>> {
-    return this.#run(req.model, caller, 'embeddings', (a, ctx) => a.embeddings!(req, ctx), (a) => !!a.embeddings)
+    return this.#run(caller, { model: req.model, what: 'embeddings', op: (a, ctx) => a.embeddings!(req, ctx), supports: (a) => !!a.embeddings })
   }
 
   models(client: ClientConfig): ModelObject[] {
@@ -96,67 +147,206 @@ export class Gateway {
     return toModelObject(resolveRoute(this.#deps.config(), id, client))
   }
 
-  async #run<T>(model: string, caller: Caller, what: string, op: Operation<T>, supports: (a: ProviderAdapter) => boolean = () => true): Promise<Served<T>> {
+  /** Per-provider and per-key state: circuits, key health, cooldowns, in-flight and recent outcomes. Never secrets. */
+  health(): GatewayHealth {
     const snapshot = this.#deps.config()
-    const route = resolveRoute(snapshot, model, caller.client)
-    const policy = this.#policyFor(snapshot, route)
-    const attempts = caller.attempts
-    const budgetEnds = Date.now() + policy.timeouts_ms.budget
-    let lastError: ProxyError | null = null
-
-    for (const { target, key } of this.#candidates(route, policy)) {
-      if (attempts.length >= policy.retry.max_attempts || Date.now() >= budgetEnds) break
-      if (caller.signal.aborted) break
-      const adapter = this.#adapterFor(target.provider)
-      if (!supports(adapter)) {
-        lastError = new ProxyError({
-          status: 400,
-          type: 'invalid_request_error',
-          code: 'unsupported_operation',
-          param: 'model',
-          message: `Model '${model}' is served by provider '${target.provider.name}' (${target.provider.type}), which does not support ${what}.`,
-        })
-        continue
-      }
-      const started = Date.now()
-      const ctx: CallContext = {
-        apiKey: key?.secret ?? null,
-        upstreamModel: target.upstreamModel,
-        signal: AbortSignal.any([caller.signal, AbortSignal.timeout(policy.timeouts_ms.total)]),
-        requestId: caller.requestId,
-        timeouts: { firstByteMs: policy.timeouts_ms.first_byte, totalMs: policy.timeouts_ms.total },
-      }
-      try {
-        const value = await op(adapter, ctx)
-        attempts.push({ provider: target.provider.name, upstreamModel: target.upstreamModel, key: key?.label ?? null, ms: Date.now() - started })
-        return { value, provider: target.provider.name, upstreamModel: target.upstreamModel, key: key?.label ?? null, attempts }
-      } catch (err) {
-        const error = toProxyError(err)
-        attempts.push({
-          provider: target.provider.name,
-          upstreamModel: target.upstreamModel,
-          key: key?.label ?? null,
-          ms: Date.now() - started,
-          error: { status: error.status, code: error.code, message: error.message },
-        })
-        lastError = error
-        if (!error.retryable) break
-      }
-    }
-    throw finalError(lastError, route, attempts)
+    return this.#registry.health(snapshot, snapshot.globalPolicy.circuit)
   }
 
-  /** (target, key) pairs in the order they are tried: each target's keys, then the next target. */
-  *#candidates(route: RouteConfig, policy: EffectivePolicy): Generator<{ target: RouteConfig['targets'][number]; key: KeyConfig | null }> {
-    const targets = policy.fallback.route_targets ? route.targets : route.targets.slice(0, 1)
-    for (const target of targets) {
-      if (!target.provider.enabled) continue
-      const keys = this.#keys.order(target.provider)
-      if (keys.length === 0) {
-        if (KEYLESS.has(target.provider.type)) yield { target, key: null }
+  /** The policy a request of this client for this route runs under. */
+  policyFor(snapshot: ConfigSnapshot, route: RouteConfig, client: ClientConfig | null): EffectivePolicy {
+    const routePolicy = route.policy && snapshot.policies.has(route.policy) ? route.policy : null
+    const clientPolicy = client?.policy && snapshot.policies.has(client.policy) ? client.policy : null
+    if (!routePolicy && !clientPolicy) return snapshot.globalPolicy
+    let cache = this.#policies.get(snapshot)
+    if (!cache) this.#policies.set(snapshot, (cache = new Map()))
+    const cacheKey = `${routePolicy ?? ''}\u0000${clientPolicy ?? ''}`
+    let policy = cache.get(cacheKey)
+    if (!policy) {
+      policy = effectivePolicy({
+        global: snapshot.policies.get(GLOBAL_POLICY),
+        route: routePolicy ? snapshot.policies.get(routePolicy) : null,
+        client: clientPolicy ? snapshot.policies.get(clientPolicy) : null,
+      })
+      cache.set(cacheKey, policy)
+    }
+    return policy
+  }
+
+  async #run<T>(caller: Caller, spec: OpSpec<T>): Promise<Served<T>> {
+    const snapshot = this.#deps.config()
+    this.#registry.sync(snapshot)
+    const route = resolveRoute(snapshot, spec.model, caller.client)
+    const policy = this.policyFor(snapshot, route, caller.client)
+    const clock = this.#clock
+    const attempts = caller.attempts
+    const deadline = clock.now() + policy.timeouts_ms.budget
+    const planner = new AttemptPlanner({
+      snapshot,
+      route,
+      policy,
+      registry: this.#registry,
+      selector: this.#keys,
+      random: this.#random,
+      unsupported: (target) => this.#unsupported(target, spec),
+    })
+    let lastError: ProxyError | null = null
+    let outOfTime = false
+
+    while (attempts.length < policy.retry.max_attempts && !caller.signal.aborted) {
+      const now = clock.now()
+      if (now >= deadline) {
+        outOfTime = true
+        break
+      }
+      const step = planner.next(now)
+      if (step.kind === 'done') break
+      let waited = 0
+      if (step.kind === 'wait') {
+        // Every candidate is cooling down after a 429: wait for the first to come back, but only for a
+        // short pause (the backoff cap) within the budget. A longer cooldown is the client's to wait out:
+        // it gets the 429 with Retry-After at once instead of a request that hangs without a word.
+        if (step.ms > policy.retry.backoff_ms.max) break
+        if (now + step.ms >= deadline) {
+          outOfTime = true
+          break
+        }
+        if (!(await this.#sleep(step.ms, caller.signal))) break
         continue
       }
-      for (const key of policy.fallback.other_keys ? keys : keys.slice(0, 1)) yield { target, key }
+      const { candidate } = step
+      const wait = planner.waitBefore(candidate)
+      if (wait > 0) {
+        if (now + wait >= deadline) {
+          outOfTime = true
+          break
+        }
+        if (!(await this.#sleep(wait, caller.signal))) break
+        waited = wait
+      }
+      const lease = this.#registry.acquire(candidate.target.provider, candidate.key, policy.circuit, clock.now())
+      if (!lease) continue // a circuit filled its half-open probes meanwhile
+      const outcome = await this.#attempt(candidate, lease, caller, policy, deadline, spec)
+      const record: AttemptRecord = {
+        provider: candidate.target.provider.name,
+        upstreamModel: candidate.target.upstreamModel,
+        key: candidate.key?.label ?? null,
+        ms: outcome.ms,
+        ...(waited > 0 ? { waitedMs: waited } : {}),
+        ...(candidate.fallback ? { fallback: candidate.fallback } : {}),
+      }
+      if (outcome.ok) {
+        attempts.push(record)
+        return {
+          value: outcome.value,
+          provider: record.provider,
+          upstreamModel: record.upstreamModel,
+          key: record.key,
+          attempts,
+          fallback: candidate.fallback,
+          ...(outcome.dropped.length > 0 ? { droppedParams: outcome.dropped } : {}),
+        }
+      }
+      const { error, failure } = outcome
+      record.error = { status: error.status, code: error.code, message: error.message, reason: failure.reason }
+      attempts.push(record)
+      planner.failed(candidate, failure)
+      lastError = error
+      if (!failure.fallback) break
+    }
+    throw this.#finalError(lastError, planner, route, caller, outOfTime ? policy.timeouts_ms.budget : null)
+  }
+
+  /** One upstream call under the attempt's timeouts; books its outcome in the health registry. */
+  async #attempt<T>(
+    candidate: Candidate,
+    lease: Lease,
+    caller: Caller,
+    policy: EffectivePolicy,
+    deadline: number,
+    spec: OpSpec<T>,
+  ): Promise<{ ok: true; value: T; ms: number; dropped: string[] } | { ok: false; error: ProxyError; failure: ReturnType<typeof classifyFailure>; ms: number }> {
+    const clock = this.#clock
+    const started = clock.now()
+    const { timeouts_ms } = policy
+    const remaining = Math.max(1, deadline - started)
+    // One timer per attempt, cleared when it is done (AbortSignal.timeout would linger for `total`):
+    // until the answer, the attempt has the rest of the request's budget and at most `total`; a stream
+    // must also produce its first chunk within `first_byte`, and then finish within `total`.
+    const t0 = performance.now()
+    const limit = new AbortController()
+    const abortIn = (ms: number) => {
+      const t = setTimeout(() => limit.abort(new DOMException('The upstream call ran out of time.', 'TimeoutError')), Math.max(1, ms))
+      t.unref()
+      return t
+    }
+    let timer = abortIn(Math.min(remaining, timeouts_ms.total, spec.stream ? timeouts_ms.first_byte : Infinity))
+    const dropped: string[] = []
+    const ctx: CallContext = {
+      apiKey: candidate.key?.secret ?? null,
+      upstreamModel: candidate.target.upstreamModel,
+      signal: AbortSignal.any([caller.signal, limit.signal]),
+      requestId: caller.requestId,
+      timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining), totalMs: timeouts_ms.total },
+      warn: (param) => dropped.push(param),
+    }
+    try {
+      const adapter = this.#adapterFor(candidate.target.provider)
+      const answer = await spec.op(adapter, ctx)
+      clearTimeout(timer)
+      this.#registry.succeeded(lease)
+      if (!spec.stream) this.#registry.end(lease)
+      let value: T = answer
+      if (spec.stream) {
+        timer = abortIn(timeouts_ms.total - (performance.now() - t0))
+        value = watchStream(answer as AsyncIterable<unknown>, {
+          // a failure after the first chunk reaches the client as an error event; the circuits still hear of it
+          failed: (err) => {
+            if (lease.ended) return
+            const error = asProxyError(err)
+            this.#registry.failed(lease, classifyFailure(error, caller.signal.aborted, clock.now()), error.message, policy, null)
+          },
+          ended: () => {
+            clearTimeout(timer)
+            this.#registry.end(lease)
+          },
+        }) as T
+      }
+      return { ok: true, value, ms: clock.now() - started, dropped }
+    } catch (err) {
+      clearTimeout(timer)
+      const error = asProxyError(err)
+      const failure = classifyFailure(error, caller.signal.aborted, clock.now())
+      this.#registry.failed(lease, failure, error.message, policy)
+      this.#registry.end(lease)
+      return { ok: false, error, failure, ms: clock.now() - started }
+    }
+  }
+
+  #unsupported(target: RouteTarget, spec: OpSpec<unknown>): ProxyError | null {
+    let adapter: ProviderAdapter
+    try {
+      adapter = this.#adapterFor(target.provider)
+    } catch (err) {
+      return asProxyError(err)
+    }
+    if (!spec.supports || spec.supports(adapter)) return null
+    return new ProxyError({
+      status: 400,
+      type: 'invalid_request_error',
+      code: 'unsupported_operation',
+      param: 'model',
+      message: `Model '${spec.model}' is served by provider '${target.provider.name}' (${target.provider.type}), which does not support ${spec.what}.`,
+    })
+  }
+
+  /** Sleeps through the clock; false when the client went away meanwhile. */
+  async #sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.#clock.sleep(ms, signal)
+      return !signal.aborted
+    } catch {
+      return false
     }
   }
 
@@ -169,68 +359,42 @@ export class Gateway {
     return adapter
   }
 
-  #policyFor(snapshot: ConfigSnapshot, route: RouteConfig): EffectivePolicy {
-    if (!route.policy) return snapshot.globalPolicy
-    let policy = this.#policies.get(route)
-    if (!policy) {
-      const doc = snapshot.policies.get(route.policy)
-      policy = doc ? withPolicyDefaults({ ...snapshot.policies.get('global'), ...doc }) : snapshot.globalPolicy
-      this.#policies.set(route, policy)
+  #finalError(last: ProxyError | null, planner: AttemptPlanner, route: RouteConfig, caller: Caller, budgetMs: number | null): ProxyError {
+    if (caller.signal.aborted) {
+      return new ProxyError({ status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'The client closed the request.' })
     }
-    return policy
+    if (last) return last
+    if (budgetMs !== null) {
+      return new ProxyError({
+        status: 504,
+        type: 'timeout_error',
+        code: 'budget_exhausted',
+        message: `No upstream answered for model '${route.model}' within the policy's time budget (${budgetMs} ms).`,
+      })
+    }
+    if (planner.unsupported) return planner.unsupported
+    const now = this.#clock.now()
+    const { reasons, retryAt } = planner.explain(now)
+    const providers = [...new Set(route.targets.map((t) => t.provider.name))].join(', ')
+    if (reasons.length === 0) {
+      return new ProxyError({
+        status: 503,
+        type: 'service_unavailable',
+        code: 'no_upstream_keys',
+        message: `No usable upstream for model '${route.model}': provider(s) ${providers} have no active key or are disabled. Add one with 'proxy keys add <provider>'.`,
+      })
+    }
+    const everyKeyless = reasons.every((r) => r.endsWith('has no active key') || r.endsWith('is disabled'))
+    return new ProxyError({
+      status: 503,
+      type: 'service_unavailable',
+      code: everyKeyless ? 'no_upstream_keys' : 'upstream_unavailable',
+      message: `No usable upstream for model '${route.model}': ${reasons.join('; ')}.${everyKeyless ? " Add a key with 'proxy keys add <provider>'." : " See 'proxy circuit ls' and 'proxy keys ls'."}`,
+      headers: retryAt !== null ? { 'retry-after': String(Math.max(1, Math.ceil((retryAt - now) / 1000))) } : {},
+    })
   }
 }
 
 function toModelObject(route: RouteConfig): ModelObject {
   return { id: route.model, object: 'model', created: route.createdAt, owned_by: route.targets[0]?.provider.name ?? 'proxy' }
-}
-
-function toProxyError(err: unknown): ProxyError {
-  if (err instanceof ProxyError) return err
-  return new ProxyError({
-    status: 502,
-    type: 'upstream_error',
-    code: 'upstream_error',
-    message: `The upstream call failed: ${err instanceof Error ? err.message : String(err)}`,
-    retryable: true,
-    cause: err,
-  })
-}
-
-function finalError(last: ProxyError | null, route: RouteConfig, attempts: AttemptRecord[]): ProxyError {
-  if (last) return last
-  const providers = [...new Set(route.targets.map((t) => t.provider.name))].join(', ')
-  return new ProxyError({
-    status: 503,
-    type: 'service_unavailable',
-    code: attempts.length === 0 ? 'no_upstream_keys' : 'upstream_unavailable',
-    message: `No usable upstream for model '${route.model}': provider(s) ${providers} have no active key or are disabled. Add one with 'proxy keys add <provider>'.`,
-  })
-}
-
-/**
- * Waits for a stream's first chunk before handing it on, so an upstream that accepts the request and
- * then fails before producing anything is still a retryable failure rather than a broken client stream.
- */
-async function primeStream<T>(stream: AsyncIterable<T>): Promise<AsyncIterable<T>> {
-  const iterator = stream[Symbol.asyncIterator]()
-  const first = await iterator.next()
-  return {
-    [Symbol.asyncIterator]() {
-      let primed: IteratorResult<T> | null = first
-      return {
-        next() {
-          if (primed) {
-            const result = primed
-            primed = null
-            return Promise.resolve(result)
-          }
-          return iterator.next()
-        },
-        return(value?: unknown) {
-          return iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value: undefined as T })
-        },
-      }
-    },
-  }
 }

@@ -1,5 +1,8 @@
 import { ProxyError } from '../core/errors.js'
+import { createAnthropicAdapter } from './anthropic/index.js'
+import { createAzureAdapter } from './azure.js'
 import { createMockAdapter } from './mock.js'
+import { createOllamaAdapter } from './ollama/index.js'
 import { createOpenAIAdapter } from './openai.js'
 import type { AdapterDeps, AdapterFactory, ProviderAdapter, ProviderEndpoint, ProviderKind } from './types.js'
 
@@ -7,6 +10,9 @@ const FACTORIES: Partial<Record<ProviderKind, AdapterFactory>> = {
   openai: createOpenAIAdapter,
   'openai-compatible': createOpenAIAdapter,
   mock: (endpoint) => createMockAdapter(endpoint),
+  anthropic: createAnthropicAdapter,
+  azure: createAzureAdapter,
+  ollama: createOllamaAdapter,
 }
 
 export function createAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps): ProviderAdapter {

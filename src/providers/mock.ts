@@ -59,7 +59,6 @@ export function createMockAdapter(endpoint: ProviderEndpoint): ProviderAdapter {
         model: ctx.upstreamModel,
         choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null }],
         usage: usage(promptTokens(req), countTokens(text)),
-        system_fingerprint: null,
       }
       return completion
     },
@@ -68,7 +67,7 @@ export function createMockAdapter(endpoint: ProviderEndpoint): ProviderAdapter {
       const text = replyTo(lastUserText(req.messages), ctx.upstreamModel)
       const id = newCompletionId('chatcmpl')
       const created = nowSeconds()
-      const base = { id, object: 'chat.completion.chunk' as const, created, model: ctx.upstreamModel, system_fingerprint: null }
+      const base = { id, object: 'chat.completion.chunk' as const, created, model: ctx.upstreamModel }
       const prompt = promptTokens(req)
       const name = endpoint.name
       return (async function* (): AsyncGenerator<ChatCompletionChunk> {

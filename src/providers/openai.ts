@@ -12,21 +12,30 @@ import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
 
-export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps): ProviderAdapter {
-  const base = endpoint.baseUrl ?? OPENAI_BASE_URL
+/** The operations of OpenAI's API the adapter calls, as paths relative to an OpenAI base URL. */
+export type OpenAIPath = 'chat/completions' | 'completions' | 'embeddings' | 'models'
+
+/**
+ * What differs between hosts that speak OpenAI's wire format: where each operation lives and how the key
+ * travels. Azure OpenAI, for one, puts the deployment and api-version in the URL and wants an `api-key` header.
+ */
+export interface OpenAIDialect {
+  url(path: OpenAIPath, ctx: CallContext): string
+  authHeaders(apiKey: string): Record<string, string>
+}
+
+export function openAIDialect(baseUrl: string): OpenAIDialect {
+  return { url: (path) => joinUrl(baseUrl, path), authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }) }
+}
+
+export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps, dialect: OpenAIDialect = openAIDialect(endpoint.baseUrl ?? OPENAI_BASE_URL)): ProviderAdapter {
   const extraHeaders = stringRecord(endpoint.settings.headers)
   // Some OpenAI-compatible servers reject stream_options; operators can turn the usage request off.
   const askStreamUsage = endpoint.settings.stream_usage !== false
-  const urls = {
-    chat: joinUrl(base, 'chat/completions'),
-    completions: joinUrl(base, 'completions'),
-    embeddings: joinUrl(base, 'embeddings'),
-    models: joinUrl(base, 'models'),
-  }
 
   const headersFor = (ctx: CallContext): Record<string, string> => {
     const h: Record<string, string> = { ...extraHeaders, 'x-request-id': ctx.requestId }
-    if (ctx.apiKey) h.authorization = `Bearer ${ctx.apiKey}`
+    if (ctx.apiKey) Object.assign(h, dialect.authHeaders(ctx.apiKey))
     return h
   }
 
@@ -36,33 +45,35 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
     const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }
     if (askStreamUsage) body.stream_options = { ...(req.stream_options as object | undefined), include_usage: true }
+    // A host that rejects stream_options rejects the client's own too.
+    else delete body.stream_options
     return body
   }
 
   return {
     endpoint,
     async chat(req: ChatRequest, ctx) {
-      const res = await post(urls.chat, { ...req, model: ctx.upstreamModel, stream: false }, ctx)
+      const res = await post(dialect.url('chat/completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
       return readJson<ChatCompletion>(res, endpoint.name, ctx)
     },
     async chatStream(req: ChatRequest, ctx) {
-      const res = await post(urls.chat, streamBody(req, ctx), ctx)
+      const res = await post(dialect.url('chat/completions', ctx), streamBody(req, ctx), ctx)
       return sseObjects<ChatCompletionChunk>(res, endpoint.name, ctx)
     },
     async completion(req: CompletionRequest, ctx) {
-      const res = await post(urls.completions, { ...req, model: ctx.upstreamModel, stream: false }, ctx)
+      const res = await post(dialect.url('completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
       return readJson<Completion>(res, endpoint.name, ctx)
     },
     async completionStream(req: CompletionRequest, ctx) {
-      const res = await post(urls.completions, streamBody(req, ctx), ctx)
+      const res = await post(dialect.url('completions', ctx), streamBody(req, ctx), ctx)
       return sseObjects<Completion>(res, endpoint.name, ctx)
     },
     async embeddings(req: EmbeddingRequest, ctx) {
-      const res = await post(urls.embeddings, { ...req, model: ctx.upstreamModel }, ctx)
+      const res = await post(dialect.url('embeddings', ctx), { ...req, model: ctx.upstreamModel }, ctx)
       return readJson<EmbeddingResponse>(res, endpoint.name, ctx)
     },
     async listModels(ctx) {
-      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url: urls.models, headers: headersFor(ctx), method: 'GET', ctx })
+      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url: dialect.url('models', ctx), headers: headersFor(ctx), method: 'GET', ctx })
       const body = await readJson<{ data?: Array<{ id: string }> }>(res, endpoint.name, ctx)
       return (body.data ?? []).map((m) => m.id)
     },
@@ -99,7 +110,8 @@ async function* sseObjects<T>(res: Dispatcher.ResponseData, provider: string, ct
   }
 }
 
-function stringRecord(value: unknown): Record<string, string> {
+/** The string-valued entries of a settings object (e.g. `headers`); anything else is dropped. */
+export function stringRecord(value: unknown): Record<string, string> {
   if (!value || typeof value !== 'object') return {}
   return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>
 }

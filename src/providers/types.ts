@@ -38,6 +38,11 @@ export interface CallContext {
   signal: AbortSignal
   requestId: string
   timeouts: Timeouts
+  /**
+   * Reports a request parameter the adapter left out because the upstream has no equivalent (e.g.
+   * `seed` for Anthropic). The server lists them in the `x-proxy-dropped-params` response header.
+   */
+  warn?: (param: string) => void
 }
 
 export interface ProviderAdapter {

@@ -1,14 +1,20 @@
 import { H3, type H3Event } from 'h3'
+import type { Registry } from 'prom-client'
 import { methodNotAllowed } from '../core/errors.js'
 import type { Gateway } from '../gateway/gateway.js'
+import type { Limiter } from '../limits/limiter.js'
 import type { ConfigSnapshot } from '../store/snapshot.js'
 import type { Telemetry } from '../telemetry/request-record.js'
 import { errorResponse, toProxyError } from './error-response.js'
 import { beginRequest, requestState } from './request-context.js'
+import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
+import { registerMetricsRoute } from './routes/metrics.js'
 import { finish, registerOpenAIRoutes } from './routes/openai.js'
+import { endStreamsOnShutdown } from './shutdown.js'
 
 export interface Readiness {
   ready: boolean
+  /** a check named `degraded` (ok, but serving with less than usual) makes the status 'degraded', still 200 */
   checks: Record<string, { ok: boolean; detail?: string }>
 }
 
@@ -18,6 +24,14 @@ export interface AppDeps {
   telemetry: Telemetry
   readiness: () => Readiness
   maxBodyBytes?: number
+  /** GET /metrics from this registry; without it the path is not served */
+  metrics?: { registry: Registry; requireAdmin: boolean }
+  /** rate limits and quotas for /v1; none without it */
+  limits?: Limiter
+  /** the admin API under /admin/v1; not served without it */
+  admin?: Omit<AdminRouteDeps, 'maxBodyBytes'>
+  /** aborted at the drain deadline of a shutdown: open SSE responses end with a `server_shutting_down` error event */
+  shutdown?: AbortSignal
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -31,7 +45,11 @@ export function createApp(deps: AppDeps): H3 {
       const proxyError = toProxyError(error, state.record.requestId, event.url.pathname)
       state.record.error = { type: proxyError.type, code: proxyError.code, message: proxyError.message }
       finish(deps, state, proxyError.status)
-      return errorResponse(proxyError, state.record.requestId)
+      const response = errorResponse(proxyError, state.record.requestId)
+      // Errors after the limit check (an upstream failure, say) still report the limits, as successes do.
+      const limitHeaders = state.admission?.headers
+      if (limitHeaders) for (const name in limitHeaders) if (!response.headers.has(name)) response.headers.set(name, limitHeaders[name]!)
+      return response
     },
   })
 
@@ -39,16 +57,19 @@ export function createApp(deps: AppDeps): H3 {
   app.get('/readyz', (event) => {
     const readiness = deps.readiness()
     event.res.status = readiness.ready ? 200 : 503
-    return { status: readiness.ready ? 'ready' : 'not_ready', checks: readiness.checks }
+    return { status: readiness.ready ? (readiness.checks.degraded ? 'degraded' : 'ready') : 'not_ready', checks: readiness.checks }
   })
 
-  registerOpenAIRoutes(app, { gateway: deps.gateway, config: deps.config, telemetry: deps.telemetry, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
+  if (deps.shutdown) app.use('/v1/**', endStreamsOnShutdown(deps.shutdown))
+  if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
+  if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
+  registerOpenAIRoutes(app, { gateway: deps.gateway, config: deps.config, telemetry: deps.telemetry, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, limits: deps.limits })
 
   const only = (allowed: string[]) => (event: H3Event) => {
     beginRequest(event)
     throw methodNotAllowed(event.req.method, event.url.pathname, allowed)
   }
   for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) app.all(path, only(['POST']))
-  for (const path of ['/v1/models', '/v1/models/**', '/health', '/readyz']) app.all(path, only(['GET']))
+  for (const path of ['/v1/models', '/v1/models/**', '/health', '/readyz', ...(deps.metrics ? ['/metrics'] : [])]) app.all(path, only(['GET']))
   return app
 }

@@ -1,5 +1,6 @@
 import type { H3Event } from 'h3'
 import { acceptRequestId } from '../core/ids.js'
+import type { Admission } from '../limits/limiter.js'
 import type { RequestRecord } from '../telemetry/request-record.js'
 
 /** Per-request state, kept on the event so the error hook can finish the same record the route started. */
@@ -8,6 +9,8 @@ export interface RequestState {
   started: number
   /** set once telemetry has seen the record, so a request is never counted twice */
   reported: boolean
+  /** the limits' admission, settled with the actual usage when the request finishes */
+  admission?: Admission
 }
 
 const KEY = 'proxyRequest'

@@ -3,18 +3,31 @@
  * Everything is built here and passed down; nothing is a module-level singleton, so tests start the
  * real thing on port 0 with a temp data dir.
  */
-import { createServer, type RequestListener, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { Registry } from 'prom-client'
 import { toNodeHandler } from 'srvx/node'
 import { Agent } from 'undici'
 import { Gateway } from '../gateway/gateway.js'
+import { resilienceEvents } from '../gateway/log-events.js'
+import { createLimiter, type Limiter } from '../limits/limiter.js'
+import { QuotaBook } from '../limits/quotas.js'
+import { addQuotaUsage, loadQuotaUsage } from '../store/repos/quotas.js'
+import { createHealthWriter } from '../store/repos/key-health.js'
 import { createConfigSource, type ConfigSource } from '../store/config-source.js'
 import { openStore, type Store } from '../store/db.js'
 import type { KeychainBackend } from '../store/master-key.js'
 import { latestMigration } from '../store/migrate.js'
 import type { Env } from '../store/paths.js'
-import type { Logger } from '../telemetry/logger.js'
+import { setLogScrubber, type Logger } from '../telemetry/logger.js'
+import { AuditWriter } from '../telemetry/audit-writer.js'
+import { createMetrics, type ProxyMetrics } from '../telemetry/metrics.js'
+import { SecretScrubber } from '../telemetry/redact.js'
+import { startRetention } from '../telemetry/retention.js'
+import { metricsNeedAdmin, resolveObservability, type ObservabilitySettings } from '../telemetry/settings.js'
+import { LiveStats } from '../telemetry/live-stats.js'
 import { createTelemetry } from '../telemetry/telemetry.js'
+import { writeLocalAccess, type LocalAccess } from './admin/local-access.js'
 import { createApp, DEFAULT_MAX_BODY_BYTES } from './app.js'
 
 export interface StartOptions {
@@ -28,6 +41,12 @@ export interface StartOptions {
   keychain?: KeychainBackend | null
   /** runs after the store is open and before the first snapshot is taken (e.g. --demo seeding) */
   prepare?: (store: Store) => Promise<void>
+  /** capture, audit retention, /metrics auth; unset fields come from PROXY_* variables, then defaults */
+  observability?: Partial<ObservabilitySettings>
+  /** the Prometheus registry to fill; a fresh one by default (never prom-client's global registry) */
+  registry?: Registry
+  /** Redis for limits shared between instances (`--redis-url`); PROXY_REDIS_URL when absent, in-memory limits without either */
+  redisUrl?: string | null
 }
 
 export interface RunningProxy {
@@ -36,7 +55,19 @@ export interface RunningProxy {
   store: Store
   config: ConfigSource
   server: Server
-  /** stops accepting, waits for open requests up to the deadline, then closes everything */
+  /** counters and histograms for /metrics; other parts record through it (e.g. `metrics.rateLimited(scope)`) */
+  metrics: ProxyMetrics
+  /** the batched audit/usage writer; `close()` flushes it after the server drained */
+  audit: AuditWriter
+  /** rate limits and quotas (memory or Redis); `limits.shared` is the same backend's small shared state */
+  limits: Limiter
+  /** the rolling windows behind /admin/v1/stats */
+  liveStats: LiveStats
+  /**
+   * Stops accepting, lets open requests and streams finish until the deadline, then ends the streams
+   * still open with a `server_shutting_down` error event and cuts what remains; flushes audit, usage and
+   * health, closes the store and deletes <dataDir>/admin.token and server.json.
+   */
   close(deadlineMs?: number): Promise<void>
 }
 
@@ -44,72 +75,171 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const store = await openStore({ dataDir: opts.dataDir, env: opts.env, keychain: opts.keychain })
   await opts.prepare?.(store)
   const logger = opts.logger
+  const observability: ObservabilitySettings = { ...resolveObservability({}, opts.env ?? process.env), ...opts.observability }
+  const registry = opts.registry ?? new Registry()
+  const metrics = createMetrics(registry, { config: () => config.current() })
   let configError: string | null = null
   const config = await createConfigSource(store, {
     pollMs: opts.reloadPollMs,
     onReload: (s) => {
       configError = null
-      logger.info({ routes: s.routes.size, providers: s.providers.size, clients: s.clientsByHash.size }, 'config reloaded')
+      metrics.configReloaded(true)
+      logger.info({ event: 'reload', routes: s.routes.size, providers: s.providers.size, clients: s.clientsByHash.size }, 'config reloaded')
       for (const problem of s.problems) logger.warn(problem)
     },
     onError: (err) => {
       configError = err instanceof Error ? err.message : String(err)
-      logger.error({ err: configError }, 'config reload failed; still serving the previous snapshot')
+      metrics.configReloaded(false)
+      logger.error({ event: 'reload', err: configError }, 'config reload failed; still serving the previous snapshot')
     },
   })
   for (const problem of config.current().problems) logger.warn(problem)
+  const scrubber = new SecretScrubber(() => config.current())
+  setLogScrubber(logger, (text) => scrubber.scrub(text))
+  const audit = new AuditWriter({ store, config: () => config.current(), logger, metrics, flushMs: observability.auditFlushMs })
+  metrics.watchAuditBuffer(() => audit.size)
+  const retention = observability.auditRetentionDays ? startRetention({ store, days: observability.auditRetentionDays, logger }) : null
+
+  // Limits and quotas: in memory, or shared through Redis. Quota usage is written behind, never per request.
+  const env = opts.env ?? process.env
+  const quotaBook = new QuotaBook({
+    store: { add: (rows) => addQuotaUsage(store.db, rows), load: (day, month) => loadQuotaUsage(store.db, day, month) },
+    onError: (err) => logger.error({ event: 'limits', err: err instanceof Error ? err.message : String(err) }, 'could not persist quota usage; retrying'),
+  })
+  await quotaBook.load()
+  const limits = await createLimiter({ config: () => config.current(), quotas: quotaBook, logger, metrics, redisUrl: opts.redisUrl ?? env.PROXY_REDIS_URL, redisPrefix: env.PROXY_REDIS_PREFIX, redisTimeoutMs: Number(env.PROXY_REDIS_TIMEOUT_MS) || undefined })
+  await limits.warmUp()
 
   // One pool per upstream origin, kept alive between requests.
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256, pipelining: 1 })
-  const gateway = new Gateway({ config: () => config.current(), dispatcher })
+  // The connect timeout comes from the global policy as it is at start (a pool cannot change it later).
+  const connectTimeout = config.current().globalPolicy.timeouts_ms.connect
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256, pipelining: 1, connect: { timeout: connectTimeout } })
+  // Key health and circuit states are written behind, in batches, never on the request path.
+  const healthWriter = createHealthWriter(store, { onError: (err) => logger.error({ event: 'health_write', err: err instanceof Error ? err.message : String(err) }, 'could not persist key health') })
+  const gateway = new Gateway({ config: () => config.current(), dispatcher, healthSink: healthWriter, events: resilienceEvents(logger, metrics.gatewayEvents) })
+  metrics.watchGateway(gateway)
+  const metricsRequireAdmin = metricsNeedAdmin(observability.metricsAuth, opts.host ?? '127.0.0.1')
   let draining = false
+  const liveStats = new LiveStats()
+  const shutdown = new AbortController()
+  let localAccess: LocalAccess | null = null
   const app = createApp({
     gateway,
     config: () => config.current(),
-    telemetry: createTelemetry(logger),
+    telemetry: createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats }),
+    metrics: { registry, requireAdmin: metricsRequireAdmin },
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    limits,
+    shutdown: shutdown.signal,
+    admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining },
     readiness: () => {
-      const checks = {
+      const lim = limits.health()
+      const checks: Record<string, { ok: boolean; detail?: string }> = {
         store: { ok: store.sqlite.open },
         migrations: { ok: true, detail: latestMigration() },
         config: configError ? { ok: false, detail: configError } : { ok: true },
         draining: { ok: !draining },
+        // fail-closed without Redis serves nothing: not ready. fail-open serves, degraded.
+        limits: { ok: !(lim.degraded && lim.onFailure === 'closed'), detail: lim.degraded ?? lim.backend },
       }
+      if (lim.degraded && lim.onFailure === 'open') checks.degraded = { ok: true, detail: `limits: ${lim.degraded}; serving with local in-memory limits (fail-open)` }
       return { ready: Object.values(checks).every((c) => c.ok), checks }
     },
   })
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, toNodeHandler(app.fetch, { maxRequestBodySize: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES }) as RequestListener)
+  // Node's closeIdleConnections() skips connections that never sent a request (clients pre-connect);
+  // track them so close() does not wait the whole deadline for them.
+  const unused = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    unused.add(socket)
+    socket.once('close', () => unused.delete(socket))
+  })
+  server.on('request', (req: IncomingMessage) => unused.delete(req.socket))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port ?? 8000, opts.host ?? '127.0.0.1', () => {
       server.off('error', reject)
       resolve()
     })
+  }).catch(async (err: unknown) => {
+    // An open Redis connection would keep the process alive after a failed start.
+    await limits.close().catch(() => undefined)
+    throw err
   })
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+  // <dataDir>/server.json and admin.token: how `proxy top` and other local commands reach this server.
+  try {
+    localAccess = writeLocalAccess(store.dataDir, url)
+  } catch (err) {
+    logger.warn({ event: 'start', err: err instanceof Error ? err.message : String(err) }, 'could not write the local admin token; local commands need --url and --admin-key')
+  }
   let closing: Promise<void> | null = null
 
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     port: address.port,
     store,
     config,
     server,
+    metrics,
+    audit,
+    limits,
+    liveStats,
     close(deadlineMs = 10_000) {
       closing ??= (async () => {
         draining = true
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
-        const timer = setTimeout(() => server.closeAllConnections(), deadlineMs)
+        for (const socket of unused) socket.destroy()
+        // At the deadline, streams still open get a last `server_shutting_down` error event and end
+        // (their connections then turn idle and are swept); whatever is still open shortly after is cut.
+        let cut: NodeJS.Timeout | undefined
+        const timer = setTimeout(() => {
+          shutdown.abort()
+          cut = setTimeout(() => server.closeAllConnections(), STREAM_END_GRACE_MS)
+        }, deadlineMs)
+        // A keep-alive connection whose last response ends after close() turns idle but stays open;
+        // close those as they appear instead of waiting for the deadline.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100)
         await closed
         clearTimeout(timer)
+        clearTimeout(cut)
+        clearInterval(sweep)
+        // A request cut at the deadline reports (and is audited) once its upstream call sees the abort.
+        await settled(() => upstreamsInFlight(gateway) === 0 && liveStats.activeStreams === 0, SETTLE_MS)
         config.close()
+        retention?.stop()
+        // Every request has finished (and reported) by now: write the last audit rows before the store closes.
+        await audit.close()
+        // The last settlements and quota usage, then the Redis connection.
+        await limits.close()
+        await healthWriter.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()
+        localAccess?.remove()
       })()
       return closing
     },
   }
+}
+
+/** after the drain deadline, how long ended streams get to flush their last event before every connection is cut */
+const STREAM_END_GRACE_MS = 500
+/** the longest wait, after the connections closed, for cut requests to report */
+const SETTLE_MS = 2000
+
+function upstreamsInFlight(gateway: Gateway): number {
+  let n = 0
+  for (const p of gateway.health().providers) n += p.inFlight
+  return n
+}
+
+async function settled(done: () => boolean, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+  // the last reports run in the callbacks of the aborts that ended them
+  await new Promise((r) => setImmediate(r))
 }

@@ -4,6 +4,9 @@ export const PROVIDER_TYPES = ['openai', 'openai-compatible', 'anthropic', 'azur
 export type ProviderType = (typeof PROVIDER_TYPES)[number]
 export type KeyState = 'active' | 'disabled' | 'retired'
 export type ClientRole = 'admin' | 'user'
+export type KeyHealth = 'ok' | 'invalid'
+export type CircuitStateName = 'closed' | 'open' | 'half_open'
+export type CircuitOverrideMode = 'open' | 'closed'
 
 type CreatedAt = ColumnType<string, string, never>
 
@@ -36,6 +39,14 @@ export interface ProviderKeyTable {
   last_used_at: string | null
   failure_count: Generated<number>
   last_error: string | null
+  /** migration 0003: 'invalid' after an upstream 401/403, until rotated or re-enabled */
+  health: Generated<KeyHealth>
+  health_reason: string | null
+  health_changed_at: string | null
+  /** after an upstream 429: skipped until then */
+  cooldown_until: string | null
+  /** bumped by `proxy keys enable`, so a running server forgets the key's recorded health */
+  health_epoch: Generated<number>
 }
 
 export interface ClientTable {
@@ -49,10 +60,16 @@ export interface ClientTable {
   tpm: number | null
   daily_tokens: number | null
   monthly_tokens: number | null
+  /** migration 0004: JSON [{kind:'requests'|'tokens', limit, window_s}] of sliding-window limits besides rpm/tpm */
+  limits: Generated<string | null>
   expires_at: string | null
   revoked_at: string | null
   created_at: CreatedAt
   rotated_at: string | null
+  /** 1: keep request and response bodies in the audit trail (migration 0002) */
+  capture: Generated<number>
+  /** a named policy layered over the route's and the global one (migration 0003) */
+  policy: string | null
 }
 
 export interface RouteTable {
@@ -78,6 +95,80 @@ export interface PolicyTable {
   updated_at: string
 }
 
+/** One row per request (migration 0002); written in batches by the telemetry's AuditWriter. */
+export interface AuditTable {
+  id: Generated<number>
+  request_id: string
+  ts: string
+  method: string
+  path: string
+  client: string | null
+  ip: string | null
+  model: string | null
+  provider: string | null
+  upstream_model: string | null
+  key_label: string | null
+  stream: number
+  status: number
+  latency_ms: number
+  upstream_ms: number | null
+  ttft_ms: number | null
+  prompt_tokens: number | null
+  completion_tokens: number | null
+  total_tokens: number | null
+  cost_usd: number | null
+  attempts: number
+  fallback: string | null
+  error_code: string | null
+  error_message: string | null
+  request_body: string | null
+  response_body: string | null
+}
+
+/** Requests, tokens and cost per UTC day, client and model (migration 0002). */
+export interface UsageTable {
+  day: string
+  client: string
+  model: string
+  requests: number
+  errors: number
+  prompt_tokens: number
+  completion_tokens: number
+  cost_usd: number
+}
+
+/** Circuit breaker states, written behind by the server (migration 0003). scope: 'p:<provider id>' | 'k:<key id>'. */
+export interface CircuitStateTable {
+  scope: string
+  provider_id: number
+  key_id: number | null
+  state: CircuitStateName
+  open_until: string | null
+  updated_at: string
+}
+
+/** Operator overrides from `proxy circuit` (migration 0003); an epoch bump resets the breaker. */
+export interface CircuitOverrideTable {
+  scope: string
+  provider_id: number
+  key_id: number | null
+  mode: CircuitOverrideMode | null
+  epoch: Generated<number>
+  updated_at: string
+}
+
+export type QuotaPeriod = 'day' | 'month'
+
+/** Tokens per client and UTC day or month (migration 0004), written behind by the server for quotas. */
+export interface QuotaUsageTable {
+  client_id: number
+  period: QuotaPeriod
+  /** 'YYYY-MM-DD' for a day, 'YYYY-MM' for a month */
+  period_key: string
+  tokens: number
+  updated_at: string
+}
+
 export interface Database {
   meta: MetaTable
   providers: ProviderTable
@@ -86,6 +177,11 @@ export interface Database {
   routes: RouteTable
   route_targets: RouteTargetTable
   policies: PolicyTable
+  circuit_states: CircuitStateTable
+  circuit_overrides: CircuitOverrideTable
+  audit: AuditTable
+  usage: UsageTable
+  quota_usage: QuotaUsageTable
 }
 
 export type ProviderRow = Selectable<ProviderTable>
@@ -95,3 +191,5 @@ export type RouteRow = Selectable<RouteTable>
 export type RouteTargetRow = Selectable<RouteTargetTable>
 export type PolicyRow = Selectable<PolicyTable>
 export type NewClient = Insertable<ClientTable>
+export type AuditRow = Selectable<AuditTable>
+export type UsageRow = Selectable<UsageTable>

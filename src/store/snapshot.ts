@@ -3,7 +3,11 @@
  * never reads SQLite per request; it swaps in a new snapshot when the store changes.
  */
 import { withPolicyDefaults, type EffectivePolicy, type PolicyDocument } from '../core/policy-schema.js'
+import { clientWindows } from '../limits/windows.js'
+import type { WindowLimit } from '../limits/types.js'
 import type { Store } from './db.js'
+import { loadCircuitSnapshot, type CircuitSnapshot } from './repos/circuits.js'
+import { persistedKeyHealth, type PersistedKeyHealth } from './repos/key-health.js'
 import type { ClientRole, ProviderType } from './schema.js'
 
 export interface KeyConfig {
@@ -13,6 +17,8 @@ export interface KeyConfig {
   priority: number
   weight: number
   state: 'active' | 'disabled'
+  /** health as last written by a server (restored at start; see src/gateway/key-health.ts) */
+  health?: PersistedKeyHealth
 }
 
 export interface ProviderConfig {
@@ -33,10 +39,14 @@ export interface ClientConfig {
   models: ReadonlySet<string> | null
   expiresAt: number | null
   revoked: boolean
-  rpm: number | null
-  tpm: number | null
+  /** sliding-window limits: the rpm/tpm columns and the `limits` column (migration 0004) as one list */
+  limits: readonly WindowLimit[]
   dailyTokens: number | null
   monthlyTokens: number | null
+  /** keep this client's request and response bodies in the audit trail */
+  capture?: boolean
+  /** a named policy layered over the route's and the global one */
+  policy?: string | null
 }
 
 export interface RouteTarget {
@@ -62,6 +72,8 @@ export interface ConfigSnapshot {
   globalPolicy: EffectivePolicy
   /** things an operator should hear about, such as a key that no longer decrypts */
   problems: string[]
+  /** circuit overrides from `proxy circuit` and states persisted by a server */
+  circuits?: CircuitSnapshot
 }
 
 export const GLOBAL_POLICY = 'global'
@@ -104,7 +116,7 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
         problems.push(`Key '${k.label}' of provider '${provider.name}' cannot be decrypted with the current master key; it is skipped.`)
         continue
       }
-      provider.keys.push({ id: k.id, label: k.label, secret, priority: k.priority, weight: k.weight, state: k.state as 'active' | 'disabled' })
+      provider.keys.push({ id: k.id, label: k.label, secret, priority: k.priority, weight: k.weight, state: k.state as 'active' | 'disabled', health: persistedKeyHealth(k) })
     }
     const clientsByHash = new Map<string, ClientConfig>()
     for (const c of clientRows) {
@@ -115,10 +127,11 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
         models: c.models ? new Set(JSON.parse(c.models) as string[]) : null,
         expiresAt: c.expires_at ? Date.parse(c.expires_at) : null,
         revoked: c.revoked_at !== null,
-        rpm: c.rpm,
-        tpm: c.tpm,
+        limits: clientWindows(c.rpm, c.tpm, c.limits),
         dailyTokens: c.daily_tokens,
         monthlyTokens: c.monthly_tokens,
+        capture: c.capture === 1,
+        policy: c.policy,
       })
     }
     const routes = new Map<string, RouteConfig>()
@@ -140,6 +153,7 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
       policies,
       globalPolicy: withPolicyDefaults(policies.get(GLOBAL_POLICY)),
       problems,
+      circuits: await loadCircuitSnapshot(tx),
     }
   })
 }

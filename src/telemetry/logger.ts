@@ -1,28 +1,169 @@
 import pino, { type Logger } from 'pino'
+import { prettyFactory } from 'pino-pretty'
 
 export type { Logger }
 
 export interface LoggerOptions {
   level?: string
-  /** where lines go; defaults to stdout, written asynchronously so logging never blocks a request */
+  /**
+   * where lines go; defaults to stdout, written asynchronously so logging never blocks a request.
+   * Any writable works (tests pass an in-memory stream).
+   */
   destination?: pino.DestinationStream
+  /** human-readable lines (pino-pretty, in-process) instead of JSON; for a terminal */
+  pretty?: boolean
 }
 
+interface Flushable {
+  flush?: (cb?: (err?: Error | null) => void) => void
+  flushSync?: () => void
+}
+
+const destinations = new WeakMap<Logger, Flushable>()
+const scrubbers = new WeakMap<Logger, { scrub: ((text: string) => string) | null }>()
+
 /**
- * Secrets are kept out by construction (nothing secret is ever put in a log object); the redact list is
- * a second fence for the header names that carry them.
+ * Secrets are kept out by construction: every log object is built field by field from names, labels and
+ * numbers, and nothing secret (an upstream key, a client key, the master key) is ever put in one. The
+ * redact list is a second fence for the header names and fields that would carry them.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const destination = opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
-  return pino(
+  const sink = opts.destination ?? stdoutDestination(opts.pretty === true)
+  const destination = opts.pretty ? prettyStream(sink) : sink
+  const fence: { scrub: ((text: string) => string) | null } = { scrub: null }
+  const logger = pino(
     {
       level: opts.level ?? 'info',
+      hooks: {
+        // Third fence: once the server knows its upstream secrets, every string logged is checked for them.
+        logMethod(args, method) {
+          const scrub = fence.scrub
+          if (scrub) for (let i = 0; i < args.length; i++) args[i] = scrubValue(args[i], scrub, 0)
+          return method.apply(this, args as Parameters<typeof method>)
+        },
+      },
       base: { service: 'proxy' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['headers.authorization', 'headers["api-key"]', 'headers["x-api-key"]', '*.secret', '*.apiKey'], censor: '[redacted]' },
+      redact: {
+        paths: [
+          'headers.authorization',
+          'headers["api-key"]',
+          'headers["x-api-key"]',
+          'headers.cookie',
+          '*.secret',
+          '*.apiKey',
+          '*.api_key',
+          '*.masterKey',
+          '*.master_key',
+          'secret',
+          'apiKey',
+          'key_secret',
+        ],
+        censor: '[redacted]',
+      },
     },
     destination,
   )
+  destinations.set(logger, sink as Flushable)
+  scrubbers.set(logger, fence)
+  return logger
+}
+
+/**
+ * Makes a logger (and its children) pass every logged string through `scrub` (for example: replace the
+ * upstream key secrets of the current config). Loggers not made by createLogger are left alone.
+ */
+export function setLogScrubber(logger: Logger, scrub: (text: string) => string): void {
+  const fence = scrubbers.get(logger)
+  if (fence) fence.scrub = scrub
+}
+
+/** Copy-on-write: objects are cloned only where a string actually changed; plain data only, three levels deep. */
+function scrubValue(value: unknown, scrub: (text: string) => string, depth: number): unknown {
+  if (typeof value === 'string') return scrub(value)
+  if (depth > 2 || value === null || typeof value !== 'object' || value instanceof Error) return value
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null
+    for (let i = 0; i < value.length; i++) {
+      const v = scrubValue(value[i], scrub, depth + 1)
+      if (v !== value[i]) (out ??= value.slice())[i] = v
+    }
+    return out ?? value
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value
+  let out: Record<string, unknown> | null = null
+  for (const key in value) {
+    const before = (value as Record<string, unknown>)[key]
+    const after = scrubValue(before, scrub, depth + 1)
+    if (after !== before) (out ??= { ...(value as Record<string, unknown>) })[key] = after
+  }
+  return out ?? value
+}
+
+/**
+ * Stdout, written asynchronously. JSON lines are batched in 4 KiB writes and flushed at least once a
+ * second, so a quiet server's lines do not wait for the buffer to fill; a terminal gets every line at once.
+ */
+function stdoutDestination(interactive: boolean): pino.DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: interactive ? 0 : 4096 })
+  if (!interactive) {
+    const timer = setInterval(() => {
+      try {
+        dest.flush()
+      } catch {
+        // not open yet, or closing
+      }
+    }, 1000)
+    timer.unref()
+  }
+  return dest
+}
+
+/**
+ * Pretty lines for a terminal, formatted in-process and written to the same asynchronous destination,
+ * so `flushLogger` still drains everything on shutdown (no worker thread, no transport to wait for).
+ */
+function prettyStream(sink: pino.DestinationStream): pino.DestinationStream {
+  const pretty = prettyFactory({
+    colorize: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    // request lines lead with a readable summary; the fields it shows are not repeated after it
+    ignore: 'pid,hostname,service,method,path,status,ms,upstream_ms,ttft_ms',
+    singleLine: true,
+    messageFormat: (log, messageKey) => {
+      const msg = String(log[messageKey] ?? '')
+      if (msg !== 'request') return msg
+      const ttft = typeof log.ttft_ms === 'number' ? `, first chunk ${log.ttft_ms} ms` : ''
+      const upstream = typeof log.upstream_ms === 'number' ? `, upstream ${log.upstream_ms} ms` : ''
+      return `${String(log.method)} ${String(log.path)} ${String(log.status)} in ${String(log.ms)} ms${upstream}${ttft}`
+    },
+  })
+  return {
+    write(line: string) {
+      sink.write(pretty(line))
+    },
+  }
+}
+
+/** Writes out whatever the asynchronous destination still holds; call once on shutdown. */
+export async function flushLogger(logger: Logger): Promise<void> {
+  const sink = destinations.get(logger)
+  await new Promise<void>((resolve) => {
+    if (sink?.flush) {
+      try {
+        sink.flush(() => resolve())
+        return
+      } catch {
+        // sonic-boom throws when not ready yet; fall through to the synchronous flush
+      }
+    }
+    resolve()
+  })
+  try {
+    sink?.flushSync?.()
+  } catch {
+    // nothing left to write, or the destination is not ready (never opened)
+  }
 }
 
 export const silentLogger = (): Logger => pino({ level: 'silent' })

@@ -1,11 +1,14 @@
 import type { AttemptRecord } from '../gateway/gateway.js'
+import type { ClientConfig } from '../store/snapshot.js'
+import type { BodyCapture } from './capture.js'
 
-/** What is known about one finished request; the log line (and later metrics and audit) are made from it. */
+/** What is known about one finished request; the log line, the metrics and the audit row are made from it. */
 export interface RequestRecord {
   requestId: string
   method: string
   path: string
   status: number
+  /** total latency, from the first byte of the request to the end of the response (ms) */
   ms: number
   client: string | null
   model: string | null
@@ -17,8 +20,22 @@ export interface RequestRecord {
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
   error: { type: string; code: string | null; message: string } | null
   ip: string | null
+  /** streams: ms from the request's start until the first chunk was written to the client */
+  ttftMs?: number | null
+  /** streams: ms from the request's start until the gateway handed over the stream (first upstream chunk in hand) */
+  servedMs?: number | null
+  /** wall-clock time the request ended (epoch ms), set when telemetry sees it */
+  endedAt?: number
+  /** request and response bodies, only when content capture is on for this client (or globally) */
+  capture?: BodyCapture | null
+  /** set while an SSE response is open, so the active-streams gauge goes down exactly once */
+  streamOpen?: boolean
 }
 
 export interface Telemetry {
+  /** called once the body is read: starts content capture when it is on for this client */
+  captureRequest?(record: RequestRecord, client: ClientConfig, body: unknown): void
+  /** called when an SSE response starts; `elapsedMs` is the time since the request began */
+  streamStarted?(record: RequestRecord, elapsedMs: number): void
   requestDone(record: RequestRecord): void
 }

@@ -1,16 +1,63 @@
+/**
+ * What happens when a request finishes: one log line, metrics, and a row for the audit/usage writer.
+ * All three are cheap on the request path; the store is written later, in batches.
+ */
+import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
+import { upstreamMs, type AuditWriter } from './audit-writer.js'
+import { BodyCapture, DEFAULT_CAPTURE_MAX_BYTES } from './capture.js'
+import type { LiveStats } from './live-stats.js'
 import type { Logger } from './logger.js'
+import type { ProxyMetrics } from './metrics.js'
+import { SecretScrubber } from './redact.js'
 import type { RequestRecord, Telemetry } from './request-record.js'
 
-/** One JSON log line per request, with every attempt and why it failed. */
-export function createTelemetry(logger: Logger): Telemetry {
+export interface TelemetryDeps {
+  logger: Logger
+  metrics?: ProxyMetrics
+  audit?: AuditWriter
+  /** capture bodies of every client, not only those with capture on */
+  captureAll?: boolean
+  captureMaxBytes?: number
+  /** the live snapshot, so upstream error text is scrubbed of every configured key secret */
+  config?: () => ConfigSnapshot
+  /** the in-memory rolling windows behind /admin/v1/stats and `proxy top` */
+  liveStats?: LiveStats
+}
+
+export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
+  const { logger, metrics, audit, captureAll = false, captureMaxBytes = DEFAULT_CAPTURE_MAX_BYTES, config, liveStats } = isLogger(deps) ? ({ logger: deps } as TelemetryDeps) : deps
+  const scrubber = config ? new SecretScrubber(config) : null
   return {
+    captureRequest(record: RequestRecord, client: ClientConfig, body: unknown) {
+      if (captureAll || client.capture) record.capture = new BodyCapture(body, captureMaxBytes)
+    },
+    streamStarted(record: RequestRecord, elapsedMs: number) {
+      record.servedMs = elapsedMs
+      record.streamOpen = true
+      metrics?.streamOpened()
+      liveStats?.streamOpened()
+    },
     requestDone(r: RequestRecord) {
+      r.endedAt = Date.now()
+      if (r.streamOpen) {
+        r.streamOpen = false
+        metrics?.streamClosed()
+        liveStats?.streamClosed()
+      }
+      const upstream = upstreamMs(r)
+      metrics?.requestDone(r, upstream)
+      audit?.add(r)
+      liveStats?.requestDone(r)
+      const level = r.status >= 500 ? 'error' : r.status >= 400 ? 'warn' : 'info'
+      if (!logger.isLevelEnabled(level)) return
       const line = {
         request_id: r.requestId,
         method: r.method,
         path: r.path,
         status: r.status,
         ms: r.ms,
+        upstream_ms: upstream,
+        ttft_ms: r.ttftMs ?? null,
         client: r.client,
         ip: r.ip,
         model: r.model,
@@ -19,14 +66,20 @@ export function createTelemetry(logger: Logger): Telemetry {
         upstream_model: r.upstreamModel,
         key: r.key,
         attempts: r.attempts.length,
-        failed_attempts: r.attempts.filter((a) => a.error).map((a) => ({ provider: a.provider, key: a.key, status: a.error!.status, code: a.error!.code, ms: a.ms })),
-        upstream_ms: r.attempts.at(-1)?.ms ?? null,
+        failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
         tokens: r.usage,
-        error: r.error,
+        error: r.error && scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
       }
-      if (r.status >= 500) logger.error(line, 'request')
-      else if (r.status >= 400) logger.warn(line, 'request')
-      else logger.info(line, 'request')
+      logger[level](line, 'request')
     },
   }
+}
+
+/** Why each failed attempt failed: provider, key label (never the secret), status, code and time. */
+function failedAttempts(r: RequestRecord) {
+  return r.attempts.filter((a) => a.error).map((a) => ({ provider: a.provider, model: a.upstreamModel, key: a.key, status: a.error!.status, code: a.error!.code, reason: a.error!.reason ?? null, ms: a.ms }))
+}
+
+function isLogger(value: TelemetryDeps | Logger): value is Logger {
+  return typeof (value as Logger).info === 'function' && typeof (value as Logger).child === 'function'
 }

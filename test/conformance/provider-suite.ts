@@ -50,6 +50,8 @@ export interface ConformanceTarget {
   supports?: { tools?: boolean; completions?: boolean; embeddings?: boolean }
 }
 
+const ERROR_CASES = ['400', '429', '500', '401', 'stream'] as const
+
 const TOOL = {
   type: 'function' as const,
   function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } },
@@ -66,10 +68,14 @@ export function describeProvider(target: ConformanceTarget): void {
     beforeAll(async () => {
       fake = await target.start()
       const settings = Object.entries(fake.settings ?? {}).flatMap(([k, v]) => ['--setting', `${k}=${v}`])
-      const added = await cli(data.dir, ['providers', 'add', 'p', '--type', target.type, '--base-url', fake.baseUrl, ...settings])
-      expect(added.stderr).toBe('')
-      if (fake.apiKey) expect((await cli(data.dir, ['keys', 'add', 'p'], { stdin: fake.apiKey })).code).toBe(0)
-      expect((await cli(data.dir, ['models', 'add', 'm', '--target', `p/${upstreamModel}`])).code).toBe(0)
+      // Each failure case gets its own provider and model: a 429 cools a key down and a 401 marks it
+      // invalid, and neither may leak into the next case.
+      for (const [provider, model] of [['p', 'm'], ...ERROR_CASES.map((c) => [`p-${c}`, `m-${c}`])]) {
+        const added = await cli(data.dir, ['providers', 'add', provider!, '--type', target.type, '--base-url', fake.baseUrl, ...settings])
+        expect(added.stderr).toBe('')
+        if (fake.apiKey) expect((await cli(data.dir, ['keys', 'add', provider!], { stdin: fake.apiKey })).code).toBe(0)
+        expect((await cli(data.dir, ['models', 'add', model!, '--target', `${provider}/${upstreamModel}`])).code).toBe(0)
+      }
       const client = await cli(data.dir, ['clients', 'add', 'conformance'])
       proxy = await startTestProxy(data.dir)
       sdk = new OpenAI({ apiKey: keyFrom(client.stdout), baseURL: `${proxy.url}/v1`, maxRetries: 0 })
@@ -156,32 +162,32 @@ export function describeProvider(target: ConformanceTarget): void {
 
     it('maps an upstream 400 to BadRequestError with the upstream message', async () => {
       fake.play({ kind: 'error', status: 400, message: 'messages: bad thing' })
-      const call = sdk.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })
+      const call = sdk.chat.completions.create({ model: 'm-400', messages: [{ role: 'user', content: 'x' }] })
       await expect(call).rejects.toBeInstanceOf(OpenAI.BadRequestError)
       await expect(call).rejects.toMatchObject({ message: expect.stringContaining('bad thing') })
     })
 
     it('maps an upstream 429 to RateLimitError', async () => {
       fake.play({ kind: 'error', status: 429, message: 'slow down' })
-      await expect(sdk.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.RateLimitError)
+      await expect(sdk.chat.completions.create({ model: 'm-429', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.RateLimitError)
     })
 
     it('maps an upstream 500 to a server error that names the provider', async () => {
       fake.play({ kind: 'error', status: 500, message: 'kaboom' })
-      const call = sdk.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })
+      const call = sdk.chat.completions.create({ model: 'm-500', messages: [{ role: 'user', content: 'x' }] })
       await expect(call).rejects.toBeInstanceOf(OpenAI.InternalServerError)
-      await expect(call).rejects.toMatchObject({ message: expect.stringContaining("'p'") })
+      await expect(call).rejects.toMatchObject({ message: expect.stringContaining("'p-500'") })
     })
 
     it('maps a rejected upstream key to a 502 that blames the proxy key, not the client', async () => {
       fake.play({ kind: 'error', status: 401, message: 'invalid x-api-key' })
-      const call = sdk.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })
+      const call = sdk.chat.completions.create({ model: 'm-401', messages: [{ role: 'user', content: 'x' }] })
       await expect(call).rejects.toMatchObject({ status: 502, code: 'upstream_auth_failed' })
     })
 
     it('ends a stream with an error the SDK raises when the upstream fails mid-stream', async () => {
       fake.play({ kind: 'stream_error', text: 'partial answer', message: 'Overloaded' })
-      const stream = await sdk.chat.completions.create({ model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] })
+      const stream = await sdk.chat.completions.create({ model: 'm-stream', stream: true, messages: [{ role: 'user', content: 'x' }] })
       let text = ''
       const consume = async () => {
         for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ''
@@ -189,5 +195,22 @@ export function describeProvider(target: ConformanceTarget): void {
       await expect(consume()).rejects.toThrow(/Overloaded/)
       expect('partial answer'.startsWith(text)).toBe(true)
     })
+
+    if (target.supports?.embeddings === false) {
+      it('refuses embeddings with a 400 that names the provider and the missing capability', async () => {
+        const before = fake.requests.length
+        const call = sdk.embeddings.create({ model: 'm', input: 'hello' })
+        await expect(call).rejects.toBeInstanceOf(OpenAI.BadRequestError)
+        await expect(call).rejects.toMatchObject({ code: 'unsupported_operation', message: expect.stringMatching(/'p'.*embeddings/) })
+        expect(fake.requests.length).toBe(before)
+      })
+    }
+
+    if (target.supports?.completions === false) {
+      it('refuses legacy completions with a 400 that names the provider and the missing capability', async () => {
+        const call = sdk.completions.create({ model: 'm', prompt: 'hello' })
+        await expect(call).rejects.toMatchObject({ status: 400, code: 'unsupported_operation', message: expect.stringMatching(/'p'.*completions/) })
+      })
+    }
   })
 }

@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from 'undici'
 import type { CallContext } from '../types.js'
-import { parseErrorBody, upstreamHttpError, upstreamNetworkError } from './upstream-error.js'
+import { parseErrorBody, upstreamHttpError, upstreamNetworkError, withoutKey } from './upstream-error.js'
 
 export interface UpstreamCall {
   dispatcher: Dispatcher
@@ -39,7 +39,9 @@ export async function callUpstream(call: UpstreamCall): Promise<Dispatcher.Respo
     // the status alone still says what failed
   }
   const retryAfter = res.headers['retry-after']
-  throw upstreamHttpError(call.provider, res.statusCode, parseErrorBody(text), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)
+  const details = parseErrorBody(text)
+  if (details.message) details.message = withoutKey(details.message, call.ctx.apiKey)
+  throw upstreamHttpError(call.provider, res.statusCode, details, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)
 }
 
 export async function readJson<T>(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): Promise<T> {

@@ -25,8 +25,8 @@ export async function* readSse(body: AsyncIterable<Uint8Array | string>): AsyncG
       yield* ready
     }
   }
-  parser.feed(decoder.decode())
-  parser.reset({ consume: true })
+  // A blank line terminates the last event even when the upstream (or a transcript) omitted it.
+  parser.feed(decoder.decode() + '\n\n')
   yield* pending
 }
 

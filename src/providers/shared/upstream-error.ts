@@ -3,7 +3,30 @@
  * rate limits, overload, 5xx, timeouts and broken connections are worth another attempt; a request the
  * upstream judged bad (400, 404, 422) will fail the same way anywhere, and a rejected key is the key's fault.
  */
-import { ProxyError } from '../../core/errors.js'
+import { ProxyError, type ProxyErrorInit } from '../../core/errors.js'
+
+/**
+ * Why an upstream call failed, for the gateway's key-health and circuit bookkeeping. `key_rejected`
+ * (401/403) is not retryable with the same key, but it is the key's fault, not the request's: the
+ * gateway still tries the provider's other keys and the route's other targets.
+ */
+export type UpstreamFault = 'key_rejected' | 'rate_limited' | 'bad_request' | 'not_found' | 'server' | 'timeout' | 'network' | 'client_closed'
+
+export class UpstreamError extends ProxyError {
+  readonly fault: UpstreamFault
+  /** the upstream's own HTTP status, when it answered */
+  readonly upstreamStatus: number | null
+
+  constructor(init: ProxyErrorInit & { fault: UpstreamFault; upstreamStatus?: number | null }) {
+    super(init)
+    this.fault = init.fault
+    this.upstreamStatus = init.upstreamStatus ?? null
+  }
+}
+
+export function upstreamFault(err: unknown): UpstreamFault | null {
+  return err instanceof UpstreamError ? err.fault : null
+}
 
 export interface UpstreamErrorDetails {
   message?: string
@@ -19,11 +42,32 @@ export function redactSecrets(text: string): string {
     .replace(/\b[A-Za-z0-9]{32,}\b/g, '[redacted]')
 }
 
+/**
+ * Removes the upstream key from text an upstream sent back. Providers echo a rejected key whole or
+ * masked (a few leading and trailing characters around asterisks), in shapes no pattern can know, so
+ * any word sharing a run of characters with the key goes.
+ */
+export function withoutKey(text: string, key: string | null): string {
+  if (!key || key.length < 8) return text
+  return text
+    .split(/(\s+)/)
+    .map((word) => (sharesRun(word, key, word.includes('*') ? 4 : 6) ? '[redacted]' : word))
+    .join('')
+}
+
+function sharesRun(word: string, key: string, run: number): boolean {
+  if (word.length < run) return false
+  for (let i = 0; i + run <= key.length; i++) if (word.includes(key.slice(i, i + run))) return true
+  return false
+}
+
 export function upstreamHttpError(provider: string, status: number, details: UpstreamErrorDetails, retryAfter?: string | null): ProxyError {
   const detail = details.message ? redactSecrets(details.message).slice(0, 500) : `HTTP ${status}`
   const headers: Record<string, string> = retryAfter ? { 'retry-after': retryAfter } : {}
   if (status === 401 || status === 403) {
-    return new ProxyError({
+    return new UpstreamError({
+      fault: 'key_rejected',
+      upstreamStatus: status,
       status: 502,
       type: 'upstream_error',
       code: 'upstream_auth_failed',
@@ -31,7 +75,9 @@ export function upstreamHttpError(provider: string, status: number, details: Ups
     })
   }
   if (status === 429) {
-    return new ProxyError({
+    return new UpstreamError({
+      fault: 'rate_limited',
+      upstreamStatus: status,
       status: 429,
       type: 'rate_limit_error',
       code: details.code === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limit_exceeded',
@@ -41,7 +87,9 @@ export function upstreamHttpError(provider: string, status: number, details: Ups
     })
   }
   if (status === 404) {
-    return new ProxyError({
+    return new UpstreamError({
+      fault: 'not_found',
+      upstreamStatus: status,
       status: 502,
       type: 'upstream_error',
       code: 'upstream_not_found',
@@ -49,7 +97,9 @@ export function upstreamHttpError(provider: string, status: number, details: Ups
     })
   }
   if (status >= 400 && status < 500 && status !== 408 && status !== 409) {
-    return new ProxyError({
+    return new UpstreamError({
+      fault: 'bad_request',
+      upstreamStatus: status,
       status: status === 413 || status === 422 ? status : 400,
       type: 'invalid_request_error',
       code: details.code ?? null,
@@ -57,7 +107,9 @@ export function upstreamHttpError(provider: string, status: number, details: Ups
       message: `Provider '${provider}' rejected the request: ${detail}`,
     })
   }
-  return new ProxyError({
+  return new UpstreamError({
+    fault: 'server',
+    upstreamStatus: status,
     status: status === 504 ? 504 : 502,
     type: 'upstream_error',
     code: status === 529 ? 'upstream_overloaded' : 'upstream_unavailable',
@@ -68,7 +120,8 @@ export function upstreamHttpError(provider: string, status: number, details: Ups
 }
 
 export function upstreamTimeout(provider: string, phase: 'first_byte' | 'total'): ProxyError {
-  return new ProxyError({
+  return new UpstreamError({
+    fault: 'timeout',
     status: 504,
     type: 'timeout_error',
     code: 'upstream_timeout',
@@ -84,17 +137,20 @@ export function upstreamTimeout(provider: string, phase: 'first_byte' | 'total')
 export function upstreamNetworkError(provider: string, err: unknown, clientSignal?: AbortSignal): ProxyError {
   if (err instanceof ProxyError) return err
   if (clientSignal?.aborted) {
-    return new ProxyError({ status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'The client closed the request.' })
+    // The call's signal also carries the total timeout (AbortSignal.any): that is the upstream's fault, not the client's.
+    if ((clientSignal.reason as { name?: string } | undefined)?.name === 'TimeoutError') return upstreamTimeout(provider, 'total')
+    return new UpstreamError({ fault: 'client_closed', status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'The client closed the request.' })
   }
   const code = (err as { code?: string })?.code
   const name = (err as { name?: string })?.name
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return upstreamTimeout(provider, 'first_byte')
   if (code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') return upstreamTimeout(provider, 'total')
   if (code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new ProxyError({ status: 504, type: 'timeout_error', code: 'upstream_timeout', message: `Could not connect to provider '${provider}' in time.`, retryable: true })
+    return new UpstreamError({ fault: 'timeout', status: 504, type: 'timeout_error', code: 'upstream_timeout', message: `Could not connect to provider '${provider}' in time.`, retryable: true })
   }
   const reason = code ?? (err instanceof Error ? err.message : String(err))
-  return new ProxyError({
+  return new UpstreamError({
+    fault: 'network',
     status: 502,
     type: 'upstream_error',
     code: 'upstream_unreachable',

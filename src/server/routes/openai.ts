@@ -12,6 +12,8 @@ import {
   type Usage,
 } from '../../core/openai-schema.js'
 import type { Caller, Gateway, Served } from '../../gateway/gateway.js'
+import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens } from '../../limits/estimate.js'
+import type { Limiter } from '../../limits/limiter.js'
 import type { ConfigSnapshot } from '../../store/snapshot.js'
 import type { Telemetry } from '../../telemetry/request-record.js'
 import { authenticate } from '../auth.js'
@@ -25,12 +27,16 @@ export interface OpenAIRouteDeps {
   config: () => ConfigSnapshot
   telemetry: Telemetry
   maxBodyBytes: number
+  /** rate limits and quotas; none are applied without it */
+  limits?: Limiter
 }
 
 interface Endpoint<S extends z.ZodType, R, C> {
   schema: S
   call: (req: z.infer<S>, caller: Caller) => Promise<Served<R>>
   stream?: (req: z.infer<S>, caller: Caller) => Promise<Served<AsyncIterable<C>>>
+  /** the request's token estimate for token limits, given a text counter */
+  tokens: (req: z.infer<S>, count: (text: string) => number) => number
 }
 
 interface WithUsage {
@@ -40,24 +46,26 @@ interface WithUsage {
 
 export function registerOpenAIRoutes(app: H3, deps: OpenAIRouteDeps): void {
   const { gateway } = deps
-  app.post('/v1/chat/completions', endpoint(deps, { schema: chatRequestSchema, call: (r, c) => gateway.chat(r, c), stream: (r, c) => gateway.chatStream(r, c) }))
-  app.post('/v1/completions', endpoint(deps, { schema: completionRequestSchema, call: (r, c) => gateway.completion(r, c), stream: (r, c) => gateway.completionStream(r, c) }))
-  app.post('/v1/embeddings', endpoint(deps, { schema: embeddingRequestSchema, call: (r, c) => gateway.embeddings(r, c) }))
+  app.post('/v1/chat/completions', endpoint(deps, { schema: chatRequestSchema, call: (r, c) => gateway.chat(r, c), stream: (r, c) => gateway.chatStream(r, c), tokens: estimateChatTokens }))
+  app.post('/v1/completions', endpoint(deps, { schema: completionRequestSchema, call: (r, c) => gateway.completion(r, c), stream: (r, c) => gateway.completionStream(r, c), tokens: estimateCompletionTokens }))
+  app.post('/v1/embeddings', endpoint(deps, { schema: embeddingRequestSchema, call: (r, c) => gateway.embeddings(r, c), tokens: estimateEmbeddingTokens }))
 
-  app.get('/v1/models', (event) => {
+  app.get('/v1/models', async (event) => {
     const state = beginRequest(event)
     const client = authenticate(event.req.headers, deps.config())
     state.record.client = client.name
+    await admit(deps, event, state, client, null)
     const data = gateway.models(client)
     finish(deps, state, 200)
     return { object: 'list', data }
   })
-  app.get('/v1/models/**:id', (event) => {
+  app.get('/v1/models/**:id', async (event) => {
     const state = beginRequest(event)
     const client = authenticate(event.req.headers, deps.config())
     state.record.client = client.name
     const id = decodeURIComponent(event.context.params?.id ?? '')
     state.record.model = id
+    await admit(deps, event, state, client, null)
     const model = gateway.model(client, id)
     finish(deps, state, 200)
     return model
@@ -70,14 +78,17 @@ function endpoint<S extends z.ZodType, R extends WithUsage, C extends WithUsage>
     const client = authenticate(event.req.headers, deps.config())
     state.record.client = client.name
     const body = await readJsonBody(event, deps.maxBodyBytes)
+    deps.telemetry.captureRequest?.(state.record, client, body)
     const req = parseRequest(spec.schema, body) as z.infer<S> & { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null }
     state.record.model = req.model
+    await admit(deps, event, state, client, req.model, (count) => spec.tokens(req, count))
     const caller: Caller = { client, requestId: state.record.requestId, signal: event.req.signal, attempts: state.record.attempts }
 
     if (req.stream && spec.stream) {
       state.record.stream = true
       const served = await spec.stream(req, caller)
       describe(event, state, served)
+      deps.telemetry.streamStarted?.(state.record, performance.now() - state.started)
       const wantsUsage = req.stream_options?.include_usage === true
       const headers = event.res.headers
       headers.set('content-type', 'text/event-stream; charset=utf-8')
@@ -85,7 +96,11 @@ function endpoint<S extends z.ZodType, R extends WithUsage, C extends WithUsage>
       headers.set('x-accel-buffering', 'no')
       return sseStream<C>(served.value, {
         toError: (err) => toProxyError(err, state.record.requestId, state.record.path),
+        onFirstWrite: () => {
+          state.record.ttftMs = Math.round((performance.now() - state.started) * 100) / 100
+        },
         onChunk: (chunk) => {
+          state.record.capture?.chunk(chunk)
           if (chunk.usage) {
             state.record.usage = normalizeUsage(chunk.usage)
             // Usage is always requested upstream for accounting; the client sees it only if it asked.
@@ -106,6 +121,7 @@ function endpoint<S extends z.ZodType, R extends WithUsage, C extends WithUsage>
     const served = await spec.call(req, caller)
     describe(event, state, served)
     state.record.usage = served.value.usage ? normalizeUsage(served.value.usage) : null
+    if (state.record.capture) state.record.capture.response = served.value
     finish(deps, state, 200)
     return served.value
   }
@@ -119,7 +135,20 @@ function describe(event: H3Event, state: RequestState, served: Served<unknown>):
   h.set('x-proxy-provider', served.provider)
   h.set('x-proxy-model', served.upstreamModel)
   h.set('x-proxy-attempts', String(served.attempts.length))
-  if (served.attempts.length > 1) h.set('x-proxy-fallback', served.attempts.slice(0, -1).map((a) => `${a.provider}:${a.error?.status ?? ''}`).join(','))
+  // what kind of fallback served: 'key' (another key of the first provider), 'provider' (a later target), 'global' (the global route)
+  if (served.fallback) h.set('x-proxy-fallback', served.fallback)
+  if (served.droppedParams?.length) h.set('x-proxy-dropped-params', [...new Set(served.droppedParams)].join(','))
+}
+
+/**
+ * Checks the request against every limit and quota that applies (429 or 503 when refused) and puts the
+ * x-ratelimit-* headers on the answer; the admission is settled with the actual usage in finish().
+ */
+async function admit(deps: OpenAIRouteDeps, event: H3Event, state: RequestState, client: Caller['client'], model: string | null, tokens?: (count: (text: string) => number) => number): Promise<void> {
+  if (!deps.limits) return
+  const admission = await deps.limits.admit({ client, ip: state.record.ip, model, tokens })
+  state.admission = admission
+  for (const name in admission.headers) event.res.headers.set(name, admission.headers[name]!)
 }
 
 function normalizeUsage(u: Partial<Usage>): RequestState['record']['usage'] {
@@ -133,5 +162,6 @@ export function finish(deps: { telemetry: Telemetry }, state: RequestState, stat
   state.reported = true
   state.record.status = status
   state.record.ms = Math.round((performance.now() - state.started) * 100) / 100
+  state.admission?.settle({ usage: state.record.usage, served: state.record.provider !== null })
   deps.telemetry.requestDone(state.record)
 }

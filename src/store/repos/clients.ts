@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely'
 import { conflict, invalidRequest, notFound } from '../../core/errors.js'
 import { displayPrefix, hashClientKey, newClientKey } from '../../core/ids.js'
+import type { WindowLimit } from '../../limits/types.js'
+import { clientWindows, formatRate, MAX_WINDOW_MS, MIN_WINDOW_MS, type StoredWindow } from '../../limits/windows.js'
 import { nowIso } from '../time.js'
 import type { ClientRole, ClientRow, Database } from '../schema.js'
 import { assertName } from './providers.js'
@@ -15,10 +17,14 @@ export interface ClientSummary {
   tpm: number | null
   dailyTokens: number | null
   monthlyTokens: number | null
+  /** sliding windows besides rpm/tpm, as `proxy clients set --limit` takes them: 'requests=100/10s' */
+  limits: string[]
   expiresAt: string | null
   revokedAt: string | null
   createdAt: string
   status: 'active' | 'revoked' | 'expired'
+  /** a named policy layered over the route's and the global one */
+  policy: string | null
 }
 
 export interface AddClientInput {
@@ -30,6 +36,9 @@ export interface AddClientInput {
   tpm?: number | null
   dailyTokens?: number | null
   monthlyTokens?: number | null
+  /** sliding windows besides rpm/tpm (migration 0004) */
+  limits?: WindowLimit[] | null
+  policy?: string | null
 }
 
 /** Creates a client and returns its key: the only time the key exists outside the caller's hands. */
@@ -53,6 +62,8 @@ export async function addClient(db: Kysely<Database>, input: AddClientInput): Pr
       tpm: input.tpm ?? null,
       daily_tokens: input.dailyTokens ?? null,
       monthly_tokens: input.monthlyTokens ?? null,
+      limits: storeWindows(input.limits ?? []),
+      policy: input.policy ?? null,
       expires_at: input.expiresAt ?? null,
       created_at: nowIso(),
       revoked_at: null,
@@ -61,6 +72,51 @@ export async function addClient(db: Kysely<Database>, input: AddClientInput): Pr
     .returningAll()
     .executeTakeFirstOrThrow()
   return { client: summarize(row), key }
+}
+
+/** What `proxy clients set` changes; absent fields stay, null removes a limit. */
+export interface ClientLimitsPatch {
+  rpm?: number | null
+  tpm?: number | null
+  dailyTokens?: number | null
+  monthlyTokens?: number | null
+  /** drop every sliding window first (then `limits` are added) */
+  clearLimits?: boolean
+  /** windows to add; one with the same kind and window length as a stored one replaces it */
+  limits?: WindowLimit[]
+}
+
+/** Changes a client's limits and quotas; running servers apply them within about a second. */
+export async function setClientLimits(db: Kysely<Database>, name: string, patch: ClientLimitsPatch): Promise<ClientSummary> {
+  const row = await getClient(db, name)
+  for (const [field, value] of [['rpm', patch.rpm], ['tpm', patch.tpm], ['dailyTokens', patch.dailyTokens], ['monthlyTokens', patch.monthlyTokens]] as const) {
+    if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || value < 1)) throw invalidRequest(`${field} must be a whole number of at least 1 (or removed), not ${value}.`, field)
+  }
+  let windows: WindowLimit[] = patch.clearLimits ? [] : clientWindows(null, null, row.limits)
+  for (const w of patch.limits ?? []) windows = [...windows.filter((x) => x.kind !== w.kind || x.windowMs !== w.windowMs), w]
+  const updated = await db
+    .updateTable('clients')
+    .set({
+      ...(patch.rpm !== undefined ? { rpm: patch.rpm } : {}),
+      ...(patch.tpm !== undefined ? { tpm: patch.tpm } : {}),
+      ...(patch.dailyTokens !== undefined ? { daily_tokens: patch.dailyTokens } : {}),
+      ...(patch.monthlyTokens !== undefined ? { monthly_tokens: patch.monthlyTokens } : {}),
+      limits: storeWindows(windows),
+    })
+    .where('id', '=', row.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  return summarize(updated)
+}
+
+function storeWindows(windows: readonly WindowLimit[]): string | null {
+  if (windows.length === 0) return null
+  const stored: StoredWindow[] = windows.map((w) => {
+    if (!Number.isSafeInteger(w.limit) || w.limit < 1) throw invalidRequest(`A limit must be a whole number of at least 1, not ${w.limit}.`, 'limits')
+    if (w.windowMs % 1000 !== 0 || w.windowMs < MIN_WINDOW_MS || w.windowMs > MAX_WINDOW_MS) throw invalidRequest('A limit window must be whole seconds, from 1s to 1d.', 'limits')
+    return { kind: w.kind, limit: w.limit, window_s: w.windowMs / 1000 }
+  })
+  return JSON.stringify(stored)
 }
 
 export async function listClients(db: Kysely<Database>): Promise<ClientSummary[]> {
@@ -112,9 +168,11 @@ function summarize(row: ClientRow): ClientSummary {
     tpm: row.tpm,
     dailyTokens: row.daily_tokens,
     monthlyTokens: row.monthly_tokens,
+    limits: clientWindows(null, null, row.limits).map((w) => `${w.kind}=${formatRate(w)}`),
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     createdAt: row.created_at,
     status: clientStatus(row),
+    policy: row.policy,
   }
 }

@@ -18,6 +18,10 @@ export interface KeySummary {
   lastUsedAt: string | null
   failureCount: number
   lastError: string | null
+  /** 'invalid' after the upstream rejected it (401/403), until rotated or re-enabled; 'cooling' after a 429 */
+  health: 'ok' | 'cooling' | 'invalid'
+  healthReason: string | null
+  cooldownUntil: string | null
 }
 
 export interface AddKeyInput {
@@ -168,5 +172,12 @@ function summarize(row: ProviderKeyRow, provider: string): KeySummary {
     lastUsedAt: row.last_used_at,
     failureCount: row.failure_count,
     lastError: row.last_error,
+    ...keyHealthOf(row),
   }
+}
+
+function keyHealthOf(row: ProviderKeyRow): Pick<KeySummary, 'health' | 'healthReason' | 'cooldownUntil'> {
+  if (row.health === 'invalid') return { health: 'invalid', healthReason: row.health_reason, cooldownUntil: null }
+  if (row.cooldown_until && Date.parse(row.cooldown_until) > Date.now()) return { health: 'cooling', healthReason: row.health_reason, cooldownUntil: row.cooldown_until }
+  return { health: 'ok', healthReason: null, cooldownUntil: null }
 }

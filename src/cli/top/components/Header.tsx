@@ -1,0 +1,39 @@
+import { Box, Text } from 'ink'
+import { fmtClock, fmtUptime } from '../format.js'
+
+export type LiveStatus = 'live' | 'paused' | 'stale' | 'connecting' | 'draining'
+
+export interface HeaderProps {
+  readonly target: string
+  readonly uptimeS: number | null
+  readonly status: LiveStatus
+  readonly now: number
+  readonly width: number
+}
+
+const STATUS: Record<LiveStatus, { text: string; color: string }> = {
+  live: { text: '● live', color: 'green' },
+  paused: { text: '‖ paused', color: 'yellow' },
+  stale: { text: '○ unreachable', color: 'red' },
+  connecting: { text: '○ connecting', color: 'gray' },
+  draining: { text: '● draining', color: 'yellow' },
+}
+
+/** One line: what we watch, for how long it has run, whether the figures are live, and the time. */
+export function Header({ target, uptimeS, status, now, width }: HeaderProps) {
+  const left = `proxy top  ${target}${uptimeS === null ? '' : `  up ${fmtUptime(uptimeS)}`}`
+  const s = STATUS[status]
+  const clock = fmtClock(now)
+  const gap = Math.max(1, width - left.length - s.text.length - clock.length - 2)
+  return (
+    <Box>
+      <Text wrap="truncate">
+        <Text bold>{left}</Text>
+        {' '.repeat(gap)}
+        <Text color={s.color}>{s.text}</Text>
+        {'  '}
+        <Text dimColor>{clock}</Text>
+      </Text>
+    </Box>
+  )
+}

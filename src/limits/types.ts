@@ -1,0 +1,130 @@
+/**
+ * The limits module's contracts: what a limit is, what a backend must do with a request's limits, and the
+ * small shared key-value state other parts (circuit breakers, key cooldowns) may keep in the same backend.
+ *
+ * Two backends implement them: `memory` (one process) and `redis` (several instances share counters).
+ * Both apply the same algorithm (see sliding-log.ts) with the same resolution, so a test suite runs
+ * unchanged against either.
+ */
+
+export type LimitKind = 'requests' | 'tokens'
+export type LimitScope = 'global' | 'client' | 'ip' | 'model'
+
+/** One sliding window: at most `limit` requests (or tokens) in any `windowMs` span. */
+export interface WindowLimit {
+  kind: LimitKind
+  limit: number
+  windowMs: number
+}
+
+/** A window limit bound to a counter: the unit a backend checks. */
+export interface RateRule extends WindowLimit {
+  scope: LimitScope
+  /** the counter's name, unique per scope subject, kind and window (not per limit value: changing a limit keeps its history) */
+  key: string
+  /** what the rule limits, for messages: the client's name, the IP, the model */
+  subject: string | null
+}
+
+export type QuotaPeriod = 'day' | 'month'
+
+/** A calendar token quota (UTC): fixed period, persisted across restarts. */
+export interface QuotaRule {
+  period: QuotaPeriod
+  /** 'YYYY-MM-DD' for a day, 'YYYY-MM' for a month (UTC) */
+  periodKey: string
+  clientId: number
+  client: string
+  key: string
+  limit: number
+  /** epoch ms when the period ends (and the quota refills) */
+  endsAt: number
+  /** tokens already used in this period as far as this instance knows (the store's total plus unflushed usage) */
+  seed: number
+}
+
+/** One rate rule checked for one request. */
+export interface RateCheck {
+  key: string
+  limit: number
+  windowMs: number
+  cost: number
+}
+
+/** One quota checked for one request. */
+export interface QuotaCheck {
+  key: string
+  limit: number
+  cost: number
+  /** the counter's starting value when the backend has none (after a restart, or a Redis flush) */
+  seed: number
+  /** epoch ms when the period ends: the retry time of an exhausted quota; the counter is dropped an hour later */
+  endsAt: number
+}
+
+export interface ConsumeRequest {
+  rates: RateCheck[]
+  quotas: QuotaCheck[]
+}
+
+/** A rate counter after the check: what the x-ratelimit-* headers report. */
+export interface RateState {
+  /** what is left in the window (after this request when admitted) */
+  remaining: number
+  /** ms until the window is back to its full limit */
+  resetMs: number
+}
+
+export type Blocked =
+  | { type: 'rate'; index: number; retryAfterMs: number; never: boolean }
+  | { type: 'quota'; index: number; retryAfterMs: number; never: boolean }
+
+export interface ConsumeOutcome {
+  /** null: every rule admitted the request and consumed its cost; otherwise none did */
+  blocked: Blocked | null
+  rates: RateState[]
+  /** tokens used per quota (after this request when admitted) */
+  quotas: number[]
+  /** the backend's clock when it decided (epoch ms): Redis TIME for the redis backend */
+  now: number
+}
+
+/** A correction after the request finished: the estimate's difference from the actual usage. */
+export interface SettleOp {
+  rates: Array<{ key: string; windowMs: number; delta: number }>
+  quotas: Array<{ key: string; delta: number }>
+  /** the backend clock of the admission (ConsumeOutcome.now): it names the slot the estimate went into */
+  at: number
+}
+
+/**
+ * A limits backend. `consume` checks every rule of a request and consumes from all of them, or from
+ * none: a request is admitted by every limit or refused without a trace. `settle` is fire-and-forget.
+ */
+export interface LimitBackend {
+  readonly kind: 'memory' | 'redis'
+  consume(req: ConsumeRequest): ConsumeOutcome | Promise<ConsumeOutcome>
+  settle(op: SettleOp): void
+  /** false while the backend cannot be reached (callers then fail open or closed without waiting) */
+  available(): boolean
+  close(): Promise<void>
+}
+
+/**
+ * Small shared state with expiry, in the same backend as the limits: in memory for one instance, in
+ * Redis when instances share one. Meant for state that must agree across instances, such as a circuit
+ * breaker's open-until time or an upstream key's cooldown. Keys are namespaced by the caller
+ * ('circuit:p:3'); values are strings; every write carries a TTL so nothing outlives its use.
+ */
+export interface SharedState {
+  get(key: string): Promise<string | null>
+  set(key: string, value: string, ttlMs: number): Promise<void>
+  /** adds `by` (default 1) and returns the new value; a new counter starts at 0 and lives `ttlMs` */
+  incr(key: string, ttlMs: number, by?: number): Promise<number>
+  del(key: string): Promise<void>
+}
+
+/** Where a limiter reports what it refused and when its shared backend fails. */
+export interface LimitMetrics {
+  rateLimited(scope: string): void
+}

@@ -1,0 +1,73 @@
+/**
+ * Anthropic's Messages API (POST {base}/v1/messages). Chat and legacy completions are translated both ways;
+ * there is no `embeddings` member, because Anthropic has no embeddings endpoint, so the gateway answers
+ * such requests with a 400 naming the provider.
+ *
+ * settings: anthropic_version (header, default 2023-06-01), default_max_tokens (used when the client sends
+ * no max_tokens, which Anthropic requires; default 4096), headers (object: extra upstream headers, e.g.
+ * anthropic-beta).
+ */
+import type { Dispatcher } from 'undici'
+import type { Completion, ChatCompletionChunk } from '../../core/openai-schema.js'
+import { callUpstream, joinUrl, readJson } from '../shared/http.js'
+import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from '../types.js'
+import { completionToMessagesRequest, toMessagesRequest, type MappingOptions } from './request.js'
+import { toChatCompletion, toCompletion } from './response.js'
+import { readEvents, toChatChunks, toCompletionChunks } from './stream.js'
+import type { MessageResponse, MessagesRequest } from './wire.js'
+
+export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com'
+export const ANTHROPIC_VERSION = '2023-06-01'
+export const DEFAULT_MAX_TOKENS = 4096
+
+export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps): ProviderAdapter {
+  const s = endpoint.settings
+  // The SDKs take the origin as base URL; a base that already ends in /v1 is accepted too.
+  const base = (endpoint.baseUrl ?? ANTHROPIC_BASE_URL).replace(/\/+$/, '').replace(/\/v1$/, '')
+  const urls = { messages: joinUrl(base, 'v1/messages'), models: joinUrl(base, 'v1/models?limit=1000') }
+  const version = typeof s.anthropic_version === 'string' && s.anthropic_version ? s.anthropic_version : ANTHROPIC_VERSION
+  const defaultMaxTokens = typeof s.default_max_tokens === 'number' && s.default_max_tokens >= 1 ? Math.floor(s.default_max_tokens) : DEFAULT_MAX_TOKENS
+  const extraHeaders = stringRecord(s.headers)
+  const name = endpoint.name
+
+  const headersFor = (ctx: CallContext): Record<string, string> => {
+    const h: Record<string, string> = { ...extraHeaders, 'anthropic-version': version }
+    if (ctx.apiKey) h['x-api-key'] = ctx.apiKey
+    return h
+  }
+  const mapping = (ctx: CallContext): MappingOptions => ({ provider: name, model: ctx.upstreamModel, defaultMaxTokens, warn: ctx.warn ?? (() => {}) })
+  const post = (body: MessagesRequest, ctx: CallContext) =>
+    callUpstream({ dispatcher: deps.dispatcher, provider: name, url: urls.messages, headers: headersFor(ctx), body, ctx })
+
+  const messages = async (body: MessagesRequest, ctx: CallContext) => readJson<MessageResponse>(await post(body, ctx), name, ctx)
+  const chunks = async (body: MessagesRequest, ctx: CallContext): Promise<AsyncIterable<ChatCompletionChunk>> => {
+    const res: Dispatcher.ResponseData = await post({ ...body, stream: true }, ctx)
+    return toChatChunks(readEvents(res, name, ctx), name, ctx.upstreamModel)
+  }
+
+  return {
+    endpoint,
+    async chat(req, ctx) {
+      return toChatCompletion(await messages(toMessagesRequest(req, mapping(ctx)), ctx), ctx.upstreamModel)
+    },
+    async chatStream(req, ctx) {
+      return chunks(toMessagesRequest(req, mapping(ctx)), ctx)
+    },
+    async completion(req, ctx) {
+      return toCompletion(await messages(completionToMessagesRequest(req, mapping(ctx)), ctx), ctx.upstreamModel)
+    },
+    async completionStream(req, ctx): Promise<AsyncIterable<Completion>> {
+      return toCompletionChunks(await chunks(completionToMessagesRequest(req, mapping(ctx)), ctx))
+    },
+    async listModels(ctx) {
+      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: name, url: urls.models, headers: headersFor(ctx), method: 'GET', ctx })
+      const body = await readJson<{ data?: Array<{ id: string }> }>(res, name, ctx)
+      return (body.data ?? []).map((m) => m.id)
+    },
+  }
+}
+
+function stringRecord(value: unknown): Record<string, string> {
+  if (!value || typeof value !== 'object') return {}
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>
+}

@@ -1,0 +1,137 @@
+/**
+ * Anthropic's streamed message (message_start, content_block_start/delta/stop, message_delta, message_stop,
+ * ping, error) as OpenAI chunks. All per-stream state lives inside the generators.
+ */
+import type { Dispatcher } from 'undici'
+import { ProxyError } from '../../core/errors.js'
+import type { ChatCompletionChunk, Completion, FinishReason } from '../../core/openai-schema.js'
+import { readSse } from '../shared/stream-readers.js'
+import { upstreamNetworkError } from '../shared/upstream-error.js'
+import type { CallContext } from '../types.js'
+import { completionId, finishReason, nowSeconds, streamError, toUsage } from './response.js'
+import type { ErrorDetail, StreamEvent, Usage } from './wire.js'
+
+/** The upstream's SSE body as parsed events; an `error` event becomes a thrown ProxyError. */
+export async function* readEvents(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): AsyncGenerator<StreamEvent> {
+  try {
+    for await (const sse of readSse(res.body)) {
+      let event: StreamEvent
+      try {
+        event = JSON.parse(sse.data) as StreamEvent
+      } catch {
+        throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
+      }
+      if (event.type === 'error' || sse.event === 'error') throw streamError(provider, (event as { error?: ErrorDetail }).error)
+      yield event
+    }
+  } catch (err) {
+    throw upstreamNetworkError(provider, err, ctx.signal)
+  } finally {
+    // A consumer that stops early (client gone) must not leave the upstream socket streaming.
+    if (!res.body.readableEnded) res.body.destroy()
+  }
+}
+
+/**
+ * Chunks as OpenAI streams them: a first chunk with the role, content and tool-call deltas, a chunk with
+ * finish_reason, then always one usage chunk (`choices: []`); the server drops it when the client did not
+ * ask. Tool calls are numbered 0, 1, … in the order their tool_use blocks start, whatever Anthropic's
+ * block index (a text block usually comes first).
+ */
+export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider: string, fallbackModel: string): AsyncGenerator<ChatCompletionChunk> {
+  let id = completionId('chatcmpl', undefined)
+  let model = fallbackModel
+  const created = nowSeconds()
+  const usage: Usage = {}
+  let finish: FinishReason | null = null
+  let started = false
+  const toolIndex = new Map<number, number>()
+  const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finish_reason: FinishReason | null = null): ChatCompletionChunk => ({
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [{ index: 0, delta, finish_reason, logprobs: null }],
+  })
+
+  for await (const event of events) {
+    if (event.type === 'message_start') {
+      id = completionId('chatcmpl', event.message.id)
+      model = event.message.model ?? model
+      mergeUsage(usage, event.message.usage)
+    }
+    if (!started && event.type !== 'ping') {
+      started = true
+      yield chunk({ role: 'assistant', content: '' })
+    }
+    switch (event.type) {
+      case 'content_block_start': {
+        const block = event.content_block
+        if (block.type === 'text' && block.text) yield chunk({ content: block.text })
+        if (block.type === 'tool_use') {
+          const index = toolIndex.size
+          toolIndex.set(event.index, index)
+          yield chunk({ tool_calls: [{ index, id: block.id ?? `call_${index}`, type: 'function', function: { name: block.name ?? '', arguments: '' } }] })
+          // Anthropic streams the input as input_json_delta fragments after an empty `input: {}`; an input
+          // that arrives whole (some compatible servers do this) is sent as one fragment.
+          if (block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0) {
+            yield chunk({ tool_calls: [{ index, function: { arguments: JSON.stringify(block.input) } }] })
+          }
+        }
+        break
+      }
+      case 'content_block_delta': {
+        const delta = event.delta
+        if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text })
+        const index = toolIndex.get(event.index)
+        if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
+          yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
+        }
+        break
+      }
+      case 'message_delta':
+        if (event.delta.stop_reason) finish = finishReason(event.delta.stop_reason)
+        mergeUsage(usage, event.usage)
+        break
+      case 'message_stop':
+        yield chunk({}, finish ?? 'stop')
+        yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: toUsage(usage) }
+        return
+      default:
+        // ping, content_block_stop, thinking and citation deltas carry nothing for an OpenAI client
+        break
+    }
+  }
+  // Ending without message_stop means the answer was cut off: say so instead of ending the stream as if complete.
+  throw new ProxyError({
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_stream_truncated',
+    message: `Provider '${provider}' ended the stream before the message was complete.`,
+    retryable: true,
+  })
+}
+
+/** Legacy completions reuse the chat mapping: text deltas become `text`, the usage chunk stays a usage chunk. */
+export async function* toCompletionChunks(chunks: AsyncIterable<ChatCompletionChunk>): AsyncGenerator<Completion> {
+  for await (const c of chunks) {
+    const base = { id: c.id.replace(/^chatcmpl-/, 'cmpl-'), object: 'text_completion' as const, created: c.created, model: c.model }
+    if (c.usage) {
+      yield { ...base, choices: [], usage: c.usage }
+      continue
+    }
+    const choice = c.choices[0]
+    const text = choice?.delta.content ?? ''
+    if (!choice || (text === '' && choice.finish_reason === null)) continue
+    yield { ...base, choices: [{ index: 0, text, finish_reason: choice.finish_reason, logprobs: null }] }
+  }
+}
+
+/** message_start carries the input counts; message_delta the (cumulative) output count and, lately, updated input counts. */
+function mergeUsage(into: Usage, from: Usage | undefined): void {
+  if (!from) return
+  for (const key of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
+    const value = from[key]
+    if (typeof value === 'number') into[key] = value
+  }
+}

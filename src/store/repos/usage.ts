@@ -1,0 +1,74 @@
+import type SQLite from 'better-sqlite3'
+import { sql, type Kysely } from 'kysely'
+import type { Database } from '../schema.js'
+
+/** What one batch adds to one (day, client, model) row. */
+export interface UsageDelta {
+  day: string
+  client: string
+  model: string
+  requests: number
+  errors: number
+  prompt_tokens: number
+  completion_tokens: number
+  cost_usd: number
+}
+
+export function upsertUsageStatement(sqlite: SQLite.Database): SQLite.Statement<[UsageDelta]> {
+  return sqlite.prepare(`
+    INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd)
+    VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd)
+    ON CONFLICT (day, client, model) DO UPDATE SET
+      requests = requests + excluded.requests,
+      errors = errors + excluded.errors,
+      prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+      completion_tokens = completion_tokens + excluded.completion_tokens,
+      cost_usd = cost_usd + excluded.cost_usd`)
+}
+
+export type UsageGrouping = 'client' | 'model' | 'day'
+
+export interface UsageQuery {
+  by: UsageGrouping
+  /** YYYY-MM-DD (UTC): only days from this one on */
+  sinceDay?: string
+  client?: string
+  model?: string
+}
+
+export interface UsageLine {
+  key: string
+  requests: number
+  errors: number
+  promptTokens: number
+  completionTokens: number
+  costUsd: number
+}
+
+export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promise<UsageLine[]> {
+  const column = query.by === 'client' ? 'client' : query.by === 'model' ? 'model' : 'day'
+  let q = db
+    .selectFrom('usage')
+    .select([
+      sql<string>`${sql.ref(column)}`.as('key'),
+      (eb) => eb.fn.sum<number>('requests').as('requests'),
+      (eb) => eb.fn.sum<number>('errors').as('errors'),
+      (eb) => eb.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
+      (eb) => eb.fn.sum<number>('completion_tokens').as('completion_tokens'),
+      (eb) => eb.fn.sum<number>('cost_usd').as('cost_usd'),
+    ])
+    .groupBy(column)
+  if (query.sinceDay) q = q.where('day', '>=', query.sinceDay)
+  if (query.client) q = q.where('client', '=', query.client)
+  if (query.model) q = q.where('model', '=', query.model)
+  q = query.by === 'day' ? q.orderBy(column) : q.orderBy('cost_usd', 'desc').orderBy(column)
+  const rows = await q.execute()
+  return rows.map((r) => ({
+    key: r.key,
+    requests: Number(r.requests),
+    errors: Number(r.errors),
+    promptTokens: Number(r.prompt_tokens),
+    completionTokens: Number(r.completion_tokens),
+    costUsd: Number(r.cost_usd),
+  }))
+}

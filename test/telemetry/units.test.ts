@@ -1,0 +1,330 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import SQLite from 'better-sqlite3'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openStore, type Store } from '../../src/store/db.js'
+import { costUsd, priceFor, tablePrice } from '../../src/store/prices.js'
+import { loadSnapshot, type ConfigSnapshot } from '../../src/store/snapshot.js'
+import { AuditWriter, toAuditRow, upstreamMs } from '../../src/telemetry/audit-writer.js'
+import { BodyCapture, truncateUtf8 } from '../../src/telemetry/capture.js'
+import { readHealth } from '../../src/telemetry/gateway-health.js'
+import { startRetention } from '../../src/telemetry/retention.js'
+import { createLogger, flushLogger, setLogScrubber, silentLogger } from '../../src/telemetry/logger.js'
+import { createMetrics, fallbackKind } from '../../src/telemetry/metrics.js'
+import type { RequestRecord } from '../../src/telemetry/request-record.js'
+import { metricsNeedAdmin, resolveObservability } from '../../src/telemetry/settings.js'
+import { cli, tempDataDir, testEnv } from '../helpers/proxy.js'
+import { parseScrape } from './scrape.js'
+
+function record(over: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    requestId: 'req_1',
+    method: 'POST',
+    path: '/v1/chat/completions',
+    status: 200,
+    ms: 100,
+    client: 'app',
+    model: 'gpt-4o-mini',
+    stream: false,
+    provider: 'mock',
+    upstreamModel: 'mock-small',
+    key: null,
+    attempts: [{ provider: 'mock', upstreamModel: 'mock-small', key: null, ms: 80 }],
+    usage: { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 },
+    error: null,
+    ip: '127.0.0.1',
+    endedAt: Date.parse('2026-03-01T12:00:00.100Z'),
+    ...over,
+  }
+}
+
+describe('the price table', () => {
+  it('matches dated and vendor-prefixed upstream names to the longest entry', () => {
+    expect(tablePrice('gpt-4o-mini-2024-07-18')).toEqual({ input: 0.15, output: 0.6 })
+    expect(tablePrice('gpt-4o-2024-08-06')).toEqual({ input: 2.5, output: 10 })
+    expect(tablePrice('openai/gpt-4.1-mini')).toEqual({ input: 0.4, output: 1.6 })
+    expect(tablePrice('o3-mini-2025-01-31')).toEqual({ input: 1.1, output: 4.4 })
+    expect(tablePrice('claude-sonnet-4-5-20250929')).toEqual({ input: 3, output: 15 })
+    expect(tablePrice('claude-opus-4-1-20250805')).toEqual({ input: 15, output: 75 })
+    expect(tablePrice('claude-opus-4-20250514')).toEqual({ input: 15, output: 75 })
+    expect(tablePrice('claude-haiku-4-5-20251001')).toEqual({ input: 1, output: 5 })
+    expect(tablePrice('text-embedding-3-small')).toEqual({ input: 0.02, output: 0 })
+    expect(tablePrice('mock-gpt-4o')).toBeNull()
+    expect(tablePrice('gpt-4ox')).toBeNull()
+  })
+
+  it('lets a provider setting override either price', () => {
+    expect(priceFor('gpt-4o', { price_in: 1 })).toEqual({ input: 1, output: 10 })
+    expect(priceFor('llama3', { price_in: 0.2, price_out: 0.4 })).toEqual({ input: 0.2, output: 0.4 })
+    expect(priceFor('llama3', { price_out: 'free' })).toBeNull()
+    expect(costUsd(priceFor('gpt-4o-mini', {}), 1_000_000, 1_000_000)).toBeCloseTo(0.75, 12)
+    expect(costUsd(null, 10, 10)).toBe(0)
+  })
+})
+
+describe('content capture', () => {
+  it('truncates on a character boundary and says so', () => {
+    const text = 'é'.repeat(100) // 200 bytes
+    const cut = truncateUtf8(text, 51)
+    expect(cut.startsWith('é'.repeat(25) + '…[truncated by proxy: 150 of 200 bytes cut]')).toBe(true)
+    expect(truncateUtf8('short', 51)).toBe('short')
+  })
+
+  it('reassembles a stream: text per choice, tool calls and finish reasons', () => {
+    const c = new BodyCapture({ model: 'm' }, 1000)
+    c.chunk({ id: 'x', model: 'up', choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] })
+    c.chunk({ choices: [{ index: 0, delta: { content: 'Hel' } }, { index: 1, delta: { content: 'B' } }] })
+    c.chunk({ choices: [{ index: 0, delta: { content: 'lo', tool_calls: [{ index: 0, id: 'call_1', function: { name: 'get', arguments: '{"a"' } }] } }] })
+    c.chunk({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: ':1}' } }] }, finish_reason: 'tool_calls' }] })
+    c.chunk({ choices: [], usage: { prompt_tokens: 1 } })
+    expect(JSON.parse(c.responseText()!)).toEqual({
+      stream: true,
+      id: 'x',
+      model: 'up',
+      choices: [
+        { index: 0, content: 'Hello', finish_reason: 'tool_calls', tool_calls: [{ id: 'call_1', name: 'get', arguments: '{"a":1}' }] },
+        { index: 1, content: 'B', finish_reason: null },
+      ],
+    })
+    expect(c.requestText()).toBe('{"model":"m"}')
+  })
+
+  it('bounds a long stream while it grows, and summarises embeddings', () => {
+    const c = new BodyCapture({}, 10)
+    for (let i = 0; i < 100; i++) c.chunk({ choices: [{ index: 0, text: 'abcdef' }] })
+    const out = c.responseText()!
+    expect(out).toContain('…[truncated by proxy')
+    const e = new BodyCapture({}, 1000)
+    e.response = { object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], usage: { prompt_tokens: 1 } }
+    expect(JSON.parse(e.responseText()!).data).toBe('[1 embedding(s), 2 dimensions, omitted]')
+  })
+})
+
+describe('the audit row', () => {
+  const snapshot = { providers: new Map([['mock', { settings: {} }]]), routes: new Map(), clientsByHash: new Map() } as unknown as ConfigSnapshot
+
+  it('times the request from its start and names the fallback', () => {
+    const row = toAuditRow(
+      record({
+        key: 'b',
+        attempts: [
+          { provider: 'mock', upstreamModel: 'mock-small', key: 'a', ms: 10, error: { status: 429, code: 'rate_limit_exceeded', message: 'slow down' } },
+          { provider: 'mock', upstreamModel: 'mock-small', key: 'b', ms: 50 },
+        ],
+      }),
+      snapshot,
+    )
+    expect(row).toMatchObject({ ts: '2026-03-01T12:00:00.000Z', attempts: 2, fallback: 'key', upstream_ms: 60, cost_usd: 0, request_body: null })
+  })
+
+  it('counts a stream\'s upstream time until its end, and knows retries from fallbacks', () => {
+    expect(upstreamMs(record({ stream: true, ms: 1000, servedMs: 200, attempts: [{ provider: 'p', upstreamModel: 'm', key: null, ms: 150 }] }))).toBe(950)
+    expect(upstreamMs(record({ attempts: [] }))).toBeNull()
+    const a = (provider: string, key: string | null, upstreamModel = 'm') => ({ provider, upstreamModel, key, ms: 1 })
+    expect(fallbackKind({ attempts: [a('p', 'k')] })).toBeNull()
+    expect(fallbackKind({ attempts: [a('p', 'k'), a('p', 'k')] })).toBe('retry')
+    expect(fallbackKind({ attempts: [a('p', 'k'), a('p', 'j')] })).toBe('key')
+    expect(fallbackKind({ attempts: [a('p', 'k'), a('q', null)] })).toBe('provider')
+    expect(fallbackKind({ attempts: [a('p', 'k'), { ...a('q', null), fallback: 'global' as const }] })).toBe('global')
+  })
+})
+
+describe('the audit writer', () => {
+  let data: ReturnType<typeof tempDataDir>
+  let store: Store
+  let snapshot: ConfigSnapshot
+
+  beforeEach(async () => {
+    data = tempDataDir()
+    await cli(data.dir, ['providers', 'add', 'mock', '--type', 'mock'])
+    await cli(data.dir, ['models', 'add', 'gpt-4o-mini', '--target', 'mock/mock-small'])
+    store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    snapshot = await loadSnapshot(store)
+  })
+  afterEach(async () => {
+    await store.close()
+    data.cleanup()
+  })
+
+  const count = (table: 'audit' | 'usage') => (store.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
+
+  it('writes rows and usage in one batch, and everything left on close', async () => {
+    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000 })
+    writer.add(record({ requestId: 'a' }))
+    writer.add(record({ requestId: 'b', status: 502, usage: null, error: { type: 'upstream_error', code: 'upstream_unavailable', message: 'down' } }))
+    expect(writer.flush()).toBe(2)
+    writer.add(record({ requestId: 'c' }))
+    expect(count('audit')).toBe(2)
+    await writer.close()
+    expect(count('audit')).toBe(3)
+    const usage = store.sqlite.prepare('SELECT * FROM usage').all()
+    expect(usage).toEqual([{ day: '2026-03-01', client: 'app', model: 'gpt-4o-mini', requests: 3, errors: 1, prompt_tokens: 20, completion_tokens: 40, cost_usd: 0 }])
+    writer.add(record({ requestId: 'late' }))
+    expect(writer.size).toBe(0)
+  })
+
+  it('keeps rows while the store is locked, drops the oldest past the bound, and catches up', async () => {
+    const registry = new Registry()
+    const metrics = createMetrics(registry, { config: () => snapshot, processMetrics: false })
+    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), metrics, flushMs: 60_000, maxBuffered: 5 })
+    const other = new SQLite(store.file)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      for (let i = 0; i < 8; i++) writer.add(record({ requestId: `r${i}` }))
+      const started = Date.now()
+      expect(writer.flush()).toBe(0)
+      expect(Date.now() - started).toBeLessThan(1000) // a short busy wait, not the connection's 5 s
+      expect(writer.size).toBe(5)
+      expect(writer.dropped).toBe(3)
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+    }
+    expect(writer.flush()).toBe(5)
+    const ids = (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
+    expect(ids).toEqual(['r3', 'r4', 'r5', 'r6', 'r7'])
+    const m = parseScrape(await registry.metrics())
+    expect(m.value('proxy_audit_dropped_total')).toBe(3)
+    expect(m.value('proxy_audit_flushes_total', { result: 'error' })).toBe(1)
+    expect(m.value('proxy_audit_flushes_total', { result: 'ok' })).toBe(1)
+    await writer.close()
+  })
+})
+
+describe('automatic retention', () => {
+  it('deletes rows older than the setting, in chunks, and keeps the rest', async () => {
+    const data = tempDataDir()
+    const store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    try {
+      const snapshot = await loadSnapshot(store)
+      const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000, batchRows: 10_000 })
+      const day = 86_400_000
+      for (let i = 0; i < 4500; i++) writer.add(record({ requestId: `old${i}`, endedAt: Date.now() - 40 * day }))
+      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `new${i}`, endedAt: Date.now() - 2 * day }))
+      await writer.close()
+      const retention = startRetention({ store, days: 30, logger: silentLogger(), firstRunMs: 60_000 })
+      expect(await retention.run()).toBe(4500)
+      retention.stop()
+      const left = (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
+      expect(left).toEqual(['new0', 'new1', 'new2'])
+      // usage is an aggregate and stays
+      expect((store.sqlite.prepare('SELECT sum(requests) AS n FROM usage').get() as { n: number }).n).toBe(4503)
+    } finally {
+      await store.close()
+      data.cleanup()
+    }
+  })
+})
+
+describe('gateway health in metrics', () => {
+  const snapshot = {
+    routes: new Map([['gpt-4o', {}]]),
+    providers: new Map([['openai', { name: 'openai', keys: [{ label: 'main' }, { label: 'backup' }] }]]),
+    clientsByHash: new Map(),
+  } as unknown as ConfigSnapshot
+
+  it('reads circuit and key state at scrape time and counts change events, with bounded labels', async () => {
+    const registry = new Registry()
+    const metrics = createMetrics(registry, { config: () => snapshot, processMetrics: false })
+    let empty = parseScrape(await registry.metrics())
+    expect(empty.samples('proxy_circuit_state')).toEqual([])
+    metrics.watchGateway({
+      health: () => ({
+        providers: [
+          { name: 'openai', circuit: { state: 'open' }, keys: [{ label: 'main', state: 'ok' }, { label: 'backup', state: 'cooling' }, { label: 'sk-live-raw', state: 'ok' }] },
+          { name: 'ghost-provider', circuit: 'half_open', keys: [] },
+        ],
+      }),
+    })
+    metrics.gatewayEvents.circuit({ provider: 'openai', key: null, from: 'closed', to: 'open' })
+    metrics.gatewayEvents.keyHealth({ provider: 'openai', key: 'backup', from: 'ok', to: 'cooling' })
+    const m = parseScrape(await registry.metrics())
+    expect(m.value('proxy_circuit_state', { provider: 'openai', key: '' })).toBe(2)
+    expect(m.value('proxy_circuit_state', { provider: 'unknown', key: '' })).toBe(1)
+    expect(m.value('proxy_key_healthy', { provider: 'openai', key: 'main' })).toBe(1)
+    expect(m.value('proxy_key_healthy', { provider: 'openai', key: 'backup' })).toBe(0)
+    expect(m.value('proxy_key_healthy', { provider: 'openai', key: 'unknown' })).toBe(1)
+    expect(m.value('proxy_circuit_transitions_total', { provider: 'openai', key: '', to: 'open' })).toBe(1)
+    expect(m.value('proxy_key_health_changes_total', { provider: 'openai', key: 'backup', to: 'cooling' })).toBe(1)
+    expect(m.text).not.toContain('sk-live-raw')
+    expect(m.text).not.toContain('ghost-provider')
+    // A health() that throws or returns nonsense reads as nothing, never a failed scrape.
+    metrics.watchGateway({ health: () => { throw new Error('boom') } })
+    empty = parseScrape(await registry.metrics())
+    expect(empty.samples('proxy_key_healthy')).toEqual([])
+    expect(readHealth({ circuits: [{ provider: 'p', key: 'k', state: 'HALF-OPEN' }], keys: [{ provider: 'p', label: 'k', healthy: false }] })).toEqual({
+      circuits: [{ provider: 'p', key: 'k', state: 'half_open' }],
+      keys: [{ provider: 'p', key: 'k', healthy: false }],
+    })
+    expect(readHealth('nonsense')).toEqual({ circuits: [], keys: [] })
+  })
+})
+
+describe('settings', () => {
+  it('reads PROXY_* variables under flags, and refuses nonsense', () => {
+    expect(resolveObservability({}, {})).toMatchObject({ captureAll: false, captureMaxBytes: 32768, auditRetentionDays: null, metricsAuth: 'auto', logFormat: 'auto' })
+    expect(resolveObservability({}, { PROXY_CAPTURE: 'on', PROXY_CAPTURE_MAX_BYTES: '1024', PROXY_AUDIT_RETENTION_DAYS: '30', PROXY_METRICS_AUTH: 'admin' })).toMatchObject({
+      captureAll: true,
+      captureMaxBytes: 1024,
+      auditRetentionDays: 30,
+      metricsAuth: 'admin',
+    })
+    expect(resolveObservability({ capture: true, metricsAuth: 'none', logFormat: 'json' }, { PROXY_CAPTURE: 'off' })).toMatchObject({ captureAll: true, metricsAuth: 'none', logFormat: 'json' })
+    expect(() => resolveObservability({}, { PROXY_CAPTURE: 'maybe' })).toThrow(/PROXY_CAPTURE must be on or off/)
+    expect(() => resolveObservability({}, { PROXY_AUDIT_RETENTION_DAYS: '-1' })).toThrow(/positive number of days/)
+    expect(() => resolveObservability({}, { PROXY_METRICS_AUTH: 'open' })).toThrow(/admin, none or auto/)
+    expect(metricsNeedAdmin('auto', '127.0.0.1')).toBe(false)
+    expect(metricsNeedAdmin('auto', '::1')).toBe(false)
+    expect(metricsNeedAdmin('auto', '0.0.0.0')).toBe(true)
+    expect(metricsNeedAdmin('none', '0.0.0.0')).toBe(false)
+    expect(metricsNeedAdmin('admin', '127.0.0.1')).toBe(true)
+  })
+})
+
+describe('the logger', () => {
+  it('writes asynchronously and flushes everything on shutdown', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'proxy-log-'))
+    try {
+      const file = path.join(dir, 'out.log')
+      const dest = pino.destination({ dest: file, sync: false, minLength: 4096 })
+      const logger = createLogger({ destination: dest })
+      for (let i = 0; i < 100; i++) logger.info({ i }, 'line')
+      await flushLogger(logger)
+      const lines = readFileSync(file, 'utf8').trim().split('\n')
+      expect(lines).toHaveLength(100)
+      expect(JSON.parse(lines[99]!)).toMatchObject({ i: 99, msg: 'line', service: 'proxy' })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('pretty-prints for a terminal, and scrubs known secrets from every string once told them', async () => {
+    const out: string[] = []
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        out.push(String(chunk))
+        cb()
+      },
+    })
+    const pretty = createLogger({ destination, pretty: true })
+    pretty.info({ request_id: 'req_1', method: 'POST', path: '/v1/chat/completions', status: 200, ms: 812.5, upstream_ms: 800, ttft_ms: 120, client: 'app' }, 'request')
+    expect(out.join('')).toMatch(/INFO.*POST \/v1\/chat\/completions 200 in 812\.5 ms, upstream 800 ms, first chunk 120 ms.*"request_id":"req_1","client":"app"/)
+    expect(() => JSON.parse(out[0]!)).toThrow()
+
+    out.length = 0
+    const logger = createLogger({ destination })
+    setLogScrubber(logger, (text) => text.split('topsecret').join('[redacted]'))
+    const shared = { reason: 'key topsecret rejected', nested: { list: ['topsecret'] } }
+    logger.warn(shared, 'saw topsecret')
+    logger.child({ component: 'x' }).info({ headers: { authorization: 'Bearer abc' } }, 'child')
+    const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines[0]).toMatchObject({ reason: 'key [redacted] rejected', nested: { list: ['[redacted]'] }, msg: 'saw [redacted]' })
+    expect(lines[1].headers.authorization).toBe('[redacted]')
+    // the caller's object is not changed
+    expect(shared.reason).toBe('key topsecret rejected')
+  })
+})
