@@ -17,7 +17,7 @@ export interface UnitOptions {
  * writable+executable memory, so MemoryDenyWriteExecute is deliberately absent.
  */
 export function renderUnit(o: UnitOptions): string {
-  const args = ['serve', '--data-dir', o.dataDir]
+  const args = ['serve', '--data-dir', o.dataDir, '--drain-seconds', String(o.drainSeconds)]
   if (o.host) args.push('--host', o.host)
   if (o.port !== undefined) args.push('--port', String(o.port))
   const underHome = [o.dataDir, o.proxyBin, o.nodePath].some((p) => p.startsWith('/home/') || p.startsWith('/root/') || p === '/root')

@@ -8,7 +8,7 @@
  * client's policy (`effectivePolicy`). A field set in a later layer wins; objects merge field by field.
  */
 import { z } from 'zod'
-import { parseRate, RATE_SYNTAX } from '../limits/windows.js'
+import { parseRate, RATE_SYNTAX } from './windows.js'
 import { invalidRequest } from './errors.js'
 
 const ms = z.number().int().min(0)

@@ -21,6 +21,8 @@ export interface CircuitTransition {
   at: number
   /** an operator override changed the effective state; the breaker's own state did not move */
   operator: boolean
+  /** another instance opened this circuit (shared state, adoptOpen): it is not published again */
+  shared?: boolean
 }
 
 /** Proof that a call was let through; hand it back with the outcome. */
@@ -132,6 +134,22 @@ export class CircuitBreaker {
     if (this.#state !== 'closed') this.#move('closed', reason, now)
   }
 
+  /**
+   * Another instance opened this circuit until `openUntil` (src/gateway/shared-health.ts): open it here
+   * too, from closed or half-open (a probe in flight then no longer moves it: its generation is gone).
+   * An operator override wins; an open period already at least as long stays; a shorter one is extended.
+   * When the period ends this breaker half-opens and probes on its own, like any other.
+   */
+  adoptOpen(openUntil: number, now: number, reason: string): void {
+    if (this.#override !== null || openUntil <= now) return
+    if (this.#state === 'open') {
+      if (this.#openUntil === null || this.#openUntil < openUntil) this.#openUntil = openUntil
+      return
+    }
+    this.#openUntil = openUntil
+    this.#move('open', reason, now, true)
+  }
+
   /** Restores a state persisted by an earlier run, without announcing it as a new transition. */
   restore(state: CircuitState, openUntil: number | null, now: number): void {
     if (state === 'closed') return
@@ -157,7 +175,7 @@ export class CircuitBreaker {
     this.#move('open', reason, now)
   }
 
-  #move(to: CircuitState, reason: string, now: number): void {
+  #move(to: CircuitState, reason: string, now: number, shared = false): void {
     const from = this.#state
     this.#state = to
     this.#generation++
@@ -167,6 +185,6 @@ export class CircuitBreaker {
       this.#window.clear()
     }
     if (to === 'half_open') this.#probes = 0
-    this.#onTransition({ from, to, reason, openUntil: to === 'open' ? this.#openUntil : null, at: now, operator: false })
+    this.#onTransition({ from, to, reason, openUntil: to === 'open' ? this.#openUntil : null, at: now, operator: false, ...(shared ? { shared: true } : {}) })
   }
 }

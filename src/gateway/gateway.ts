@@ -10,6 +10,7 @@
  */
 import type { Dispatcher } from 'undici'
 import { ProxyError } from '../core/errors.js'
+import type { SharedState } from '../core/shared-state.js'
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -28,6 +29,7 @@ import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderCon
 import { systemClock, type Clock } from './clock.js'
 import type { GatewayEvents } from './events.js'
 import { HealthRegistry, type GatewayHealth, type Lease } from './health-registry.js'
+import { SharedHealth } from './shared-health.js'
 import { KeySelector } from './key-selector.js'
 import { asProxyError, classifyFailure, type FailureReason } from './outcome.js'
 import { AttemptPlanner, type Candidate, type FallbackKind } from './plan-attempts.js'
@@ -81,6 +83,14 @@ export interface GatewayDeps {
   clock?: Clock
   /** for full-jitter backoff and the weighted key strategy */
   random?: () => number
+  /**
+   * Shared state (the limits backend's `limits.shared`: Redis when instances share one): circuit
+   * openings, key cooldowns and invalid keys are published there and polled back in the background,
+   * so instances honour each other's (src/gateway/shared-health.ts). Absent: this instance's own view only.
+   */
+  shared?: SharedState
+  /** how often the shared state is read (default 250 ms; 0 publishes without reading) */
+  sharedPollMs?: number
 }
 
 type Operation<T> = (adapter: ProviderAdapter, ctx: CallContext) => Promise<T>
@@ -100,6 +110,7 @@ export class Gateway {
   readonly #random: () => number
   readonly #keys: KeySelector
   readonly #registry: HealthRegistry
+  readonly #shared: SharedHealth | null
   readonly #adapters = new WeakMap<ProviderConfig, ProviderAdapter>()
   readonly #policies = new WeakMap<ConfigSnapshot, Map<string, EffectivePolicy>>()
 
@@ -108,9 +119,29 @@ export class Gateway {
     this.#clock = deps.clock ?? systemClock
     this.#random = deps.random ?? Math.random
     this.#keys = new KeySelector(this.#random)
-    this.#registry = new HealthRegistry({ clock: this.#clock, events: deps.events, sink: deps.healthSink })
+    this.#shared = deps.shared ? new SharedHealth({ state: deps.shared, pollMs: deps.sharedPollMs }) : null
+    this.#registry = new HealthRegistry({ clock: this.#clock, events: deps.events, sink: deps.healthSink, shared: this.#shared ?? undefined })
     // Restore persisted health now, so an invalid key or open circuit is known (and logged) at start.
     this.#registry.sync(deps.config())
+    // Off the request path: the poll follows the config snapshot first (a re-enable must be seen
+    // before a mark of the key's new epoch), then reads every shared key this instance knows at once.
+    this.#shared?.start({
+      watched: () => {
+        this.#registry.sync(this.#deps.config())
+        return this.#registry.sharedKeys()
+      },
+      observe: (keys, values) => this.#registry.observe(keys, values),
+    })
+  }
+
+  /** Reads the shared state now (tests; the background poll does this every sharedPollMs). */
+  pollShared(): Promise<void> {
+    return this.#shared?.poll() ?? Promise.resolve()
+  }
+
+  /** Stops the shared-state poll; the gateway still serves (with this instance's own view). */
+  close(): void {
+    this.#shared?.stop()
   }
 
   chat(req: ChatRequest, caller: Caller): Promise<Served<ChatCompletion>> {

@@ -3,6 +3,10 @@
  * per key. It follows the config snapshot (new keys, deleted keys, operator overrides and
  * re-enables), restores what an earlier run persisted, announces every change through the events
  * sink, and hands changes to the write-behind sink. Nothing here touches the store directly.
+ *
+ * With a shared publisher (shared-health.ts), circuits that open, keys that start cooling and keys
+ * the upstream rejects are also published for other instances, and `observe` folds in what they
+ * published. Every check on the request path stays a local read.
  */
 import type { EffectivePolicy } from '../core/policy-schema.js'
 import { keyScope, providerScope, type CircuitSnapshot, type OverrideConfig } from '../store/repos/circuits.js'
@@ -15,6 +19,7 @@ import { KeyHealth, RECENT_WINDOW_S, type ConditionChange } from './key-health.j
 import type { KeyLoad } from './key-selector.js'
 import type { FailureOutcome } from './outcome.js'
 import { RollingWindow, type Counts } from './rolling-window.js'
+import { INVALID_TTL_MS, parseKeyMark, sharedKeys, type KeyMark, type SharedHealthPublisher } from './shared-health.js'
 
 interface ProviderEntry {
   id: number
@@ -44,6 +49,8 @@ export interface HealthRegistryDeps {
   clock: Clock
   events?: GatewayEvents
   sink?: HealthSink
+  /** publishes circuit openings, cooldowns and invalid keys for other instances */
+  shared?: SharedHealthPublisher
 }
 
 export type CircuitHealth = CircuitView
@@ -91,6 +98,8 @@ export class HealthRegistry {
   /** override epochs already applied, per scope */
   readonly #epochs = new Map<string, number>()
   #synced: ConfigSnapshot | null = null
+  /** the shared keys to poll; rebuilt after a snapshot change */
+  #watched: string[] | null = null
 
   constructor(deps: HealthRegistryDeps) {
     this.#deps = deps
@@ -123,7 +132,38 @@ export class HealthRegistry {
       }
     }
     for (const id of this.#providers.keys()) if (!providers.has(id)) this.#providers.delete(id)
-    for (const id of this.#keys.keys()) if (!keys.has(id)) this.#keys.delete(id)
+    for (const id of this.#keys.keys()) {
+      if (keys.has(id)) continue
+      this.#keys.delete(id)
+      // retired (rotated) or deleted: nobody needs its marks any more
+      this.#deps.shared?.clear(sharedKeys.invalid(id))
+      this.#deps.shared?.clear(sharedKeys.cooldown(id))
+    }
+    this.#watched = null
+  }
+
+  /** The shared keys that describe what this registry knows: each provider's circuit, each key's circuit and marks. */
+  sharedKeys(): readonly string[] {
+    if (this.#watched) return this.#watched
+    const keys: string[] = []
+    for (const id of this.#providers.keys()) keys.push(sharedKeys.circuit(providerScope(id)))
+    for (const id of this.#keys.keys()) keys.push(sharedKeys.circuit(keyScope(id)), sharedKeys.cooldown(id), sharedKeys.invalid(id))
+    this.#watched = keys
+    return keys
+  }
+
+  /**
+   * Folds in what other instances published (values of `sharedKeys()`, null when absent): an open
+   * circuit opens here until the same time, a cooldown or an invalid mark of the key's current health
+   * epoch applies here too. A missing key changes nothing. What this instance published itself reads
+   * back as a no-op.
+   */
+  observe(keys: readonly string[], values: ReadonlyArray<string | null>): void {
+    const now = this.#deps.clock.now()
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i]
+      if (value !== null && value !== undefined) this.#adopt(keys[i]!, value, now)
+    }
   }
 
   /** Whether the provider's circuit lets calls through now. */
@@ -223,11 +263,14 @@ export class HealthRegistry {
     }
     if (outcome.reason === 'key_rejected') {
       h.recordFailure(now, message)
-      this.#announce(k, h.markInvalid(now, message), now)
+      const change = h.markInvalid(now, message)
+      this.#announce(k, change, now)
+      if (change) this.#publishMark(sharedKeys.invalid(k.id), { epoch: h.epoch, reason: h.reason ?? 'rejected by the upstream' }, INVALID_TTL_MS)
     } else if (outcome.reason === 'rate_limited') {
       h.recordFailure(now, message)
       const until = now + (outcome.retryAfterMs ?? policy.keys.cooldown_ms)
       this.#announce(k, h.coolDown(now, until, outcome.retryAfterMs !== null ? `upstream 429, Retry-After ${Math.ceil(outcome.retryAfterMs / 1000)} s` : 'upstream 429'), now)
+      if (h.cooldownUntil === until && h.health !== 'invalid') this.#publishMark(sharedKeys.cooldown(k.id), { epoch: h.epoch, reason: h.reason ?? 'upstream 429', until }, until - now)
     }
     this.#persistKey(k)
   }
@@ -299,6 +342,10 @@ export class HealthRegistry {
       entry.health.epoch = k.health.epoch
       this.#announce(entry, entry.health.reset(now, 'operator re-enabled the key'), now)
       this.#persistKey(entry)
+      // Other instances ignore marks of an older epoch once they see the re-enable; clear them anyway.
+      this.#deps.shared?.clearOlderThan(sharedKeys.invalid(k.id), k.health.epoch)
+      this.#deps.shared?.clearOlderThan(sharedKeys.cooldown(k.id), k.health.epoch)
+      this.#deps.shared?.clear(sharedKeys.circuit(scope))
     }
     entry.label = k.label
     entry.provider = p.name
@@ -308,9 +355,43 @@ export class HealthRegistry {
   #applyOverride(scope: string, breaker: CircuitBreaker, override: OverrideConfig | undefined, now: number): void {
     const epoch = override?.epoch ?? 0
     const seen = this.#epochs.get(scope)
-    if (seen !== undefined && epoch > seen) breaker.reset(now, 'operator reset')
+    if (seen !== undefined && epoch > seen) {
+      breaker.reset(now, 'operator reset')
+      this.#deps.shared?.clear(sharedKeys.circuit(scope))
+    }
     this.#epochs.set(scope, epoch)
     breaker.setOverride(override?.mode ?? null, now)
+  }
+
+  #publishMark(key: string, mark: KeyMark, ttlMs: number): void {
+    this.#deps.shared?.publish(key, JSON.stringify({ ...mark, reason: mark.reason.slice(0, 300) }), ttlMs)
+  }
+
+  /** One shared value read by the poll: 'circuit:p:<id>' | 'circuit:k:<id>' | 'cooldown:k:<id>' | 'invalid:k:<id>'. */
+  #adopt(key: string, value: string, now: number): void {
+    const [kind, scope, idText] = key.split(':')
+    const id = Number(idText)
+    if (kind === 'circuit') {
+      const until = Number(value)
+      if (!Number.isFinite(until) || until <= now) return
+      const breaker = scope === 'p' ? this.#providers.get(id)?.breaker : this.#keys.get(id)?.health.breaker
+      breaker?.adoptOpen(until, now, 'opened by another instance')
+      return
+    }
+    const entry = this.#keys.get(id)
+    const mark = entry ? parseKeyMark(value) : null
+    // a mark of another epoch: stale (the key was re-enabled since), or newer than this instance's snapshot (wait for it)
+    if (!entry || !mark || mark.epoch !== entry.health.epoch) return
+    const h = entry.health
+    if (kind === 'cooldown') {
+      if (mark.until === undefined || mark.until <= now) return
+      const before = h.cooldownUntil
+      this.#announce(entry, h.coolDown(now, mark.until, `${mark.reason} (seen by another instance)`), now)
+      if (h.cooldownUntil !== before) this.#persistKey(entry)
+    } else if (kind === 'invalid' && h.health !== 'invalid') {
+      this.#announce(entry, h.markInvalid(now, `${mark.reason} (seen by another instance)`), now)
+      this.#persistKey(entry)
+    }
   }
 
   #expire(entry: KeyEntry, now: number): void {
@@ -366,6 +447,10 @@ export class HealthRegistry {
       at: t.at,
     })
     if (t.operator) return
+    // Another instance's opening is not published back; half-open and closed need nothing shared (the open period's TTL ends with it).
+    if (t.to === 'open' && !t.shared && t.openUntil !== null) {
+      this.#deps.shared?.publish(sharedKeys.circuit(key ? keyScope(key.id) : providerScope(provider.id)), String(t.openUntil), t.openUntil - t.at)
+    }
     this.#deps.sink?.circuit({
       scope: key ? keyScope(key.id) : providerScope(provider.id),
       providerId: provider.id,

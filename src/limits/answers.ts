@@ -3,7 +3,7 @@
  * when limits cannot be checked) in OpenAI's error shape with Retry-After.
  */
 import { ProxyError } from '../core/errors.js'
-import { formatWindow } from './windows.js'
+import { formatWindow } from '../core/windows.js'
 import type { QuotaRule, RateRule, RateState } from './types.js'
 
 /**

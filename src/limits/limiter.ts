@@ -14,7 +14,7 @@ import { MemoryBackend } from './memory.js'
 import type { QuotaBook } from './quotas.js'
 import { RedisBackend } from './redis.js'
 import type { ConsumeOutcome, LimitBackend, LimitMetrics, QuotaCheck, QuotaRule, RateCheck, RateRule, SharedState, WindowLimit } from './types.js'
-import { compileRateSpec, dedupeWindows, type RateSpec } from './windows.js'
+import { compileRateSpec, dedupeWindows, type RateSpec } from '../core/windows.js'
 
 export interface AdmitInput {
   client: ClientConfig
@@ -116,6 +116,7 @@ export class Limiter {
     const pick = <T>(fn: (s: SharedState) => Promise<T>): Promise<T> => (backend.available() ? fn(backend).catch(() => fn(local)) : fn(local))
     return {
       get: (key) => pick((s) => s.get(key)),
+      getMany: (keys) => pick((s) => (typeof s.getMany === 'function' ? s.getMany(keys) : Promise.all(keys.map((k) => s.get(k))))),
       set: (key, value, ttlMs) => pick((s) => s.set(key, value, ttlMs)),
       incr: (key, ttlMs, by) => pick((s) => s.incr(key, ttlMs, by)),
       del: (key) => pick((s) => s.del(key)),

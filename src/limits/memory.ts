@@ -129,6 +129,10 @@ export class MemoryBackend implements LimitBackend, SharedState {
     return this.getSync(key)
   }
 
+  async getMany(keys: readonly string[]): Promise<Array<string | null>> {
+    return keys.map((k) => this.getSync(k))
+  }
+
   getSync(key: string): string | null {
     const entry = this.#state.get(key)
     if (!entry) return null

@@ -172,6 +172,11 @@ export class RedisBackend implements LimitBackend, SharedState {
     return this.#guard(() => this.redis.get(this.prefix + 's:' + key))
   }
 
+  async getMany(keys: readonly string[]): Promise<Array<string | null>> {
+    if (keys.length === 0) return []
+    return this.#guard(() => this.redis.mget(keys.map((k) => this.prefix + 's:' + k)))
+  }
+
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     await this.#guard(() => this.redis.set(this.prefix + 's:' + key, value, 'PX', Math.max(1, Math.round(ttlMs))))
   }

@@ -7,15 +7,10 @@
  * unchanged against either.
  */
 
-export type LimitKind = 'requests' | 'tokens'
-export type LimitScope = 'global' | 'client' | 'ip' | 'model'
+import type { WindowLimit } from '../core/windows.js'
 
-/** One sliding window: at most `limit` requests (or tokens) in any `windowMs` span. */
-export interface WindowLimit {
-  kind: LimitKind
-  limit: number
-  windowMs: number
-}
+export type { LimitKind, WindowLimit } from '../core/windows.js'
+export type LimitScope = 'global' | 'client' | 'ip' | 'model'
 
 /** A window limit bound to a counter: the unit a backend checks. */
 export interface RateRule extends WindowLimit {
@@ -110,19 +105,8 @@ export interface LimitBackend {
   close(): Promise<void>
 }
 
-/**
- * Small shared state with expiry, in the same backend as the limits: in memory for one instance, in
- * Redis when instances share one. Meant for state that must agree across instances, such as a circuit
- * breaker's open-until time or an upstream key's cooldown. Keys are namespaced by the caller
- * ('circuit:p:3'); values are strings; every write carries a TTL so nothing outlives its use.
- */
-export interface SharedState {
-  get(key: string): Promise<string | null>
-  set(key: string, value: string, ttlMs: number): Promise<void>
-  /** adds `by` (default 1) and returns the new value; a new counter starts at 0 and lives `ttlMs` */
-  incr(key: string, ttlMs: number, by?: number): Promise<number>
-  del(key: string): Promise<void>
-}
+/** Small shared state with expiry in the same backend (circuits, key cooldowns): see src/core/shared-state.ts. */
+export type { SharedState } from '../core/shared-state.js'
 
 /** Where a limiter reports what it refused and when its shared backend fails. */
 export interface LimitMetrics {

@@ -4,6 +4,7 @@
  * (`server_shutting_down`) instead of a cut connection. Done as a middleware on the /v1 routes, so
  * the routes and the gateway need not know about it.
  */
+import { setMaxListeners } from 'node:events'
 import type { Middleware } from 'h3'
 import { ProxyError } from '../core/errors.js'
 import { endOnAbort } from './sse.js'
@@ -18,6 +19,8 @@ export const serverShuttingDown = () =>
   })
 
 export function endStreamsOnShutdown(signal: AbortSignal): Middleware {
+  // One listener per open stream, removed when it ends: thousands are normal, not a leak.
+  setMaxListeners(0, signal)
   return (event, next) => {
     const wrap = (value: unknown) =>
       value instanceof ReadableStream && event.res.headers.get('content-type')?.startsWith('text/event-stream') ? endOnAbort(value as ReadableStream<Uint8Array>, signal, serverShuttingDown) : value

@@ -116,7 +116,9 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256, pipelining: 1, connect: { timeout: connectTimeout } })
   // Key health and circuit states are written behind, in batches, never on the request path.
   const healthWriter = createHealthWriter(store, { onError: (err) => logger.error({ event: 'health_write', err: err instanceof Error ? err.message : String(err) }, 'could not persist key health') })
-  const gateway = new Gateway({ config: () => config.current(), dispatcher, healthSink: healthWriter, events: resilienceEvents(logger, metrics.gatewayEvents) })
+  // Circuit openings, key cooldowns and invalid keys are also published in the limits backend's shared
+  // state and polled back in the background, so instances sharing a Redis honour each other's.
+  const gateway = new Gateway({ config: () => config.current(), dispatcher, healthSink: healthWriter, events: resilienceEvents(logger, metrics.gatewayEvents), shared: limits.shared, sharedPollMs: limits.backendKind === 'redis' ? undefined : 0 })
   metrics.watchGateway(gateway)
   const metricsRequireAdmin = metricsNeedAdmin(observability.metricsAuth, opts.host ?? '127.0.0.1')
   let draining = false
@@ -164,6 +166,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     })
   }).catch(async (err: unknown) => {
     // An open Redis connection would keep the process alive after a failed start.
+    gateway.close()
     await limits.close().catch(() => undefined)
     throw err
   })
@@ -214,7 +217,8 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         retention?.stop()
         // Every request has finished (and reported) by now: write the last audit rows before the store closes.
         await audit.close()
-        // The last settlements and quota usage, then the Redis connection.
+        // The last settlements and quota usage, then the Redis connection (the shared-health poll first).
+        gateway.close()
         await limits.close()
         await healthWriter.close()
         await dispatcher.close().catch(() => dispatcher.destroy())

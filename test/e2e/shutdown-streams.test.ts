@@ -112,6 +112,8 @@ describe('proxy serve: SIGTERM with 20 open streams and --drain-seconds', () => 
     expect(took).toBeGreaterThanOrEqual(DRAIN_S * 1000 - 100)
     expect(took).toBeLessThan(DRAIN_S * 1000 + 4000)
     expect(stderr).toContain(`Shutting down: finishing open requests (up to ${DRAIN_S} s)`)
+    // one shutdown listener per open stream is expected, not a leak: no MaxListenersExceededWarning
+    expect(stderr).not.toContain('MaxListenersExceeded')
 
     const rows = await withTestStore(data.dir, (store) => store.db.selectFrom('audit').selectAll().execute())
     expect(rows).toHaveLength(QUICK + SLOW)

@@ -110,7 +110,7 @@ export const testClient = (policy: string | null = null): ClientConfig =>
   ({ id: 1, name: 'test', role: 'user', models: null, expiresAt: null, revoked: false, limits: [], rpm: null, tpm: null, dailyTokens: null, monthlyTokens: null, policy }) as unknown as ClientConfig
 
 /** A Gateway built directly on a store's snapshot, with an injected clock and RNG, and recorded events. */
-export async function directGateway(dir: string, deps: Partial<Pick<GatewayDeps, 'clock' | 'random' | 'healthSink'>> = {}) {
+export async function directGateway(dir: string, deps: Partial<Pick<GatewayDeps, 'clock' | 'random' | 'healthSink' | 'shared' | 'sharedPollMs'>> = {}) {
   const store: Store = await openStore({ dataDir: dir, env: testEnv(dir), keychain: null })
   let snapshot: ConfigSnapshot = await loadSnapshot(store)
   const dispatcher = new Agent()
@@ -149,6 +149,7 @@ export async function directGateway(dir: string, deps: Partial<Pick<GatewayDeps,
       snapshot = await loadSnapshot(store)
     },
     close: async () => {
+      gateway.close()
       await dispatcher.close()
       await store.close()
     },

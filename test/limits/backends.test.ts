@@ -161,6 +161,18 @@ describeMatrix('limits backend', (ctx) => {
     expect(await b.get(`${k}:n`)).toBeNull()
   })
 
+  it('reads several shared keys in one call, null for missing and expired ones', async () => {
+    const b = await ctx.backend()
+    const k = key('many')
+    expect(await b.getMany([])).toEqual([])
+    await b.set(`${k}:a`, '1', 60_000)
+    await b.set(`${k}:short`, 'x', 500)
+    await b.set(`${k}:c`, '{"epoch":0}', 60_000)
+    expect(await b.getMany([`${k}:a`, `${k}:none`, `${k}:short`, `${k}:c`])).toEqual(['1', null, 'x', '{"epoch":0}'])
+    await ctx.advance(600)
+    expect(await b.getMany([`${k}:a`, `${k}:none`, `${k}:short`, `${k}:c`])).toEqual(['1', null, null, '{"epoch":0}'])
+  })
+
   if (ctx.kind === 'redis') {
     it('gives every key a TTL and falls back to EVAL after a SCRIPT FLUSH', async () => {
       const b = (await ctx.backend()) as RedisBackend

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens, Tokenizer } from '../../src/limits/estimate.js'
-import { compileRateSpec, formatCount, parseLimitFlag, parseRate } from '../../src/limits/windows.js'
+import { compileRateSpec, formatCount, parseLimitFlag, parseRate } from '../../src/core/windows.js'
 import { QuotaBook, periodsAt, type QuotaUsageRow } from '../../src/limits/quotas.js'
 
 describe('token estimates', () => {

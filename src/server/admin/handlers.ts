@@ -4,6 +4,7 @@
  * after a write and logs it. Nothing here returns a secret: upstream keys go in, never out, and a
  * client key is returned once, by the call that created it.
  */
+import type { z } from 'zod'
 import { parseDuration } from '../../core/duration.js'
 import { invalidRequest } from '../../core/errors.js'
 import { applyPreset } from '../../providers/presets.js'
@@ -16,7 +17,6 @@ import { getPolicy, listPolicies, removePolicy, setPolicy } from '../../store/re
 import { addKey, listKeys, removeKey, rotateKey, setKeyState } from '../../store/repos/provider-keys.js'
 import { addProvider, listProviders, removeProvider } from '../../store/repos/providers.js'
 import { addRoute, listRoutes, parseTarget, removeRoute, type RouteTargetInput } from '../../store/repos/routes.js'
-import type { z } from 'zod'
 import { addClientBody, addKeyBody, addProviderBody, addRouteBody, circuitBody, keyRefBody, rotateKeyBody } from './schemas.js'
 
 export interface AdminCall {

@@ -63,7 +63,7 @@ function statsEndpoint(deps: AdminRouteDeps): AdminEndpoint {
     async run(call) {
       const raw = call.query.get('window')
       const windowS = raw === null ? 60 : Number(raw)
-      if (!Number.isInteger(windowS) || windowS < 1 || windowS > 3600) throw new ProxyError({ status: 400, type: 'invalid_request_error', code: 'invalid_value', param: 'window', message: `window must be a whole number of seconds from 1 to 3600, not '${raw}'.` })
+      if (!Number.isInteger(windowS) || windowS < 1 || windowS > 3600) throw invalidRequest(`window must be a whole number of seconds from 1 to 3600, not '${raw}'.`, 'window', 'invalid_value')
       return buildStatsReport(deps.liveStats.report(windowS), deps.gateway.health(), deps.draining())
     },
   }

@@ -43,7 +43,7 @@ export function Dashboard(props: DashboardProps) {
 
   // Lines: header, figures (2), sparklines (2), footer, and one spare so Ink never scrolls.
   const problemLines = problem ? 3 + Math.ceil(problem.message.length / Math.max(20, width - 4)) : 0
-  let left = rows - 1 - (stats ? 4 : 0) - problemLines - (interactive ? 1 : 0) - 1
+  const left = rows - 1 - (stats ? 4 : 0) - problemLines - (interactive ? 1 : 0) - 1
   const series = stats?.series
 
   let panels: ReactNode = null
@@ -58,7 +58,6 @@ export function Dashboard(props: DashboardProps) {
     const pRows = rows === Infinity ? Math.max(1, providers.length) : Math.min(Math.max(1, providers.length), third)
     const kRows = rows === Infinity ? Math.max(1, keys.length) : Math.min(Math.max(1, keys.length), third)
     const rRows = rows === Infinity ? Math.min(20, Math.max(1, requests.length)) : Math.max(1, budget - pRows - kRows)
-    left -= 6 + pRows + kRows + rRows
     panels = (
       <Box flexDirection="column">
         <PanelTitle title={PANEL_TITLES.providers} focused={interactive && focused === 'providers'} sort={sorts.providers} />
@@ -93,7 +92,7 @@ export function Dashboard(props: DashboardProps) {
         </Box>
       ) : null}
       {panels}
-      {interactive ? <Footer paused={paused} /> : null}
+      {interactive ? <Footer paused={paused} windowS={stats?.windowS ?? null} width={width} /> : null}
     </Box>
   )
 }

@@ -7,7 +7,7 @@ export interface FiguresProps {
   readonly stats: StatsReport
 }
 
-/** The headline numbers of the last minute, and the totals since the server started. */
+/** The headline numbers over the report's window (a minute), and the totals since the server started. */
 export function Figures({ stats }: FiguresProps) {
   const w = stats.window
   const lat = w.latencyMs
@@ -32,7 +32,7 @@ export function Figures({ stats }: FiguresProps) {
         <Text bold>{fmtMs(lat?.p95)}</Text>
         {'  p99 '}
         <Text bold>{fmtMs(lat?.p99)}</Text>
-        <Text dimColor>{`  (last ${stats.windowS}s)   total ${fmtCount(stats.totals.requests)} req, ${fmtCount(stats.totals.errors)} err, ${fmtCount(stats.totals.tokens)} tok`}</Text>
+        <Text dimColor>{`   total ${fmtCount(stats.totals.requests)} req, ${fmtCount(stats.totals.errors)} err, ${fmtCount(stats.totals.tokens)} tok`}</Text>
       </Text>
     </Box>
   )

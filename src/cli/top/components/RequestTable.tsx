@@ -20,7 +20,7 @@ export function RequestTable({ requests, width, maxRows }: RequestTableProps) {
     { title: 'ST', width: 3, align: 'right', priority: 10, value: (r) => String(r.status), color: (r) => statusColor(r.status, r.error) },
     { title: 'MS', width: 7, align: 'right', priority: 7, value: (r) => fmtMs(r.ms) },
     { title: 'TOK', width: 5, align: 'right', priority: 4, value: (r) => (r.tokens === null ? '-' : fmtCount(r.tokens)) },
-    { title: 'ERROR', width: 14, priority: 1, value: (r) => r.error ?? '' , color: (r) => (r.error ? 'red' : undefined) },
+    { title: 'ERROR', width: 20, priority: 1, value: (r) => r.error ?? '', color: (r) => (r.error ? 'red' : undefined) },
   ]
   return <Table columns={columns} rows={requests} rowKey={(r, i) => `${r.id}:${i}`} width={width} maxRows={maxRows} empty="No requests yet." />
 }

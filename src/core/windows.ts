@@ -1,8 +1,17 @@
 /**
  * Window specs as operators write them: '100/10s', '2000000/1h', '60/m'. Windows run from one second
- * to one day. Pure functions with no imports, shared by the policy schema, the CLI and the limiter.
+ * to one day. Pure functions with no imports, shared by the policy schema, the store, the CLI and the
+ * limiter (so it lives in core: src/store and src/core must not reach into src/limits).
  */
-import type { LimitKind, WindowLimit } from './types.js'
+
+export type LimitKind = 'requests' | 'tokens'
+
+/** One sliding window: at most `limit` requests (or tokens) in any `windowMs` span. */
+export interface WindowLimit {
+  kind: LimitKind
+  limit: number
+  windowMs: number
+}
 
 export const MIN_WINDOW_MS = 1_000
 export const MAX_WINDOW_MS = 86_400_000
