@@ -39,6 +39,9 @@ export class SecretScrubber {
         if (key.secret.length < 8 || this.#secrets.has(key.secret)) continue
         if (this.#secrets.size >= MAX_REMEMBERED) this.#secrets.delete(this.#secrets.values().next().value!)
         this.#secrets.add(key.secret)
+        // Log lines are scrubbed after serialization, where a secret with quotes or backslashes is escaped.
+        const escaped = JSON.stringify(key.secret).slice(1, -1)
+        if (escaped !== key.secret) this.#secrets.add(escaped)
       }
     }
   }

@@ -323,7 +323,7 @@ describe('the logger', () => {
     logger.child({ component: 'x' }).info({ headers: { authorization: 'Bearer abc' } }, 'child')
     const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l))
     expect(lines[0]).toMatchObject({ reason: 'key [redacted] rejected', nested: { list: ['[redacted]'] }, msg: 'saw [redacted]' })
-    expect(lines[1].headers.authorization).toBe('[redacted]')
+    expect(lines[1].headers.authorization).toBe('Bearer [redacted]')
     // the caller's object is not changed
     expect(shared.reason).toBe('key topsecret rejected')
   })
