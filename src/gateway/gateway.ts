@@ -312,11 +312,18 @@ export class Gateway {
       return t
     }
     let timer = abortIn(Math.min(remaining, timeouts_ms.total, spec.stream ? timeouts_ms.first_byte : Infinity))
+    // The client going away aborts the attempt too. Linked by hand: AbortSignal.any costs several times
+    // more per call (weak references and a finalization registry), and this runs once per attempt.
+    const clientSignal = caller.signal
+    const onClientAbort = () => limit.abort(clientSignal.reason)
+    const unlink = () => clientSignal.removeEventListener('abort', onClientAbort)
+    if (clientSignal.aborted) limit.abort(clientSignal.reason)
+    else clientSignal.addEventListener('abort', onClientAbort, { once: true })
     const dropped: string[] = []
     const ctx: CallContext = {
       apiKey: candidate.key?.secret ?? null,
       upstreamModel: candidate.target.upstreamModel,
-      signal: AbortSignal.any([caller.signal, limit.signal]),
+      signal: limit.signal,
       requestId: caller.requestId,
       timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining), totalMs: timeouts_ms.total },
       warn: (param) => dropped.push(param),
@@ -326,7 +333,10 @@ export class Gateway {
       const answer = await spec.op(adapter, ctx)
       clearTimeout(timer)
       this.#registry.succeeded(lease)
-      if (!spec.stream) this.#registry.end(lease)
+      if (!spec.stream) {
+        unlink()
+        this.#registry.end(lease)
+      }
       let value: T = answer
       if (spec.stream) {
         timer = abortIn(timeouts_ms.total - (performance.now() - t0))
@@ -339,6 +349,7 @@ export class Gateway {
           },
           ended: () => {
             clearTimeout(timer)
+            unlink()
             this.#registry.end(lease)
           },
         }) as T
@@ -346,6 +357,7 @@ export class Gateway {
       return { ok: true, value, ms: clock.now() - started, dropped }
     } catch (err) {
       clearTimeout(timer)
+      unlink()
       const error = asProxyError(err)
       const failure = classifyFailure(error, caller.signal.aborted, clock.now())
       this.#registry.failed(lease, failure, error.message, policy)

@@ -60,10 +60,9 @@ export function createApp(deps: AppDeps): H3 {
     return { status: readiness.ready ? (readiness.checks.degraded ? 'degraded' : 'ready') : 'not_ready', checks: readiness.checks }
   })
 
-  if (deps.shutdown) app.use('/v1/**', endStreamsOnShutdown(deps.shutdown))
   if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
   if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
-  registerOpenAIRoutes(app, { gateway: deps.gateway, config: deps.config, telemetry: deps.telemetry, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, limits: deps.limits })
+  registerOpenAIRoutes(app, { gateway: deps.gateway, config: deps.config, telemetry: deps.telemetry, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, limits: deps.limits, endOnShutdown: deps.shutdown ? endStreamsOnShutdown(deps.shutdown) : undefined })
 
   const only = (allowed: string[]) => (event: H3Event) => {
     beginRequest(event)

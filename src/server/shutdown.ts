@@ -1,11 +1,9 @@
 /**
  * The end of a graceful shutdown: when the drain deadline passes, start.ts aborts one server-wide
  * signal, and every SSE response still open ends with an OpenAI-shaped `error` event
- * (`server_shutting_down`) instead of a cut connection. Done as a middleware on the /v1 routes, so
- * the routes and the gateway need not know about it.
+ * (`server_shutting_down`) instead of a cut connection. The gateway need not know about it.
  */
 import { setMaxListeners } from 'node:events'
-import type { Middleware } from 'h3'
 import { ProxyError } from '../core/errors.js'
 import { endOnAbort } from './sse.js'
 
@@ -18,13 +16,14 @@ export const serverShuttingDown = () =>
     retryable: true,
   })
 
-export function endStreamsOnShutdown(signal: AbortSignal): Middleware {
-  // One listener per open stream, removed when it ends: thousands are normal, not a leak.
+/**
+ * Prepares the server-wide shutdown signal for the SSE responses that follow it (one listener per open
+ * stream, removed when it ends: thousands are normal, not a leak) and returns the wrapper the stream
+ * routes put around their body. Applied by the routes that stream, not as an h3 middleware on every
+ * /v1 request: a JSON answer never needs it, and a middleware costs every request a matcher pass and a
+ * promise hop.
+ */
+export function endStreamsOnShutdown(signal: AbortSignal): (body: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> {
   setMaxListeners(0, signal)
-  return (event, next) => {
-    const wrap = (value: unknown) =>
-      value instanceof ReadableStream && event.res.headers.get('content-type')?.startsWith('text/event-stream') ? endOnAbort(value as ReadableStream<Uint8Array>, signal, serverShuttingDown) : value
-    const value = next()
-    return value instanceof Promise ? value.then(wrap) : wrap(value)
-  }
+  return (body) => endOnAbort(body, signal, serverShuttingDown)
 }

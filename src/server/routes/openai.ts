@@ -29,6 +29,8 @@ export interface OpenAIRouteDeps {
   maxBodyBytes: number
   /** rate limits and quotas; none are applied without it */
   limits?: Limiter
+  /** wraps an SSE body so it ends with a `server_shutting_down` error event at the drain deadline (shutdown.ts) */
+  endOnShutdown?: (body: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>
 }
 
 interface Endpoint<S extends z.ZodType, R, C> {
@@ -94,7 +96,7 @@ function endpoint<S extends z.ZodType, R extends WithUsage, C extends WithUsage>
       headers.set('content-type', 'text/event-stream; charset=utf-8')
       headers.set('cache-control', 'no-cache')
       headers.set('x-accel-buffering', 'no')
-      return sseStream<C>(served.value, {
+      const body = sseStream<C>(served.value, {
         toError: (err) => toProxyError(err, state.record.requestId, state.record.path),
         onFirstWrite: () => {
           state.record.ttftMs = Math.round((performance.now() - state.started) * 100) / 100
@@ -116,6 +118,7 @@ function endpoint<S extends z.ZodType, R extends WithUsage, C extends WithUsage>
           finish(deps, state, cancelled ? 499 : 200)
         },
       })
+      return deps.endOnShutdown ? deps.endOnShutdown(body) : body
     }
 
     const served = await spec.call(req, caller)
