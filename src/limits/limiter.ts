@@ -12,7 +12,6 @@ import { limitsUnavailable, quotaExhausted, rateLimited, rateLimitHeaders } from
 import { Tokenizer } from './estimate.js'
 import { MemoryBackend } from './memory.js'
 import type { QuotaBook } from './quotas.js'
-import { RedisBackend } from './redis.js'
 import type { ConsumeOutcome, LimitBackend, LimitMetrics, QuotaCheck, QuotaRule, RateCheck, RateRule, SharedState, WindowLimit } from './types.js'
 import { compileRateSpec, dedupeWindows, type RateSpec } from '../core/windows.js'
 
@@ -329,6 +328,8 @@ export async function createLimiter(opts: CreateLimiterOptions): Promise<Limiter
   if (!opts.redisUrl) return new Limiter(opts)
   let limiter: Limiter | null = null
   const early: Array<['up' | 'down', string | undefined]> = []
+  // ioredis is loaded only when Redis is configured: a single instance does not pay its memory.
+  const { RedisBackend } = await import('./redis.js')
   const backend = new RedisBackend({
     url: opts.redisUrl,
     prefix: opts.redisPrefix,

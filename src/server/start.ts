@@ -160,7 +160,9 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   server.on('request', (req: IncomingMessage) => unused.delete(req.socket))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port ?? 8000, opts.host ?? '127.0.0.1', () => {
+    // A deeper accept queue than Node's 511: a burst of new connections (a thousand streams opening at
+    // once) must wait in the queue, not be dropped into the kernel's one-second SYN retry.
+    server.listen(opts.port ?? 8000, opts.host ?? '127.0.0.1', 4096, () => {
       server.off('error', reject)
       resolve()
     })
