@@ -25,7 +25,14 @@ export interface OpenAIDialect {
 }
 
 export function openAIDialect(baseUrl: string): OpenAIDialect {
-  return { url: (path) => joinUrl(baseUrl, path), authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }) }
+  // The URLs are fixed per provider: join them once, not on every request.
+  const urls: Record<OpenAIPath, string> = {
+    'chat/completions': joinUrl(baseUrl, 'chat/completions'),
+    completions: joinUrl(baseUrl, 'completions'),
+    embeddings: joinUrl(baseUrl, 'embeddings'),
+    models: joinUrl(baseUrl, 'models'),
+  }
+  return { url: (path) => urls[path], authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }) }
 }
 
 export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps, dialect: OpenAIDialect = openAIDialect(endpoint.baseUrl ?? OPENAI_BASE_URL)): ProviderAdapter {

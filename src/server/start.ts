@@ -96,7 +96,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   for (const problem of config.current().problems) logger.warn(problem)
   const scrubber = new SecretScrubber(() => config.current())
   setLogScrubber(logger, (text) => scrubber.scrub(text))
-  const audit = new AuditWriter({ store, config: () => config.current(), logger, metrics, flushMs: observability.auditFlushMs })
+  const audit = new AuditWriter({ store, config: () => config.current(), logger, metrics, flushMs: observability.auditFlushMs, scrubber })
   metrics.watchAuditBuffer(() => audit.size)
   const retention = observability.auditRetentionDays ? startRetention({ store, days: observability.auditRetentionDays, logger }) : null
 
@@ -128,7 +128,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const app = createApp({
     gateway,
     config: () => config.current(),
-    telemetry: createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats }),
+    telemetry: createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats, scrubber }),
     metrics: { registry, requireAdmin: metricsRequireAdmin },
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     limits,

@@ -27,6 +27,8 @@ export interface AuditWriterOptions {
   maxBuffered?: number
   /** rows per transaction, so one flush never holds the event loop for long; default 2 000 */
   batchRows?: number
+  /** the server's one scrubber; a private one is made when absent */
+  scrubber?: SecretScrubber
 }
 
 const MAX_TEXT = 256
@@ -47,7 +49,7 @@ export class AuditWriter {
   constructor(opts: AuditWriterOptions) {
     this.#opts = { flushMs: 300, maxBuffered: 50_000, batchRows: 2000, ...opts }
     this.#ring = new Array(this.#opts.maxBuffered)
-    this.#scrubber = new SecretScrubber(opts.config)
+    this.#scrubber = opts.scrubber ?? new SecretScrubber(opts.config)
     this.#timer = setInterval(() => this.flush(), this.#opts.flushMs)
     this.#timer.unref()
   }

@@ -22,11 +22,14 @@ export interface TelemetryDeps {
   config?: () => ConfigSnapshot
   /** the in-memory rolling windows behind /admin/v1/stats and `proxy top` */
   liveStats?: LiveStats
+  /** the server's one scrubber; a private one is made from `config` when absent */
+  scrubber?: SecretScrubber
 }
 
 export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
   const { logger, metrics, audit, captureAll = false, captureMaxBytes = DEFAULT_CAPTURE_MAX_BYTES, config, liveStats } = isLogger(deps) ? ({ logger: deps } as TelemetryDeps) : deps
-  const scrubber = config ? new SecretScrubber(config) : null
+  // One scrubber per server: each keeps a set of every secret seen, rebuilt per snapshot.
+  const scrubber = (isLogger(deps) ? undefined : deps.scrubber) ?? (config ? new SecretScrubber(config) : null)
   return {
     captureRequest(record: RequestRecord, client: ClientConfig, body: unknown) {
       if (captureAll || client.capture) record.capture = new BodyCapture(body, captureMaxBytes)

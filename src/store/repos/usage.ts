@@ -1,18 +1,9 @@
 import type SQLite from 'better-sqlite3'
 import { sql, type Kysely } from 'kysely'
-import type { Database } from '../schema.js'
+import type { Database, UsageTable } from '../schema.js'
 
-/** What one batch adds to one (day, client, model) row. */
-export interface UsageDelta {
-  day: string
-  client: string
-  model: string
-  requests: number
-  errors: number
-  prompt_tokens: number
-  completion_tokens: number
-  cost_usd: number
-}
+/** What one batch adds to one (day, client, model) row: the row's own shape, as increments. */
+export type UsageDelta = UsageTable
 
 export function upsertUsageStatement(sqlite: SQLite.Database): SQLite.Statement<[UsageDelta]> {
   return sqlite.prepare(`
