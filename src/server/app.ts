@@ -1,5 +1,7 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { H3, type H3Event } from 'h3'
 import type { Registry } from 'prom-client'
+import { toNodeHandler } from 'srvx/node'
 import { methodNotAllowed } from '../core/errors.js'
 import type { Gateway } from '../gateway/gateway.js'
 import type { Limiter } from '../limits/limiter.js'
@@ -9,8 +11,9 @@ import { errorResponse, toProxyError } from './error-response.js'
 import { beginRequest, requestState } from './request-context.js'
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
 import { registerMetricsRoute } from './routes/metrics.js'
-import { finish, registerOpenAIRoutes } from './routes/openai.js'
-import { endStreamsOnShutdown } from './shutdown.js'
+import { finish, registerModelRoutes, type OpenAIRouteDeps } from './routes/openai.js'
+import { openAIPostHandler } from './routes/openai-post.js'
+import { prepareShutdownSignal } from './shutdown.js'
 
 export interface Readiness {
   ready: boolean
@@ -36,7 +39,31 @@ export interface AppDeps {
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
-/** Builds the HTTP app from its parts; tests build it the same way with their own parts. */
+/**
+ * The server's request listener, built from its parts: the OpenAI POST endpoints (the hot path) on
+ * node:http directly, everything else through the h3 app.
+ */
+export function createRequestListener(deps: AppDeps): RequestListener {
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  const post = openAIPostHandler(openAIDeps(deps))
+  const rest = toNodeHandler(createApp(deps).fetch, { maxRequestBodySize: maxBodyBytes }) as (req: IncomingMessage, res: ServerResponse) => unknown
+  return (req, res) => {
+    if (!post(req, res)) void rest(req, res)
+  }
+}
+
+function openAIDeps(deps: AppDeps): OpenAIRouteDeps {
+  return {
+    gateway: deps.gateway,
+    config: deps.config,
+    telemetry: deps.telemetry,
+    maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    limits: deps.limits,
+    shutdown: deps.shutdown ? prepareShutdownSignal(deps.shutdown) : undefined,
+  }
+}
+
+/** The h3 app: every route but the OpenAI POST endpoints (see createRequestListener). */
 export function createApp(deps: AppDeps): H3 {
   const app = new H3({
     silent: true,
@@ -62,7 +89,7 @@ export function createApp(deps: AppDeps): H3 {
 
   if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
   if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
-  registerOpenAIRoutes(app, { gateway: deps.gateway, config: deps.config, telemetry: deps.telemetry, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, limits: deps.limits, endOnShutdown: deps.shutdown ? endStreamsOnShutdown(deps.shutdown) : undefined })
+  registerModelRoutes(app, openAIDeps(deps))
 
   const only = (allowed: string[]) => (event: H3Event) => {
     beginRequest(event)

@@ -6,26 +6,53 @@ const NO_CLIENTS_HINT = " This proxy has no client keys yet: create one with 'pr
 
 /** `Authorization: Bearer <key>`, or Azure-style `api-key`, so both OpenAI and Azure SDKs work unchanged. */
 export function bearerToken(headers: Headers): string | null {
-  const auth = headers.get('authorization')
-  if (auth) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth)
+  return tokenFrom(headers.get('authorization'), headers.get('api-key'))
+}
+
+/** The same, from the two header values (node:http hands them over as plain strings). */
+export function tokenFrom(authorization: string | null | undefined, apiKey: string | null | undefined): string | null {
+  if (authorization) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
     return m ? m[1]! : null
   }
-  return headers.get('api-key')
+  return apiKey ?? null
+}
+
+// Known tokens of the current snapshot, so a client's key is hashed once rather than on every request.
+// Only keys that matched a client get in (a stranger's guesses cannot grow it), and it is bounded anyway;
+// a new snapshot (a key rotated, revoked or added) starts a new one.
+const CACHE_LIMIT = 10_000
+const knownTokens = new WeakMap<ConfigSnapshot, Map<string, ClientConfig>>()
+
+function lookup(snapshot: ConfigSnapshot, token: string): ClientConfig | undefined {
+  let cache = knownTokens.get(snapshot)
+  const hit = cache?.get(token)
+  if (hit) return hit
+  const client = snapshot.clientsByHash.get(hashClientKey(token))
+  if (client) {
+    if (!cache) knownTokens.set(snapshot, (cache = new Map()))
+    if (cache.size >= CACHE_LIMIT) cache.clear()
+    cache.set(token, client)
+  }
+  return client
 }
 
 export function authenticate(headers: Headers, snapshot: ConfigSnapshot, now = Date.now()): ClientConfig {
-  const hint = snapshot.clientsByHash.size === 0 ? NO_CLIENTS_HINT : ''
-  const token = bearerToken(headers)
+  return authenticateToken(bearerToken(headers), snapshot, now)
+}
+
+export function authenticateToken(token: string | null, snapshot: ConfigSnapshot, now = Date.now()): ClientConfig {
   if (!token) {
-    throw invalidApiKey(`You didn't provide an API key. Send your proxy client key as 'Authorization: Bearer KEY'.${hint}`)
+    throw invalidApiKey(`You didn't provide an API key. Send your proxy client key as 'Authorization: Bearer KEY'.${hint(snapshot)}`)
   }
-  const client = snapshot.clientsByHash.get(hashClientKey(token))
-  if (!client) throw invalidApiKey(`Incorrect API key provided. Use a client key issued by this proxy ('proxy clients add').${hint}`)
+  const client = lookup(snapshot, token)
+  if (!client) throw invalidApiKey(`Incorrect API key provided. Use a client key issued by this proxy ('proxy clients add').${hint(snapshot)}`)
   if (client.revoked) throw invalidApiKey(`The API key of client '${client.name}' has been revoked.`)
   if (client.expiresAt !== null && client.expiresAt <= now) throw invalidApiKey(`The API key of client '${client.name}' has expired.`)
   return client
 }
+
+const hint = (snapshot: ConfigSnapshot) => (snapshot.clientsByHash.size === 0 ? NO_CLIENTS_HINT : '')
 
 export function requireAdmin(client: ClientConfig): void {
   if (client.role !== 'admin') throw permissionDenied(`Client '${client.name}' is not an admin; this endpoint needs an admin key.`, 'admin_required')

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { H3Event } from 'h3'
 import { bodyTooLarge, invalidRequest } from '../core/errors.js'
 
@@ -15,6 +16,49 @@ export async function readJsonBody(event: H3Event, limitBytes: number): Promise<
     if ((err as { status?: number })?.status === 413) throw bodyTooLarge(limitBytes)
     throw invalidRequest('The request body could not be read.', null, 'invalid_body')
   }
+  return parseJsonBody(text, limitBytes)
+}
+
+/** The same for a node:http request: the raw bytes, collected without a stream adapter in between. */
+export function readNodeBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN)
+  if (declared > limitBytes) return Promise.reject(bodyTooLarge(limitBytes))
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limitBytes) {
+        cleanup()
+        // The rest is not read: the answer closes the connection (see the 413 in the caller).
+        req.pause()
+        reject(bodyTooLarge(limitBytes))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'))
+    }
+    const onError = () => {
+      cleanup()
+      reject(invalidRequest('The request body could not be read.', null, 'invalid_body'))
+    }
+    const cleanup = () => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('aborted', onError)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('aborted', onError)
+  })
+}
+
+export function parseJsonBody(text: string, limitBytes: number): unknown {
   if (text.length > limitBytes) throw bodyTooLarge(limitBytes)
   if (!text.trim()) throw invalidRequest('The request body is empty; send a JSON object.', null, 'invalid_body')
   try {

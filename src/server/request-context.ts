@@ -3,7 +3,7 @@ import { acceptRequestId } from '../core/ids.js'
 import type { Admission } from '../limits/limiter.js'
 import type { RequestRecord } from '../telemetry/request-record.js'
 
-/** Per-request state, kept on the event so the error hook can finish the same record the route started. */
+/** Per-request state: the record telemetry reports once the request is over. */
 export interface RequestState {
   record: RequestRecord
   started: number
@@ -13,17 +13,14 @@ export interface RequestState {
   admission?: Admission
 }
 
-const KEY = 'proxyRequest'
-
-export function beginRequest(event: H3Event): RequestState {
-  const requestId = acceptRequestId(event.req.headers.get('x-request-id'))
-  const state: RequestState = {
+export function newRequestState(requestId: string, method: string, path: string, ip: string | null): RequestState {
+  return {
     started: performance.now(),
     reported: false,
     record: {
       requestId,
-      method: event.req.method,
-      path: event.url.pathname,
+      method,
+      path,
       status: 0,
       ms: 0,
       client: null,
@@ -35,11 +32,18 @@ export function beginRequest(event: H3Event): RequestState {
       attempts: [],
       usage: null,
       error: null,
-      ip: (event.req as { ip?: string }).ip ?? null,
+      ip,
     },
   }
+}
+
+const KEY = 'proxyRequest'
+
+/** For the h3 routes: the state lives on the event, so the error hook finishes the record the route started. */
+export function beginRequest(event: H3Event): RequestState {
+  const state = newRequestState(acceptRequestId(event.req.headers.get('x-request-id')), event.req.method, event.url.pathname, (event.req as { ip?: string }).ip ?? null)
   ;(event.context as Record<string, unknown>)[KEY] = state
-  event.res.headers.set('x-request-id', requestId)
+  event.res.headers.set('x-request-id', state.record.requestId)
   return state
 }
 

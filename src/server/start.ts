@@ -3,10 +3,9 @@
  * Everything is built here and passed down; nothing is a module-level singleton, so tests start the
  * real thing on port 0 with a temp data dir.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { Registry } from 'prom-client'
-import { toNodeHandler } from 'srvx/node'
 import { Agent } from 'undici'
 import { Gateway } from '../gateway/gateway.js'
 import { resilienceEvents } from '../gateway/log-events.js'
@@ -28,7 +27,7 @@ import { metricsNeedAdmin, resolveObservability, type ObservabilitySettings } fr
 import { LiveStats } from '../telemetry/live-stats.js'
 import { createTelemetry } from '../telemetry/telemetry.js'
 import { writeLocalAccess, type LocalAccess } from './admin/local-access.js'
-import { createApp, DEFAULT_MAX_BODY_BYTES } from './app.js'
+import { createRequestListener, DEFAULT_MAX_BODY_BYTES } from './app.js'
 
 export interface StartOptions {
   dataDir: string
@@ -125,7 +124,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const liveStats = new LiveStats()
   const shutdown = new AbortController()
   let localAccess: LocalAccess | null = null
-  const app = createApp({
+  const listener = createRequestListener({
     gateway,
     config: () => config.current(),
     telemetry: createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats, scrubber }),
@@ -149,7 +148,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     },
   })
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, toNodeHandler(app.fetch, { maxRequestBodySize: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES }) as RequestListener)
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, listener)
   // Node's closeIdleConnections() skips connections that never sent a request (clients pre-connect);
   // track them so close() does not wait the whole deadline for them.
   const unused = new Set<Socket>()
