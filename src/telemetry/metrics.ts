@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 
 import type { ConfigSnapshot } from '../store/snapshot.js'
 import { hasHealth, normalizeCircuitState, readHealth, type GatewayEventSink, type HealthSource } from './gateway-health.js'
 import { LabelSet, routeLabel, statusLabel, wordLabel } from './labels.js'
+import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series.js'
 import type { RequestRecord } from './request-record.js'
 
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300]
@@ -18,6 +19,17 @@ export const OVERHEAD_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 const FLUSH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5]
 
 const CIRCUIT_VALUE = { closed: 0, half_open: 1, open: 2 } as const
+const SERIES_CAP = 10_000
+
+interface RequestSeries {
+  requests: CounterSeries
+  duration: HistogramSeries
+  upstream: HistogramSeries
+  overhead: HistogramSeries
+  ttft: HistogramSeries
+  /** prompt and completion token counters by client label */
+  tokens: Map<string, { in: CounterSeries; out: CounterSeries }>
+}
 
 export interface ProxyMetrics {
   readonly registry: Registry
@@ -51,13 +63,13 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
   const labels = new LabelSet(opts.config)
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry })
 
-  const requests = new Counter({ name: `${p}requests_total`, help: 'Requests answered, by route, model, provider and HTTP status.', labelNames: ['route', 'model', 'provider', 'status'] as const, registers })
-  const duration = new Histogram({ name: `${p}request_duration_seconds`, help: 'Total request latency, until the last byte of the answer (streams: until the stream ended).', labelNames: ['route', 'model', 'provider', 'stream'] as const, buckets: LATENCY_BUCKETS, registers })
-  const upstream = new Histogram({ name: `${p}upstream_duration_seconds`, help: 'Time spent waiting on upstreams, all attempts included.', labelNames: ['model', 'provider'] as const, buckets: LATENCY_BUCKETS, registers })
-  const overhead = new Histogram({ name: `${p}overhead_seconds`, help: "The proxy's own time: total latency minus upstream time (includes backoff between attempts).", labelNames: ['route'] as const, buckets: OVERHEAD_BUCKETS, registers })
-  const ttft = new Histogram({ name: `${p}time_to_first_token_seconds`, help: 'Streams: time from the request to the first chunk written to the client.', labelNames: ['model', 'provider'] as const, buckets: TTFT_BUCKETS, registers })
-  const tokens = new Counter({ name: `${p}tokens_total`, help: 'Tokens reported by upstreams; direction is in (prompt) or out (completion).', labelNames: ['direction', 'model', 'provider', 'client'] as const, registers })
-  const attempts = new Counter({ name: `${p}upstream_attempts_total`, help: 'Upstream attempts by provider and outcome (ok, or the HTTP status the attempt failed with).', labelNames: ['provider', 'outcome'] as const, registers })
+  const requests = new SeriesCounter({ name: `${p}requests_total`, help: 'Requests answered, by route, model, provider and HTTP status.', labelNames: ['route', 'model', 'provider', 'status'] as const, registers })
+  const duration = new SeriesHistogram({ name: `${p}request_duration_seconds`, help: 'Total request latency, until the last byte of the answer (streams: until the stream ended).', labelNames: ['route', 'model', 'provider', 'stream'] as const, buckets: LATENCY_BUCKETS, registers })
+  const upstream = new SeriesHistogram({ name: `${p}upstream_duration_seconds`, help: 'Time spent waiting on upstreams, all attempts included.', labelNames: ['model', 'provider'] as const, buckets: LATENCY_BUCKETS, registers })
+  const overhead = new SeriesHistogram({ name: `${p}overhead_seconds`, help: "The proxy's own time: total latency minus upstream time (includes backoff between attempts).", labelNames: ['route'] as const, buckets: OVERHEAD_BUCKETS, registers })
+  const ttft = new SeriesHistogram({ name: `${p}time_to_first_token_seconds`, help: 'Streams: time from the request to the first chunk written to the client.', labelNames: ['model', 'provider'] as const, buckets: TTFT_BUCKETS, registers })
+  const tokens = new SeriesCounter({ name: `${p}tokens_total`, help: 'Tokens reported by upstreams; direction is in (prompt) or out (completion).', labelNames: ['direction', 'model', 'provider', 'client'] as const, registers })
+  const attempts = new SeriesCounter({ name: `${p}upstream_attempts_total`, help: 'Upstream attempts by provider and outcome (ok, or the HTTP status the attempt failed with).', labelNames: ['provider', 'outcome'] as const, registers })
   const retries = new Counter({ name: `${p}retries_total`, help: 'Attempts beyond the first, by requested model.', labelNames: ['model'] as const, registers })
   const fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Requests whose last attempt went to another key (kind=key), provider/route target (kind=provider) or the global fallback route (kind=global).', labelNames: ['model', 'kind'] as const, registers })
   const rateLimited = new Counter({ name: `${p}rate_limited_total`, help: 'Requests refused by a rate limit or quota, by scope.', labelNames: ['scope'] as const, registers })
@@ -103,29 +115,67 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     },
   })
 
+  // The series a request lands in, found with one string key per request (series.ts says why).
+  // Label values are bounded (labels.ts), so these maps are too; the cap is only a backstop.
+  const series = new Map<string, RequestSeries>()
+  const seriesFor = (route: string, model: string, provider: string, stream: boolean, status: string): RequestSeries => {
+    const id = `${route}\u0000${model}\u0000${provider}\u0000${stream ? 1 : 0}\u0000${status}`
+    let s = series.get(id)
+    if (!s) {
+      if (series.size >= SERIES_CAP) series.clear()
+      s = {
+        requests: requests.labels({ route, model, provider, status }),
+        duration: duration.labels({ route, model, provider, stream: stream ? 'true' : 'false' }),
+        upstream: upstream.labels({ model, provider }),
+        overhead: overhead.labels({ route }),
+        ttft: ttft.labels({ model, provider }),
+        tokens: new Map(),
+      }
+      series.set(id, s)
+    }
+    return s
+  }
+  const attemptSeries = new Map<string, CounterSeries>()
+  const attemptFor = (provider: string, outcome: string) => {
+    const id = `${provider}\u0000${outcome}`
+    let c = attemptSeries.get(id)
+    if (!c) {
+      if (attemptSeries.size >= SERIES_CAP) attemptSeries.clear()
+      attemptSeries.set(id, (c = attempts.labels({ provider, outcome })))
+    }
+    return c
+  }
+
   return {
     registry,
     requestDone(r, upstreamMs) {
       const route = routeLabel(r.path)
       const model = labels.model(r.model)
       const provider = labels.provider(r.provider)
-      requests.inc({ route, model, provider, status: statusLabel(r.status) })
-      duration.observe({ route, model, provider, stream: r.stream ? 'true' : 'false' }, r.ms / 1000)
+      const s = seriesFor(route, model, provider, r.stream, statusLabel(r.status))
+      s.requests.value++
+      s.duration.observe(r.ms / 1000)
       if (upstreamMs !== null) {
-        upstream.observe({ model, provider }, upstreamMs / 1000)
-        overhead.observe({ route }, Math.max(0, r.ms - upstreamMs) / 1000)
+        s.upstream.observe(upstreamMs / 1000)
+        s.overhead.observe(Math.max(0, r.ms - upstreamMs) / 1000)
       }
-      if (r.ttftMs !== null && r.ttftMs !== undefined) ttft.observe({ model, provider }, r.ttftMs / 1000)
+      if (r.ttftMs !== null && r.ttftMs !== undefined) s.ttft.observe(r.ttftMs / 1000)
       if (r.usage) {
         const client = labels.client(r.client)
-        if (r.usage.prompt_tokens > 0) tokens.inc({ direction: 'in', model, provider, client }, r.usage.prompt_tokens)
-        if (r.usage.completion_tokens > 0) tokens.inc({ direction: 'out', model, provider, client }, r.usage.completion_tokens)
+        let t = s.tokens.get(client)
+        if (!t) {
+          if (s.tokens.size >= SERIES_CAP) s.tokens.clear()
+          t = { in: tokens.labels({ direction: 'in', model, provider, client }), out: tokens.labels({ direction: 'out', model, provider, client }) }
+          s.tokens.set(client, t)
+        }
+        if (r.usage.prompt_tokens > 0) t.in.value += r.usage.prompt_tokens
+        if (r.usage.completion_tokens > 0) t.out.value += r.usage.completion_tokens
       }
       const n = r.attempts.length
       if (n > 0) {
         for (let i = 0; i < n; i++) {
           const a = r.attempts[i]!
-          attempts.inc({ provider: labels.provider(a.provider), outcome: a.error ? statusLabel(a.error.status) : 'ok' })
+          attemptFor(a.provider === r.provider ? provider : labels.provider(a.provider), a.error ? statusLabel(a.error.status) : 'ok').value++
         }
         if (n > 1) retries.inc({ model }, n - 1)
         const kind = fallbackKind(r)
