@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici'
 import { ProxyError } from '../core/errors.js'
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
-import { callUpstream, joinUrl, readJson } from './shared/http.js'
+import { callUpstream, fetchJson, joinUrl } from './shared/http.js'
 import { readSse } from './shared/stream-readers.js'
 import { redactSecrets, upstreamNetworkError } from './shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
@@ -48,6 +48,8 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
 
   const post = (url: string, body: unknown, ctx: CallContext) =>
     callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx })
+  const postJson = <T>(url: string, body: unknown, ctx: CallContext) =>
+    fetchJson<T>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx })
 
   const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
     const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }
@@ -60,28 +62,24 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   return {
     endpoint,
     async chat(req: ChatRequest, ctx) {
-      const res = await post(dialect.url('chat/completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
-      return readJson<ChatCompletion>(res, endpoint.name, ctx)
+      return postJson<ChatCompletion>(dialect.url('chat/completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
     },
     async chatStream(req: ChatRequest, ctx) {
       const res = await post(dialect.url('chat/completions', ctx), streamBody(req, ctx), ctx)
       return sseObjects<ChatCompletionChunk>(res, endpoint.name, ctx)
     },
     async completion(req: CompletionRequest, ctx) {
-      const res = await post(dialect.url('completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
-      return readJson<Completion>(res, endpoint.name, ctx)
+      return postJson<Completion>(dialect.url('completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
     },
     async completionStream(req: CompletionRequest, ctx) {
       const res = await post(dialect.url('completions', ctx), streamBody(req, ctx), ctx)
       return sseObjects<Completion>(res, endpoint.name, ctx)
     },
     async embeddings(req: EmbeddingRequest, ctx) {
-      const res = await post(dialect.url('embeddings', ctx), { ...req, model: ctx.upstreamModel }, ctx)
-      return readJson<EmbeddingResponse>(res, endpoint.name, ctx)
+      return postJson<EmbeddingResponse>(dialect.url('embeddings', ctx), { ...req, model: ctx.upstreamModel }, ctx)
     },
     async listModels(ctx) {
-      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url: dialect.url('models', ctx), headers: headersFor(ctx), method: 'GET', ctx })
-      const body = await readJson<{ data?: Array<{ id: string }> }>(res, endpoint.name, ctx)
+      const body = await fetchJson<{ data?: Array<{ id: string }> }>({ dispatcher: deps.dispatcher, provider: endpoint.name, url: dialect.url('models', ctx), headers: headersFor(ctx), method: 'GET', ctx })
       return (body.data ?? []).map((m) => m.id)
     },
   }

@@ -9,7 +9,7 @@
  */
 import type { Dispatcher } from 'undici'
 import type { Completion, ChatCompletionChunk } from '../../core/openai-schema.js'
-import { callUpstream, joinUrl, readJson } from '../shared/http.js'
+import { callUpstream, fetchJson, joinUrl } from '../shared/http.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from '../types.js'
 import { completionToMessagesRequest, toMessagesRequest, type MappingOptions } from './request.js'
 import { toChatCompletion, toCompletion } from './response.js'
@@ -39,7 +39,7 @@ export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: Adapter
   const post = (body: MessagesRequest, ctx: CallContext) =>
     callUpstream({ dispatcher: deps.dispatcher, provider: name, url: urls.messages, headers: headersFor(ctx), body, ctx })
 
-  const messages = async (body: MessagesRequest, ctx: CallContext) => readJson<MessageResponse>(await post(body, ctx), name, ctx)
+  const messages = (body: MessagesRequest, ctx: CallContext) => fetchJson<MessageResponse>({ dispatcher: deps.dispatcher, provider: name, url: urls.messages, headers: headersFor(ctx), body, ctx })
   const chunks = async (body: MessagesRequest, ctx: CallContext): Promise<AsyncIterable<ChatCompletionChunk>> => {
     const res: Dispatcher.ResponseData = await post({ ...body, stream: true }, ctx)
     return toChatChunks(readEvents(res, name, ctx), name, ctx.upstreamModel)
@@ -60,8 +60,7 @@ export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: Adapter
       return toCompletionChunks(await chunks(completionToMessagesRequest(req, mapping(ctx)), ctx))
     },
     async listModels(ctx) {
-      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: name, url: urls.models, headers: headersFor(ctx), method: 'GET', ctx })
-      const body = await readJson<{ data?: Array<{ id: string }> }>(res, name, ctx)
+      const body = await fetchJson<{ data?: Array<{ id: string }> }>({ dispatcher: deps.dispatcher, provider: name, url: urls.models, headers: headersFor(ctx), method: 'GET', ctx })
       return (body.data ?? []).map((m) => m.id)
     },
   }
