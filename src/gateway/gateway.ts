@@ -9,6 +9,7 @@
  * first byte still falls back; after that, failures reach the client as an error event.
  */
 import type { Dispatcher } from 'undici'
+import type { ClientSignal } from '../core/client-signal.js'
 import { ProxyError } from '../core/errors.js'
 import type { SharedState } from '../core/shared-state.js'
 import type {
@@ -42,8 +43,8 @@ export type { FallbackKind } from './plan-attempts.js'
 export interface Caller {
   client: ClientConfig
   requestId: string
-  /** the client's connection: aborted when it goes away */
-  signal: AbortSignal
+  /** the client's connection: aborted when it goes away (an AbortSignal will do) */
+  signal: ClientSignal
   /** filled in as attempts happen, so the caller can log them whether the request succeeds or fails */
   attempts: AttemptRecord[]
 }
@@ -384,12 +385,19 @@ export class Gateway {
   }
 
   /** Sleeps through the clock; false when the client went away meanwhile. */
-  async #sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  async #sleep(ms: number, client: ClientSignal): Promise<boolean> {
+    if (client.aborted) return false
+    // Waits are rare (backoff, Retry-After): an AbortSignal for the clock is made only for them.
+    const wake = new AbortController()
+    const onAbort = () => wake.abort(client.reason)
+    client.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.#clock.sleep(ms, signal)
-      return !signal.aborted
+      await this.#clock.sleep(ms, wake.signal)
+      return !client.aborted
     } catch {
       return false
+    } finally {
+      client.removeEventListener('abort', onAbort)
     }
   }
 

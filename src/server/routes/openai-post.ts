@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import { chatRequestSchema, completionRequestSchema, embeddingRequestSchema, parseRequest } from '../../core/openai-schema.js'
+import { ClientLink } from '../../core/client-signal.js'
 import { acceptRequestId } from '../../core/ids.js'
 import type { Caller, Served } from '../../gateway/gateway.js'
 import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens } from '../../limits/estimate.js'
@@ -67,10 +68,10 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
   const h = req.headers
   const state = newRequestState(acceptRequestId(one(h['x-request-id'])), 'POST', path, req.socket.remoteAddress ?? null)
   const out: OutHeaders = { 'x-request-id': state.record.requestId }
-  // The caller's signal: aborted when the client goes away before its answer is complete.
-  const client$ = new AbortController()
+  // Aborted when the client goes away before its answer is complete.
+  const link = new ClientLink()
   const onClose = () => {
-    if (!res.writableFinished) client$.abort(new DOMException('The client closed the request.', 'AbortError'))
+    if (!res.writableFinished) link.abort(new DOMException('The client closed the request.', 'AbortError'))
   }
   res.once('close', onClose)
   try {
@@ -82,7 +83,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
     state.record.model = request.model
     const limitHeaders = await admit(deps, state, client, request.model, (count) => spec.tokens(request, count))
     if (limitHeaders) Object.assign(out, limitHeaders)
-    const caller: Caller = { client, requestId: state.record.requestId, signal: client$.signal, attempts: state.record.attempts }
+    const caller: Caller = { client, requestId: state.record.requestId, signal: link, attempts: state.record.attempts }
 
     if (request.stream && spec.stream) {
       state.record.stream = true

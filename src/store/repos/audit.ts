@@ -23,10 +23,16 @@ export interface AuditBatchWriter {
  * Synchronous on purpose: a batch commits within one turn of the event loop, so nothing interleaves.
  */
 export function auditBatchWriter(sqlite: SQLite.Database): AuditBatchWriter {
-  const insert = sqlite.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => '@' + c).join(', ')})`)
+  const insert = sqlite.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
   const upsert = upsertUsageStatement(sqlite)
+  // Positional parameters from one reused array rather than by name (a lookup per column in the row
+  // object); run() binds synchronously, so reusing the array is safe.
+  const values: unknown[] = new Array(AUDIT_COLUMNS.length)
   const tx = sqlite.transaction((rows: readonly NewAuditRow[], usage: Iterable<UsageDelta>) => {
-    for (const row of rows) insert.run(row)
+    for (const row of rows) {
+      for (let i = 0; i < AUDIT_COLUMNS.length; i++) values[i] = row[AUDIT_COLUMNS[i]!]
+      insert.run(values)
+    }
     for (const u of usage) upsert.run(u)
   })
   return {
