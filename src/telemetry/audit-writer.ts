@@ -21,7 +21,7 @@ export interface AuditWriterOptions {
   config: () => ConfigSnapshot
   logger: Logger
   metrics?: ProxyMetrics
-  /** default 300 ms */
+  /** default 300 ms here; the server uses PROXY_AUDIT_FLUSH_MS (100 ms) */
   flushMs?: number
   /** rows kept while the store is not accepting writes; default 50 000 */
   maxBuffered?: number

@@ -33,7 +33,7 @@ export const DEFAULT_OBSERVABILITY: ObservabilitySettings = {
   captureMaxBytes: DEFAULT_CAPTURE_MAX_BYTES,
   auditRetentionDays: null,
   metricsAuth: 'auto',
-  auditFlushMs: 300,
+  auditFlushMs: 100,
   logFormat: 'auto',
 }
 
