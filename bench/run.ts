@@ -21,6 +21,7 @@ const { values: flags } = parseArgs({
     streams: { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
     redis: { type: 'string' },
+    rounds: { type: 'string', default: '2' },
   },
 })
 const QUICK = flags.quick
@@ -28,6 +29,7 @@ const DURATION = QUICK ? 3 : Number(flags.duration)
 const WARMUP = QUICK ? 1 : Number(flags.warmup)
 const SOAK = QUICK ? 10 : Number(flags['soak-seconds'])
 const OPEN_STREAMS = QUICK ? 200 : Number(flags.streams)
+const ROUNDS = Math.max(1, Number(flags.rounds))
 const REDIS_URL = flags.redis ?? process.env.PROXY_REDIS_URL ?? (redisReachable() ? 'redis://127.0.0.1:6379' : null)
 const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
 const CHAT_BODY = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 })
@@ -77,11 +79,22 @@ async function main(): Promise<void> {
     const phases = results.phases as Record<string, unknown>
 
     for (const connections of [1, 16, 64]) {
-      for (const t of targets) {
-        const r = await wrkPhase(t, connections)
-        phases[`chat_c${connections}_${t.name}`] = r
-        log(`chat c=${connections} ${t.name}: ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} p99 ${us(r.p99)} cpu/req ${r.cpuUsPerReq?.toFixed(1) ?? '-'} µs rss ${r.peakRssMb?.toFixed(0) ?? '-'} MB`)
+      // The machine's speed drifts by tens of percent over a minute (other tenants): the passthrough and
+      // the proxy are measured in alternation, ROUNDS times each, and each keeps its best round, so
+      // neither ratio side is one unlucky sample. The direct upstream is only a latency reference.
+      const best: Record<string, WrkResult> = {}
+      for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
+        for (const t of targets) {
+          if (t.name === 'direct' && round > 0) continue
+          const r = await wrkPhase(t, connections)
+          log(`chat c=${connections} ${t.name} (round ${round + 1}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} p99 ${us(r.p99)} cpu/req ${r.cpuUsPerReq?.toFixed(1) ?? '-'} µs rss ${r.peakRssMb?.toFixed(0) ?? '-'} MB`)
+          const prev = best[t.name]
+          const keep = !prev || r.rps > prev.rps ? r : prev
+          // peak RSS is the highest of all rounds: the conservative figure
+          best[t.name] = { ...keep, peakRssMb: t.pid ? Math.max(r.peakRssMb ?? 0, prev?.peakRssMb ?? 0) : null }
+        }
       }
+      for (const t of targets) phases[`chat_c${connections}_${t.name}`] = best[t.name]
     }
     for (const connections of [1, 16]) {
       for (const t of targets) {

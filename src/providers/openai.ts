@@ -2,10 +2,9 @@
  * OpenAI and any host that speaks its API (Groq, Together, vLLM, LM Studio…). The request passes through
  * with only `model` rewritten; unknown parameters reach the upstream untouched.
  */
-import type { Dispatcher } from 'undici'
 import { ProxyError } from '../core/errors.js'
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
-import { callUpstream, fetchJson, joinUrl } from './shared/http.js'
+import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from './shared/http.js'
 import { readSse } from './shared/stream-readers.js'
 import { redactSecrets, upstreamNetworkError } from './shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
@@ -86,10 +85,14 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
 }
 
 /** Upstream SSE (`data: {…}` … `data: [DONE]`) as objects; an `error` payload mid-stream becomes a thrown ProxyError. */
-async function* sseObjects<T>(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): AsyncGenerator<T> {
+async function* sseObjects<T>(res: UpstreamResponse, provider: string, ctx: CallContext): AsyncGenerator<T> {
+  let finished = false
   try {
     for await (const event of readSse(res.body)) {
-      if (event.data === '[DONE]') return
+      if (event.data === '[DONE]') {
+        finished = true
+        return
+      }
       let parsed: unknown
       try {
         parsed = JSON.parse(event.data)
@@ -110,8 +113,8 @@ async function* sseObjects<T>(res: Dispatcher.ResponseData, provider: string, ct
   } catch (err) {
     throw upstreamNetworkError(provider, err, ctx.signal)
   } finally {
-    // A consumer that stops early (client gone) must not leave the upstream socket streaming.
-    if (!res.body.readableEnded) res.body.destroy()
+    // read to its end when it finished (the connection is reused), dropped when the reader left early
+    if (!finished) res.body.release()
   }
 }
 

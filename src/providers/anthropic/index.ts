@@ -7,9 +7,8 @@
  * no max_tokens, which Anthropic requires; default 4096), headers (object: extra upstream headers, e.g.
  * anthropic-beta).
  */
-import type { Dispatcher } from 'undici'
 import type { Completion, ChatCompletionChunk } from '../../core/openai-schema.js'
-import { callUpstream, fetchJson, joinUrl } from '../shared/http.js'
+import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from '../shared/http.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from '../types.js'
 import { completionToMessagesRequest, toMessagesRequest, type MappingOptions } from './request.js'
 import { toChatCompletion, toCompletion } from './response.js'
@@ -41,7 +40,7 @@ export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: Adapter
 
   const messages = (body: MessagesRequest, ctx: CallContext) => fetchJson<MessageResponse>({ dispatcher: deps.dispatcher, provider: name, url: urls.messages, headers: headersFor(ctx), body, ctx })
   const chunks = async (body: MessagesRequest, ctx: CallContext): Promise<AsyncIterable<ChatCompletionChunk>> => {
-    const res: Dispatcher.ResponseData = await post({ ...body, stream: true }, ctx)
+    const res: UpstreamResponse = await post({ ...body, stream: true }, ctx)
     return toChatChunks(readEvents(res, name, ctx), name, ctx.upstreamModel)
   }
 

@@ -2,7 +2,7 @@
  * Anthropic's streamed message (message_start, content_block_start/delta/stop, message_delta, message_stop,
  * ping, error) as OpenAI chunks. All per-stream state lives inside the generators.
  */
-import type { Dispatcher } from 'undici'
+import type { UpstreamResponse } from '../shared/http.js'
 import { ProxyError } from '../../core/errors.js'
 import type { ChatCompletionChunk, Completion, FinishReason } from '../../core/openai-schema.js'
 import { readSse } from '../shared/stream-readers.js'
@@ -12,7 +12,7 @@ import { completionId, finishReason, nowSeconds, streamError, toUsage } from './
 import type { ErrorDetail, StreamEvent, Usage } from './wire.js'
 
 /** The upstream's SSE body as parsed events; an `error` event becomes a thrown ProxyError. */
-export async function* readEvents(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): AsyncGenerator<StreamEvent> {
+export async function* readEvents(res: UpstreamResponse, provider: string, ctx: CallContext): AsyncGenerator<StreamEvent> {
   try {
     for await (const sse of readSse(res.body)) {
       let event: StreamEvent
@@ -28,7 +28,7 @@ export async function* readEvents(res: Dispatcher.ResponseData, provider: string
     throw upstreamNetworkError(provider, err, ctx.signal)
   } finally {
     // A consumer that stops early (client gone) must not leave the upstream socket streaming.
-    if (!res.body.readableEnded) res.body.destroy()
+    res.body.release()
   }
 }
 

@@ -7,11 +7,10 @@
  * settings: num_ctx, options.NAME=value (any Modelfile parameter, e.g. options.top_k=20), keep_alive,
  * headers.NAME=value.
  */
-import type { Dispatcher } from 'undici'
 import { ProxyError } from '../../core/errors.js'
 import type { EmbeddingResponse } from '../../core/openai-schema.js'
 import { stringRecord } from '../openai.js'
-import { callUpstream, joinUrl, readJson } from '../shared/http.js'
+import { callUpstream, joinUrl, readJson, type UpstreamResponse } from '../shared/http.js'
 import { readNdjson } from '../shared/stream-readers.js'
 import { upstreamNetworkError } from '../shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from '../types.js'
@@ -32,7 +31,7 @@ export function createOllamaAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   const extraHeaders = stringRecord(endpoint.settings.headers)
   const provider = endpoint.name
 
-  const call = async (path: string, ctx: CallContext, body?: unknown, dropped: string[] = []): Promise<Dispatcher.ResponseData> => {
+  const call = async (path: string, ctx: CallContext, body?: unknown, dropped: string[] = []): Promise<UpstreamResponse> => {
     for (const param of dropped) ctx.warn?.(param)
     const headers: Record<string, string> = { ...extraHeaders, 'x-request-id': ctx.requestId }
     if (ctx.apiKey) headers.authorization = `Bearer ${ctx.apiKey}`
@@ -90,7 +89,7 @@ function echoOf(req: { echo?: boolean | null; prompt: unknown }): string {
 }
 
 /** The body's NDJSON objects, through the one shared reader; read failures become ProxyErrors. */
-async function* ndjsonLines(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): AsyncGenerator<unknown> {
+async function* ndjsonLines(res: UpstreamResponse, provider: string, ctx: CallContext): AsyncGenerator<unknown> {
   try {
     yield* readNdjson(res.body)
   } catch (err) {
@@ -100,7 +99,7 @@ async function* ndjsonLines(res: Dispatcher.ResponseData, provider: string, ctx:
     throw upstreamNetworkError(provider, err, ctx.signal)
   } finally {
     // A consumer that stops early (client gone) must not leave the upstream socket streaming.
-    if (!res.body.readableEnded) res.body.destroy()
+    res.body.release()
   }
 }
 

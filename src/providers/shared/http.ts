@@ -1,5 +1,7 @@
-import { request, type Dispatcher } from 'undici'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Dispatcher } from 'undici'
 import type { CallContext } from '../types.js'
+import { UpstreamBody } from './upstream-body.js'
 import { parseErrorBody, upstreamHttpError, upstreamNetworkError, withoutKey } from './upstream-error.js'
 
 export interface UpstreamCall {
@@ -12,36 +14,90 @@ export interface UpstreamCall {
   ctx: CallContext
 }
 
-/**
- * One upstream HTTP exchange up to its headers. A non-2xx answer is read and thrown as a ProxyError;
- * a 2xx answer is returned with its body unread, so streams stay streams.
- */
-export async function callUpstream(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
-  let res: Dispatcher.ResponseData
-  try {
-    res = await request(call.url, {
-      dispatcher: call.dispatcher,
-      method: call.method ?? 'POST',
-      headers: call.body === undefined ? call.headers : { 'content-type': 'application/json', ...call.headers },
-      body: call.body === undefined ? undefined : JSON.stringify(call.body),
-      signal: call.ctx.signal,
-      headersTimeout: call.ctx.timeouts.firstByteMs,
-      bodyTimeout: call.ctx.timeouts.totalMs,
-    })
-  } catch (err) {
-    throw upstreamNetworkError(call.provider, err, call.ctx.signal)
+export interface UpstreamResponse {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  body: UpstreamBody
+}
+
+/** undici dispatch options for a call: origin and path split by hand (no URL object per request). */
+function dispatchOptions(call: UpstreamCall): Dispatcher.DispatchOptions {
+  const split = call.url.indexOf('/', call.url.indexOf('//') + 2)
+  return {
+    origin: split === -1 ? call.url : call.url.slice(0, split),
+    path: split === -1 ? '/' : call.url.slice(split),
+    method: call.method ?? 'POST',
+    headers: call.body === undefined ? call.headers : { 'content-type': 'application/json', ...call.headers },
+    body: call.body === undefined ? undefined : JSON.stringify(call.body),
+    headersTimeout: call.ctx.timeouts.firstByteMs,
+    bodyTimeout: call.ctx.timeouts.totalMs,
   }
-  if (res.statusCode >= 200 && res.statusCode < 300) return res
-  let text = ''
-  try {
-    text = await res.body.text()
-  } catch {
-    // the status alone still says what failed
-  }
-  const retryAfter = res.headers['retry-after']
+}
+
+function httpError(call: UpstreamCall, status: number, text: string, retryAfter: string | string[] | undefined) {
   const details = parseErrorBody(text)
   if (details.message) details.message = withoutKey(details.message, call.ctx.apiKey)
-  throw upstreamHttpError(call.provider, res.statusCode, details, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)
+  return upstreamHttpError(call.provider, status, details, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)
+}
+
+/**
+ * One upstream HTTP exchange up to its headers. A non-2xx answer is read and thrown as a ProxyError;
+ * a 2xx answer is returned with its body unread (an UpstreamBody), so streams stay streams.
+ */
+export function callUpstream(call: UpstreamCall): Promise<UpstreamResponse> {
+  const { ctx, provider } = call
+  const signal = ctx.signal
+  if (signal.aborted) return Promise.reject(upstreamNetworkError(provider, signal.reason, signal))
+  return new Promise<UpstreamResponse>((resolve, reject) => {
+    const body = new UpstreamBody()
+    let controller: Dispatcher.DispatchController | null = null
+    let answered = false
+    let status = 0
+    let retryAfter: string | string[] | undefined
+    let errorChunks: Buffer[] | null = null
+    const onAbort = () => controller?.abort(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    const detach = () => signal.removeEventListener('abort', onAbort)
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c
+        body.attach(c)
+        if (signal.aborted) c.abort(signal.reason)
+      },
+      onResponseStart(_c, statusCode, headers) {
+        status = statusCode
+        if (statusCode >= 200 && statusCode < 300) {
+          answered = true
+          resolve({ statusCode, headers, body })
+          return
+        }
+        retryAfter = headers['retry-after']
+        errorChunks = []
+      },
+      onResponseData(_c, chunk) {
+        if (errorChunks) errorChunks.push(chunk)
+        else body.push(chunk)
+      },
+      onResponseEnd() {
+        detach()
+        if (errorChunks) reject(httpError(call, status, Buffer.concat(errorChunks).toString('utf8'), retryAfter))
+        else body.end()
+      },
+      onResponseError(_c, err) {
+        detach()
+        if (answered) body.fail(err)
+        // the status alone still says what failed when its body could not be read
+        else if (errorChunks) reject(httpError(call, status, '', retryAfter))
+        else reject(upstreamNetworkError(provider, err, signal))
+      },
+    }
+    try {
+      call.dispatcher.dispatch(dispatchOptions(call), handler)
+    } catch (err) {
+      detach()
+      reject(upstreamNetworkError(provider, err, signal))
+    }
+  })
 }
 
 /**
@@ -54,13 +110,10 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
   const { ctx, provider } = call
   const signal = ctx.signal
   if (signal.aborted) return Promise.reject(upstreamNetworkError(provider, signal.reason, signal))
-  const split = call.url.indexOf('/', call.url.indexOf('//') + 2)
-  const origin = split === -1 ? call.url : call.url.slice(0, split)
-  const path = split === -1 ? '/' : call.url.slice(split)
   return new Promise<T>((resolve, reject) => {
     let controller: Dispatcher.DispatchController | null = null
     let status = 0
-    let retryAfter: string | undefined
+    let retryAfter: string | string[] | undefined
     const chunks: Buffer[] = []
     let size = 0
     const onAbort = () => controller?.abort(signal.reason)
@@ -77,8 +130,7 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
       },
       onResponseStart(_c, statusCode, headers) {
         status = statusCode
-        const ra = headers['retry-after']
-        retryAfter = Array.isArray(ra) ? ra[0] : ra
+        retryAfter = headers['retry-after']
       },
       onResponseData(_c, chunk) {
         chunks.push(chunk)
@@ -88,9 +140,7 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
         done()
         const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8')
         if (status < 200 || status >= 300) {
-          const details = parseErrorBody(text)
-          if (details.message) details.message = withoutKey(details.message, ctx.apiKey)
-          reject(upstreamHttpError(provider, status, details, retryAfter))
+          reject(httpError(call, status, text, retryAfter))
           return
         }
         try {
@@ -104,27 +154,16 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
       },
     }
     try {
-      call.dispatcher.dispatch(
-        {
-          origin,
-          path,
-          method: call.method ?? 'POST',
-          headers: call.body === undefined ? call.headers : { 'content-type': 'application/json', ...call.headers },
-          body: call.body === undefined ? undefined : JSON.stringify(call.body),
-          headersTimeout: ctx.timeouts.firstByteMs,
-          bodyTimeout: ctx.timeouts.totalMs,
-        },
-        handler,
-      )
+      call.dispatcher.dispatch(dispatchOptions(call), handler)
     } catch (err) {
       fail(err)
     }
   })
 }
 
-export async function readJson<T>(res: Dispatcher.ResponseData, provider: string, ctx: CallContext): Promise<T> {
+export async function readJson<T>(res: UpstreamResponse, provider: string, ctx: CallContext): Promise<T> {
   try {
-    return (await res.body.json()) as T
+    return JSON.parse(await res.body.text()) as T
   } catch (err) {
     throw upstreamNetworkError(provider, err, ctx.signal)
   }
