@@ -9,7 +9,7 @@
  * first byte still falls back; after that, failures reach the client as an error event.
  */
 import type { Dispatcher } from 'undici'
-import type { ClientSignal } from '../core/client-signal.js'
+import { LightAbort, type SignalLike } from '../core/signal-like.js'
 import { ProxyError } from '../core/errors.js'
 import type { SharedState } from '../core/shared-state.js'
 import type {
@@ -44,7 +44,7 @@ export interface Caller {
   client: ClientConfig
   requestId: string
   /** the client's connection: aborted when it goes away (an AbortSignal will do) */
-  signal: ClientSignal
+  signal: SignalLike
   /** filled in as attempts happen, so the caller can log them whether the request succeeds or fails */
   attempts: AttemptRecord[]
 }
@@ -306,7 +306,7 @@ export class Gateway {
     // until the answer, the attempt has the rest of the request's budget and at most `total`; a stream
     // must also produce its first chunk within `first_byte`, and then finish within `total`.
     const t0 = performance.now()
-    const limit = new AbortController()
+    const limit = new LightAbort()
     const abortIn = (ms: number) => {
       const t = setTimeout(() => limit.abort(new DOMException('The upstream call ran out of time.', 'TimeoutError')), Math.max(1, ms))
       t.unref()
@@ -324,7 +324,7 @@ export class Gateway {
     const ctx: CallContext = {
       apiKey: candidate.key?.secret ?? null,
       upstreamModel: candidate.target.upstreamModel,
-      signal: limit.signal,
+      signal: limit,
       requestId: caller.requestId,
       timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining), totalMs: timeouts_ms.total },
       warn: (param) => dropped.push(param),
@@ -385,7 +385,7 @@ export class Gateway {
   }
 
   /** Sleeps through the clock; false when the client went away meanwhile. */
-  async #sleep(ms: number, client: ClientSignal): Promise<boolean> {
+  async #sleep(ms: number, client: SignalLike): Promise<boolean> {
     if (client.aborted) return false
     // Waits are rare (backoff, Retry-After): an AbortSignal for the clock is made only for them.
     const wake = new AbortController()

@@ -121,10 +121,17 @@ export function createMockAdapter(endpoint: ProviderEndpoint): ProviderAdapter {
 }
 
 async function wait(ms: number, provider: string, ctx: CallContext): Promise<void> {
+  // the timers API wants a real AbortSignal; the call's may be a lighter one
+  const wake = new AbortController()
+  const onAbort = () => wake.abort(ctx.signal.reason)
+  if (ctx.signal.aborted) onAbort()
+  else ctx.signal.addEventListener('abort', onAbort, { once: true })
   try {
-    await sleep(ms, undefined, { signal: ctx.signal })
+    await sleep(ms, undefined, { signal: wake.signal })
   } catch (err) {
     throw upstreamNetworkError(provider, err, ctx.signal)
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort)
   }
 }
 

@@ -13,6 +13,7 @@ import type {
   EmbeddingResponse,
 } from '../core/openai-schema.js'
 import type { Dispatcher } from 'undici'
+import type { SignalLike } from '../core/signal-like.js'
 
 export type ProviderKind = 'openai' | 'openai-compatible' | 'anthropic' | 'azure' | 'ollama' | 'mock'
 
@@ -34,8 +35,8 @@ export interface Timeouts {
 export interface CallContext {
   apiKey: string | null
   upstreamModel: string
-  /** aborted when the client goes away or the total timeout passes */
-  signal: AbortSignal
+  /** aborted when the client goes away or the total timeout passes (an AbortSignal will do) */
+  signal: SignalLike
   requestId: string
   timeouts: Timeouts
   /**

@@ -55,14 +55,14 @@ export function callUpstream(call: UpstreamCall): Promise<UpstreamResponse> {
     let status = 0
     let retryAfter: string | string[] | undefined
     let errorChunks: Buffer[] | null = null
-    const onAbort = () => controller?.abort(signal.reason)
+    const onAbort = () => controller?.abort(signal.reason as Error)
     signal.addEventListener('abort', onAbort, { once: true })
     const detach = () => signal.removeEventListener('abort', onAbort)
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c
         body.attach(c)
-        if (signal.aborted) c.abort(signal.reason)
+        if (signal.aborted) c.abort(signal.reason as Error)
       },
       onResponseStart(_c, statusCode, headers) {
         status = statusCode
@@ -116,7 +116,7 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
     let retryAfter: string | string[] | undefined
     const chunks: Buffer[] = []
     let size = 0
-    const onAbort = () => controller?.abort(signal.reason)
+    const onAbort = () => controller?.abort(signal.reason as Error)
     signal.addEventListener('abort', onAbort, { once: true })
     const done = () => signal.removeEventListener('abort', onAbort)
     const fail = (err: unknown) => {
@@ -126,7 +126,7 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c
-        if (signal.aborted) c.abort(signal.reason)
+        if (signal.aborted) c.abort(signal.reason as Error)
       },
       onResponseStart(_c, statusCode, headers) {
         status = statusCode

@@ -4,6 +4,7 @@
  * upstream judged bad (400, 404, 422) will fail the same way anywhere, and a rejected key is the key's fault.
  */
 import { ProxyError, type ProxyErrorInit } from '../../core/errors.js'
+import type { SignalLike } from '../../core/signal-like.js'
 
 /**
  * Why an upstream call failed, for the gateway's key-health and circuit bookkeeping. `key_rejected`
@@ -134,7 +135,7 @@ export function upstreamTimeout(provider: string, phase: 'first_byte' | 'total')
 }
 
 /** Maps a thrown network-level error (undici, abort, reset) to a ProxyError. */
-export function upstreamNetworkError(provider: string, err: unknown, clientSignal?: AbortSignal): ProxyError {
+export function upstreamNetworkError(provider: string, err: unknown, clientSignal?: SignalLike): ProxyError {
   if (err instanceof ProxyError) return err
   if (clientSignal?.aborted) {
     // The call's signal also carries the total timeout (AbortSignal.any): that is the upstream's fault, not the client's.

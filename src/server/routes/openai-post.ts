@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import { chatRequestSchema, completionRequestSchema, embeddingRequestSchema, parseRequest } from '../../core/openai-schema.js'
-import { ClientLink } from '../../core/client-signal.js'
+import { LightAbort } from '../../core/signal-like.js'
 import { acceptRequestId } from '../../core/ids.js'
 import type { Caller, Served } from '../../gateway/gateway.js'
 import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens } from '../../limits/estimate.js'
@@ -69,7 +69,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
   const state = newRequestState(acceptRequestId(one(h['x-request-id'])), 'POST', path, req.socket.remoteAddress ?? null)
   const out: OutHeaders = { 'x-request-id': state.record.requestId }
   // Aborted when the client goes away before its answer is complete.
-  const link = new ClientLink()
+  const link = new LightAbort()
   const onClose = () => {
     if (!res.writableFinished) link.abort(new DOMException('The client closed the request.', 'AbortError'))
   }

@@ -1,17 +1,18 @@
 /**
- * What the gateway needs to know of the client's connection: whether it went away, and a callback
- * when it does. AbortSignal has this shape (tests and other callers pass one); the server's hot path
- * passes a ClientLink instead, because an AbortSignal is an EventTarget that costs a few microseconds to
- * make and to listen on, once per request, for an event that almost never comes.
+ * The part of AbortSignal the gateway and the upstream calls use: whether it aborted, why, and a
+ * callback when it does. An AbortSignal fits (tests and other callers pass one). The hot path makes a
+ * LightAbort instead, for the client's connection and for each upstream attempt: an AbortSignal is an
+ * EventTarget that costs a few microseconds to make and to listen on, twice per request, for an event
+ * that almost never comes.
  */
-export interface ClientSignal {
+export interface SignalLike {
   readonly aborted: boolean
   readonly reason?: unknown
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
   removeEventListener(type: 'abort', listener: () => void): void
 }
 
-export class ClientLink implements ClientSignal {
+export class LightAbort implements SignalLike {
   aborted = false
   reason: unknown = undefined
   #listeners: Array<() => void> = []
