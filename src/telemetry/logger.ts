@@ -47,13 +47,30 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
         },
       },
       base: { service: 'proxy' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeOncePerMs(),
     },
     destination,
   )
   destinations.set(logger, sink as Flushable)
   scrubbers.set(logger, fence)
   return logger
+}
+
+/**
+ * pino's isoTime, formatted once per millisecond: under load several lines share a millisecond, and
+ * formatting the date was a fifth of writing a request line.
+ */
+function isoTimeOncePerMs(): () => string {
+  let lastMs = -1
+  let last = ''
+  return () => {
+    const now = Date.now()
+    if (now !== lastMs) {
+      lastMs = now
+      last = `,"time":"${new Date(now).toISOString()}"`
+    }
+    return last
+  }
 }
 
 /**
