@@ -47,8 +47,9 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
 
   const post = (url: string, body: unknown, ctx: CallContext) =>
     callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx })
+  // The answers pass through unchanged, so the server can write the upstream's own bytes.
   const postJson = <T>(url: string, body: unknown, ctx: CallContext) =>
-    fetchJson<T>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx })
+    fetchJson<T>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx, keepRaw: true })
 
   const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
     const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }

@@ -117,6 +117,20 @@ describe('forwarding to an OpenAI upstream, one key', () => {
     foo_bar: { x: 1 },
   }
 
+  it("answers with the upstream's own bytes, formatting and escapes included, and still counts its usage", async () => {
+    const text = '{\n  "id": "chatcmpl-raw", "object": "chat.completion", "created": 1700000000, "model": "upstream-model-x",\n  "choices": [{"index": 0, "message": {"role": "assistant", "content": "caf\\u00e9 \u2713 \\"usage\\""}, "finish_reason": "stop"}],\n  "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, "x_vendor": [1, 2.50]\n}\n'
+    fake.respond(() => ({ kind: 'raw', text }))
+    const res = await post(proxy, clientKey, { model: 'my-model', messages: [{ role: 'user', content: 'hi' }] })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('application/json')
+    const got = await res.text()
+    expect(got).toBe(text)
+    expect(JSON.parse(got).choices[0].message.content).toBe('café ✓ "usage"')
+    await proxy.audit.flush()
+    const rows = proxy.store.sqlite.prepare("SELECT total_tokens FROM audit WHERE model = 'my-model' ORDER BY id DESC LIMIT 1").all() as Array<{ total_tokens: number }>
+    expect(rows[0]?.total_tokens).toBe(7)
+  })
+
   it('rewrites only model and passes every other parameter through untouched', async () => {
     const sent = { model: 'my-model', stream: false, ...params }
     const res = await post(proxy, clientKey, sent)

@@ -15,6 +15,8 @@ export interface RecordedRequest {
 
 export type Scripted =
   | { kind: 'json'; status?: number; body: unknown; headers?: Record<string, string>; delayMs?: number }
+  /** exactly these bytes as a JSON answer (formatting and escapes as a real upstream may send them) */
+  | { kind: 'raw'; text: string }
   | { kind: 'sse'; events: unknown[]; gapMs?: number; done?: boolean; hangAfter?: number }
   | { kind: 'hang' }
   | { kind: 'reset' }
@@ -83,6 +85,10 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
         if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs))
         res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers })
         res.end(JSON.stringify(answer.body))
+        return
+      case 'raw':
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(answer.text)
         return
       case 'sse': {
         res.writeHead(200, { 'content-type': 'text/event-stream' })

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { CallContext } from '../types.js'
+import { attachRawJson } from '../../core/raw-json.js'
 import { UpstreamBody } from './upstream-body.js'
 import { parseErrorBody, upstreamHttpError, upstreamNetworkError, withoutKey } from './upstream-error.js'
 
@@ -12,6 +13,8 @@ export interface UpstreamCall {
   body?: unknown
   method?: 'GET' | 'POST'
   ctx: CallContext
+  /** fetchJson: keep the answer's bytes beside the parsed object (core/raw-json.ts), for answers passed through unchanged */
+  keepRaw?: boolean
 }
 
 export interface UpstreamResponse {
@@ -138,13 +141,16 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
       },
       onResponseEnd() {
         done()
-        const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8')
+        const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+        const text = raw.toString('utf8')
         if (status < 200 || status >= 300) {
           reject(httpError(call, status, text, retryAfter))
           return
         }
         try {
-          resolve(JSON.parse(text) as T)
+          const value = JSON.parse(text) as T
+          if (call.keepRaw) attachRawJson(value, raw)
+          resolve(value)
         } catch (err) {
           reject(upstreamNetworkError(provider, err, signal))
         }

@@ -14,6 +14,7 @@ import type { z } from 'zod'
 import { chatRequestSchema, completionRequestSchema, embeddingRequestSchema, parseRequest } from '../../core/openai-schema.js'
 import { LightAbort } from '../../core/signal-like.js'
 import { acceptRequestId } from '../../core/ids.js'
+import { rawJsonOf } from '../../core/raw-json.js'
 import type { Caller, Served } from '../../gateway/gateway.js'
 import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens } from '../../limits/estimate.js'
 import type { Usage } from '../../core/openai-schema.js'
@@ -130,11 +131,12 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
     state.record.usage = served.value.usage ? normalizeUsage(served.value.usage) : null
     if (state.record.capture) state.record.capture.response = served.value
     finish(deps, state, 200)
-    const text = JSON.stringify(served.value)
+    // The upstream's own bytes when the adapter passed its answer through unchanged.
+    const answer = rawJsonOf(served.value) ?? JSON.stringify(served.value)
     out['content-type'] = 'application/json'
-    out['content-length'] = String(Buffer.byteLength(text))
+    out['content-length'] = String(typeof answer === 'string' ? Buffer.byteLength(answer) : answer.length)
     res.writeHead(200, out)
-    res.end(text)
+    res.end(answer)
   } catch (err) {
     res.off('close', onClose)
     fail(deps, state, res, err)
