@@ -113,9 +113,18 @@ async function main(): Promise<void> {
       const redisProxy = await startProxyProcess('proxy+redis', dataDir, work, { PROXY_REDIS_URL: REDIS_URL })
       const t: Target = { name: 'proxy+redis', url: `http://127.0.0.1:${redisProxy.port}`, pid: redisProxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' }
       await verify(t, upstreamUrl)
-      const r = await wrkPhase(t, 64)
-      phases['chat_c64_proxy+redis'] = r
-      log(`chat c=64 proxy+redis (${REDIS_URL}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)}`)
+      // Alternated with the passthrough again, best round each, so both sides of this ratio share a moment.
+      let best: WrkResult | null = null
+      let ref: WrkResult | null = null
+      for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
+        const pt = await wrkPhase(targets[1]!, 64)
+        const r = await wrkPhase(t, 64)
+        log(`chat c=64 proxy+redis (${REDIS_URL}, round ${round + 1}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)}; passthrough ${pt.rps.toFixed(0)} req/s`)
+        if (!best || r.rps > best.rps) best = r
+        if (!ref || pt.rps > ref.rps) ref = pt
+      }
+      phases['chat_c64_proxy+redis'] = best
+      phases['chat_c64_passthrough_redis_ref'] = ref
       await stopChild(redisProxy.child)
     }
 
@@ -422,7 +431,7 @@ function summarize(p: Record<string, any>): { markdown: string; rows: Array<Reco
   }
   if (p['chat_c64_proxy+redis']) {
     const r = p['chat_c64_proxy+redis']
-    const pt = p.chat_c64_passthrough
+    const pt = p.chat_c64_passthrough_redis_ref ?? p.chat_c64_passthrough
     add('chat c=64 req/s, limits in Redis', pt.rps.toFixed(0), r.rps.toFixed(0), (r.rps / pt.rps).toFixed(2), '>= 0.4', r.rps / pt.rps >= 0.4)
   }
   for (const c of [1, 16]) {
