@@ -15,14 +15,21 @@ function randomByte(): number {
   return pool[poolPos++]!
 }
 
+const ALPHABET_CODES = Buffer.from(ALPHABET, 'latin1')
+
 /** Random base62 text; rejection sampling keeps every character equally likely. */
 export function randomBase62(length: number): string {
-  let out = ''
-  while (out.length < length) {
+  const out = Buffer.allocUnsafe(length)
+  fillBase62(out, 0, length)
+  return out.toString('latin1')
+}
+
+function fillBase62(out: Buffer, from: number, to: number): void {
+  let i = from
+  while (i < to) {
     const byte = randomByte()
-    if (byte < 248) out += ALPHABET[byte % 62]
+    if (byte < 248) out[i++] = ALPHABET_CODES[byte % 62]!
   }
-  return out
 }
 
 export const CLIENT_KEY_PREFIX = 'sk-proxy-'
@@ -47,17 +54,18 @@ export function displayPrefix(key: string): string {
  * audit write about four times slower (~100 µs a row instead of ~25, measured), all on the event loop.
  */
 export function newRequestId(): string {
-  return 'req_' + base62Time(Date.now()) + randomBase62(16)
-}
-
-/** Fixed-width base62 of a non-negative integer; the alphabet is in ASCII order, so the text sorts as the number does. */
-function base62Time(ms: number): string {
-  let out = ''
-  for (let i = 0; i < 8; i++) {
-    out = ALPHABET[ms % 62]! + out
+  // one buffer written in place: this runs on every request, and character-by-character concatenation
+  // left two dozen intermediate strings behind each time
+  const out = Buffer.allocUnsafe(28)
+  out.write('req_', 0, 'latin1')
+  // the time as fixed-width base62; the alphabet is in ASCII order, so the text sorts as the number does
+  let ms = Date.now()
+  for (let i = 11; i >= 4; i--) {
+    out[i] = ALPHABET_CODES[ms % 62]!
     ms = Math.floor(ms / 62)
   }
-  return out
+  fillBase62(out, 12, 28)
+  return out.toString('latin1')
 }
 
 export function newCompletionId(kind: 'chatcmpl' | 'cmpl'): string {

@@ -54,7 +54,7 @@ export class AuditWriter {
   readonly #scrubber: SecretScrubber
 
   constructor(opts: AuditWriterOptions) {
-    this.#opts = { flushMs: 300, maxBuffered: 50_000, batchRows: 2000, flushRows: 256, ...opts }
+    this.#opts = { flushMs: 300, maxBuffered: 50_000, batchRows: 2000, flushRows: 64, ...opts }
     this.#ring = new Array(this.#opts.maxBuffered)
     this.#scrubber = opts.scrubber ?? new SecretScrubber(opts.config)
     this.#timer = setInterval(() => this.flush(), this.#opts.flushMs)
