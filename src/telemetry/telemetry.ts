@@ -60,7 +60,8 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
         status: r.status,
         ms: r.ms,
         upstream_ms: upstream,
-        ttft_ms: r.ttftMs ?? null,
+        // streams only; absent keys cost the line nothing (pino skips undefined)
+        ttft_ms: r.ttftMs ?? undefined,
         client: r.client,
         ip: r.ip,
         model: r.model,
@@ -71,7 +72,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
         attempts: r.attempts.length,
         failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
         tokens: r.usage,
-        error: r.error && scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
+        error: r.error === null ? undefined : scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
       }
       logger[level](line, 'request')
     },
