@@ -57,7 +57,9 @@ export function openAIPostHandler(deps: OpenAIRouteDeps): (req: IncomingMessage,
     const path = q === -1 ? url : url.slice(0, q)
     const spec = endpoints.get(path)
     if (!spec) return false
-    void serve(deps, spec, path, req, res)
+    // serve() answers every failure itself; this only keeps a bug in that answer from becoming an
+    // unhandled rejection that takes the process down
+    serve(deps, spec, path, req, res).catch(() => res.destroy())
     return true
   }
 }
