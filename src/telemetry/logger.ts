@@ -91,7 +91,12 @@ export function setLogScrubber(logger: Logger, scrub: (text: string) => string):
  * byte length on every write, which flattens it each time (about 5 KB of garbage per request line).
  */
 function stdoutDestination(interactive: boolean): pino.DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0 })
+  // One write in flight at a time, and sonic-boom's default of 16 KiB per write capped the log at what
+  // fits in one write per turn of a busy event loop: a flood of short requests (11,000 401s a second,
+  // 5.7 MB/s of lines) outran it and the backlog grew without end. 256 KiB a write keeps up with far
+  // more (sonic-boom measures its pending string on every append, so not larger); past 64 MB of
+  // backlog (stdout stuck) lines are dropped rather than the process growing.
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 256 * 1024, maxLength: 64 * 1024 * 1024 })
   if (interactive) return dest
   return batched(dest, 4096)
 }
