@@ -36,3 +36,15 @@ export class LightAbort implements SignalLike {
     for (const listener of listeners) listener()
   }
 }
+
+/**
+ * A real AbortSignal that follows `source`, for APIs that insist on one (node:timers/promises). Made
+ * only where such an API is used off the hot path (backoff sleeps, the mock's delays); `unlink()` after.
+ */
+export function abortSignalFor(source: SignalLike): { signal: AbortSignal; unlink(): void } {
+  const bridge = new AbortController()
+  const onAbort = () => bridge.abort(source.reason)
+  if (source.aborted) onAbort()
+  else source.addEventListener('abort', onAbort, { once: true })
+  return { signal: bridge.signal, unlink: () => source.removeEventListener('abort', onAbort) }
+}

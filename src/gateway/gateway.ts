@@ -9,7 +9,7 @@
  * first byte still falls back; after that, failures reach the client as an error event.
  */
 import type { Dispatcher } from 'undici'
-import { LightAbort, type SignalLike } from '../core/signal-like.js'
+import { abortSignalFor, LightAbort, type SignalLike } from '../core/signal-like.js'
 import { ProxyError } from '../core/errors.js'
 import type { SharedState } from '../core/shared-state.js'
 import type {
@@ -388,16 +388,14 @@ export class Gateway {
   async #sleep(ms: number, client: SignalLike): Promise<boolean> {
     if (client.aborted) return false
     // Waits are rare (backoff, Retry-After): an AbortSignal for the clock is made only for them.
-    const wake = new AbortController()
-    const onAbort = () => wake.abort(client.reason)
-    client.addEventListener('abort', onAbort, { once: true })
+    const wake = abortSignalFor(client)
     try {
       await this.#clock.sleep(ms, wake.signal)
       return !client.aborted
     } catch {
       return false
     } finally {
-      client.removeEventListener('abort', onAbort)
+      wake.unlink()
     }
   }
 

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { newCompletionId } from '../core/ids.js'
+import { abortSignalFor } from '../core/signal-like.js'
 import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/openai-schema.js'
 import { upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
 import type { CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
@@ -121,17 +122,13 @@ export function createMockAdapter(endpoint: ProviderEndpoint): ProviderAdapter {
 }
 
 async function wait(ms: number, provider: string, ctx: CallContext): Promise<void> {
-  // the timers API wants a real AbortSignal; the call's may be a lighter one
-  const wake = new AbortController()
-  const onAbort = () => wake.abort(ctx.signal.reason)
-  if (ctx.signal.aborted) onAbort()
-  else ctx.signal.addEventListener('abort', onAbort, { once: true })
+  const wake = abortSignalFor(ctx.signal)
   try {
     await sleep(ms, undefined, { signal: wake.signal })
   } catch (err) {
     throw upstreamNetworkError(provider, err, ctx.signal)
   } finally {
-    ctx.signal.removeEventListener('abort', onAbort)
+    wake.unlink()
   }
 }
 

@@ -45,8 +45,9 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const post = openAIPostHandler(openAIDeps(deps))
-  const rest = toNodeHandler(createApp(deps).fetch, { maxRequestBodySize: maxBodyBytes }) as (req: IncomingMessage, res: ServerResponse) => unknown
+  const openai = openAIDeps(deps)
+  const post = openAIPostHandler(openai)
+  const rest = toNodeHandler(createApp(deps, openai).fetch, { maxRequestBodySize: maxBodyBytes }) as (req: IncomingMessage, res: ServerResponse) => unknown
   return (req, res) => {
     if (!post(req, res)) void rest(req, res)
   }
@@ -64,7 +65,7 @@ function openAIDeps(deps: AppDeps): OpenAIRouteDeps {
 }
 
 /** The h3 app: every route but the OpenAI POST endpoints (see createRequestListener). */
-export function createApp(deps: AppDeps): H3 {
+function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
   const app = new H3({
     silent: true,
     onError: (error, event) => {
@@ -89,7 +90,7 @@ export function createApp(deps: AppDeps): H3 {
 
   if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
   if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
-  registerModelRoutes(app, openAIDeps(deps))
+  registerModelRoutes(app, openai)
 
   const only = (allowed: string[]) => (event: H3Event) => {
     beginRequest(event)

@@ -135,17 +135,6 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     }
     return s
   }
-  const attemptSeries = new Map<string, CounterSeries>()
-  const attemptFor = (provider: string, outcome: string) => {
-    const id = `${provider}\u0000${outcome}`
-    let c = attemptSeries.get(id)
-    if (!c) {
-      if (attemptSeries.size >= SERIES_CAP) attemptSeries.clear()
-      attemptSeries.set(id, (c = attempts.labels({ provider, outcome })))
-    }
-    return c
-  }
-
   return {
     registry,
     requestDone(r, upstreamMs) {
@@ -175,7 +164,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
       if (n > 0) {
         for (let i = 0; i < n; i++) {
           const a = r.attempts[i]!
-          attemptFor(a.provider === r.provider ? provider : labels.provider(a.provider), a.error ? statusLabel(a.error.status) : 'ok').value++
+          attempts.labels({ provider: a.provider === r.provider ? provider : labels.provider(a.provider), outcome: a.error ? statusLabel(a.error.status) : 'ok' }).value++
         }
         if (n > 1) retries.inc({ model }, n - 1)
         const kind = fallbackKind(r)

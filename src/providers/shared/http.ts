@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { CallContext } from '../types.js'
 import { attachRawJson } from '../../core/raw-json.js'
+import type { SignalLike } from '../../core/signal-like.js'
 import { UpstreamBody } from './upstream-body.js'
 import { parseErrorBody, upstreamHttpError, upstreamNetworkError, withoutKey } from './upstream-error.js'
 
@@ -37,6 +38,33 @@ function dispatchOptions(call: UpstreamCall): Dispatcher.DispatchOptions {
   }
 }
 
+/**
+ * Ties the call's signal to one dispatched exchange: an abort (client gone, timeout) aborts it once
+ * undici hands over its controller. `detach()` when the exchange is over.
+ */
+function abortLink(signal: SignalLike) {
+  let controller: Dispatcher.DispatchController | null = null
+  const onAbort = () => controller?.abort(signal.reason as Error)
+  signal.addEventListener('abort', onAbort, { once: true })
+  return {
+    attach(c: Dispatcher.DispatchController) {
+      controller = c
+      if (signal.aborted) c.abort(signal.reason as Error)
+    },
+    detach: () => signal.removeEventListener('abort', onAbort),
+  }
+}
+
+/** Starts the exchange; a dispatch that throws at once is reported like a network failure. */
+function dispatch(call: UpstreamCall, handler: Dispatcher.DispatchHandler, link: { detach(): void }, reject: (err: unknown) => void): void {
+  try {
+    call.dispatcher.dispatch(dispatchOptions(call), handler)
+  } catch (err) {
+    link.detach()
+    reject(upstreamNetworkError(call.provider, err, call.ctx.signal))
+  }
+}
+
 function httpError(call: UpstreamCall, status: number, text: string, retryAfter: string | string[] | undefined) {
   const details = parseErrorBody(text)
   if (details.message) details.message = withoutKey(details.message, call.ctx.apiKey)
@@ -53,19 +81,15 @@ export function callUpstream(call: UpstreamCall): Promise<UpstreamResponse> {
   if (signal.aborted) return Promise.reject(upstreamNetworkError(provider, signal.reason, signal))
   return new Promise<UpstreamResponse>((resolve, reject) => {
     const body = new UpstreamBody()
-    let controller: Dispatcher.DispatchController | null = null
+    const link = abortLink(signal)
     let answered = false
     let status = 0
     let retryAfter: string | string[] | undefined
     let errorChunks: Buffer[] | null = null
-    const onAbort = () => controller?.abort(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    const detach = () => signal.removeEventListener('abort', onAbort)
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
-        controller = c
         body.attach(c)
-        if (signal.aborted) c.abort(signal.reason as Error)
+        link.attach(c)
       },
       onResponseStart(_c, statusCode, headers) {
         status = statusCode
@@ -82,24 +106,19 @@ export function callUpstream(call: UpstreamCall): Promise<UpstreamResponse> {
         else body.push(chunk)
       },
       onResponseEnd() {
-        detach()
+        link.detach()
         if (errorChunks) reject(httpError(call, status, Buffer.concat(errorChunks).toString('utf8'), retryAfter))
         else body.end()
       },
       onResponseError(_c, err) {
-        detach()
+        link.detach()
         if (answered) body.fail(err)
         // the status alone still says what failed when its body could not be read
         else if (errorChunks) reject(httpError(call, status, '', retryAfter))
         else reject(upstreamNetworkError(provider, err, signal))
       },
     }
-    try {
-      call.dispatcher.dispatch(dispatchOptions(call), handler)
-    } catch (err) {
-      detach()
-      reject(upstreamNetworkError(provider, err, signal))
-    }
+    dispatch(call, handler, link, reject)
   })
 }
 
@@ -114,22 +133,14 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
   const signal = ctx.signal
   if (signal.aborted) return Promise.reject(upstreamNetworkError(provider, signal.reason, signal))
   return new Promise<T>((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | null = null
+    const link = abortLink(signal)
     let status = 0
     let retryAfter: string | string[] | undefined
     const chunks: Buffer[] = []
     let size = 0
-    const onAbort = () => controller?.abort(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    const done = () => signal.removeEventListener('abort', onAbort)
-    const fail = (err: unknown) => {
-      done()
-      reject(upstreamNetworkError(provider, err, signal))
-    }
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
-        controller = c
-        if (signal.aborted) c.abort(signal.reason as Error)
+        link.attach(c)
       },
       onResponseStart(_c, statusCode, headers) {
         status = statusCode
@@ -140,7 +151,7 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
         size += chunk.length
       },
       onResponseEnd() {
-        done()
+        link.detach()
         const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
         const text = raw.toString('utf8')
         if (status < 200 || status >= 300) {
@@ -156,14 +167,11 @@ export function fetchJson<T>(call: UpstreamCall): Promise<T> {
         }
       },
       onResponseError(_c, err) {
-        fail(err)
+        link.detach()
+        reject(upstreamNetworkError(provider, err, signal))
       },
     }
-    try {
-      call.dispatcher.dispatch(dispatchOptions(call), handler)
-    } catch (err) {
-      fail(err)
-    }
+    dispatch(call, handler, link, reject)
   })
 }
 
