@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react'
+import { useLayoutEffect, useState } from 'react'
 import type { StatsReport } from '../../../server/admin/stats.js'
 
 /** Where the figures come from: the admin client in the CLI, anything that resolves a report in tests. */
@@ -16,10 +16,14 @@ export interface LiveStatsState {
 /**
  * Polls `source` every `intervalMs` (the next poll is scheduled when the last one has answered, so a
  * slow server is never asked twice at once). Paused, it stops polling and keeps what it has.
+ *
+ * A layout effect, not a passive one: its cleanup runs inside the commit, before Ink writes the frame, so
+ * once "paused" is on screen no timer is left that could still poll. A passive cleanup runs after the
+ * frame, and a poll due in between slipped through.
  */
 export function useLiveStats(source: StatsSource, intervalMs: number, paused = false): LiveStatsState {
   const [state, setState] = useState<LiveStatsState>({ stats: null, error: null, failures: 0 })
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (paused) return
     let stopped = false
     let timer: NodeJS.Timeout | undefined
