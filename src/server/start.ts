@@ -20,6 +20,7 @@ import { latestMigration } from '../store/migrate.js'
 import type { Env } from '../store/paths.js'
 import { setLogScrubber, type Logger } from '../telemetry/logger.js'
 import { AuditWriter } from '../telemetry/audit-writer.js'
+import { inlineAuditSink, threadAuditSink } from '../store/audit-sink.js'
 import { createMetrics, type ProxyMetrics } from '../telemetry/metrics.js'
 import { SecretScrubber } from '../telemetry/redact.js'
 import { startRetention } from '../telemetry/retention.js'
@@ -95,7 +96,12 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   for (const problem of config.current().problems) logger.warn(problem)
   const scrubber = new SecretScrubber(() => config.current())
   setLogScrubber(logger, (text) => scrubber.scrub(text))
-  const audit = new AuditWriter({ store, config: () => config.current(), logger, metrics, flushMs: observability.auditFlushMs, scrubber })
+  const auditSink = threadAuditSink({
+    file: store.file,
+    fallback: inlineAuditSink(store.sqlite),
+    onFallback: (reason) => logger.warn({ err: reason }, 'audit thread unavailable; writing audit rows on the main thread'),
+  })
+  const audit = new AuditWriter({ store, config: () => config.current(), logger, metrics, sink: auditSink, flushMs: observability.auditFlushMs, scrubber })
   metrics.watchAuditBuffer(() => audit.size)
   const retention = observability.auditRetentionDays ? startRetention({ store, days: observability.auditRetentionDays, logger }) : null
 

@@ -1,13 +1,16 @@
 /**
  * The audit trail and usage counters, written off the request path. `add()` only puts the finished
- * request record in a bounded ring buffer; every `flushMs` one synchronous transaction writes the
- * buffered rows and the summed usage deltas. A crash loses at most one interval; `close()` writes the
- * rest, so a clean shutdown loses nothing. When the store refuses writes (locked, disk full) rows stay
- * buffered and are retried; past `maxBuffered` the oldest are dropped and counted.
+ * request record in a bounded ring buffer; every `flushMs` (or as soon as `flushRows` wait) the buffered
+ * records become one batch of rows and summed usage deltas, which the sink writes in one transaction on
+ * the audit thread. One batch is out at a time. A crash loses at most what was buffered; `close()` writes
+ * the rest, so a clean shutdown loses nothing. When the store refuses writes (locked, disk full) the batch
+ * is kept and retried; meanwhile the ring fills, and past `maxBuffered` its oldest records are dropped and
+ * counted.
  */
 import type { Store } from '../store/db.js'
+import { inlineAuditSink, type AuditSink } from '../store/audit-sink.js'
 import { costUsd, priceFor } from '../store/prices.js'
-import { auditBatchWriter, type AuditBatchWriter, type NewAuditRow } from '../store/repos/audit.js'
+import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
 import type { UsageDelta } from '../store/repos/usage.js'
 import type { ConfigSnapshot } from '../store/snapshot.js'
 import type { Logger } from './logger.js'
@@ -21,15 +24,17 @@ export interface AuditWriterOptions {
   config: () => ConfigSnapshot
   logger: Logger
   metrics?: ProxyMetrics
+  /** where batches are written; default: inline on the store's shared connection. Closed by close(). */
+  sink?: AuditSink
   /** default 300 ms here; the server uses PROXY_AUDIT_FLUSH_MS (100 ms) */
   flushMs?: number
-  /** rows kept while the store is not accepting writes; default 50 000 */
+  /** records kept while the store is not accepting writes; default 50 000 */
   maxBuffered?: number
-  /** rows per transaction, so one flush never holds the event loop for long; default 2 000 */
+  /** rows per transaction, so one batch stays short; default 2 000 */
   batchRows?: number
   /**
-   * a flush starts as soon as this many rows wait, without waiting for the interval; default 256. Under
-   * load rows then leave memory within tens of milliseconds: held longer, they outlived young-generation
+   * a flush starts as soon as this many records wait, without waiting for the interval; default 64. Under
+   * load records then leave memory within tens of milliseconds: held longer, they outlived young-generation
    * GCs, were promoted, and grew the old heap (and RSS) by tens of megabytes.
    */
   flushRows?: number
@@ -40,38 +45,47 @@ export interface AuditWriterOptions {
 const MAX_TEXT = 256
 const MAX_ERROR = 2000
 
+interface Batch {
+  rows: unknown[][]
+  usage: UsageDelta[]
+}
+
 export class AuditWriter {
   readonly #opts: Required<Pick<AuditWriterOptions, 'flushMs' | 'maxBuffered' | 'batchRows' | 'flushRows'>> & AuditWriterOptions
   readonly #ring: Array<RequestRecord | undefined>
   #head = 0
   #count = 0
   #dropped = 0
+  /** taken from the ring: being written, or kept for the next try after a failed write */
+  #batch: Batch | null = null
+  #writing: Promise<number> | null = null
   #timer: NodeJS.Timeout | null = null
   #soon: NodeJS.Immediate | null = null
-  #writer: AuditBatchWriter | null = null
   #closed = false
   #lastErrorLog = 0
+  readonly #sink: AuditSink
   readonly #scrubber: SecretScrubber
 
   constructor(opts: AuditWriterOptions) {
     this.#opts = { flushMs: 300, maxBuffered: 50_000, batchRows: 2000, flushRows: 64, ...opts }
     this.#ring = new Array(this.#opts.maxBuffered)
+    this.#sink = opts.sink ?? inlineAuditSink(opts.store.sqlite)
     this.#scrubber = opts.scrubber ?? new SecretScrubber(opts.config)
-    this.#timer = setInterval(() => this.flush(), this.#opts.flushMs)
+    this.#timer = setInterval(() => void this.#writeNext(), this.#opts.flushMs)
     this.#timer.unref()
   }
 
-  /** rows waiting for the next write */
+  /** records waiting to be written, the batch out included */
   get size(): number {
-    return this.#count
+    return this.#count + (this.#batch?.rows.length ?? 0)
   }
 
-  /** rows dropped since start because the buffer was full */
+  /** records dropped since start because the buffer was full */
   get dropped(): number {
     return this.#dropped
   }
 
-  /** O(1), allocation-free: the record itself is buffered and turned into a row at flush time. */
+  /** O(1), allocation-free: the record itself is buffered and turned into a row when its batch is made. */
   add(record: RequestRecord): void {
     if (this.#closed) return
     const cap = this.#ring.length
@@ -84,57 +98,51 @@ export class AuditWriter {
     }
     this.#ring[(this.#head + this.#count) % cap] = record
     this.#count++
-    // Once per batch (a store that refuses writes is retried by the interval, not on every request).
-    if (this.#count === this.#opts.flushRows && !this.#soon) {
-      this.#soon = setImmediate(() => {
-        this.#soon = null
-        this.flush()
-      })
-      this.#soon.unref()
-    }
+    if (this.#count === this.#opts.flushRows) this.#flushSoon()
   }
 
   /**
-   * Writes up to `batchRows` buffered rows in one transaction; returns how many were written. Rows leave
-   * the buffer only once committed.
+   * Writes one batch: the one kept from a failed try, else up to `batchRows` buffered records. Resolves
+   * to how many rows were committed (0 when the write failed; they stay buffered). While a batch is out,
+   * waits for it first, so what was buffered when flush() was called is written when it resolves (up to
+   * `batchRows`).
    */
-  flush(): number {
-    if (this.#count === 0) return 0
-    const { store } = this.#opts
-    // Another (async) transaction is open on the shared connection (a config reload): try next tick.
-    if (!store.sqlite.open || store.sqlite.inTransaction) return 0
-    const n = Math.min(this.#count, this.#opts.batchRows)
-    const started = performance.now()
-    try {
-      const snapshot = this.#opts.config()
-      const rows: NewAuditRow[] = new Array(n)
-      const usage = new Map<string, UsageDelta>()
-      const cap = this.#ring.length
-      for (let i = 0; i < n; i++) {
-        const record = this.#ring[(this.#head + i) % cap]!
-        const row = toAuditRow(record, snapshot, this.#scrubber)
-        rows[i] = row
-        addUsage(usage, record, row, snapshot)
-      }
-      this.#writer ??= auditBatchWriter(store.sqlite)
-      this.#writer.write(rows, usage.values())
-      for (let i = 0; i < n; i++) this.#ring[(this.#head + i) % cap] = undefined
-      this.#head = (this.#head + n) % cap
-      this.#count -= n
-      this.#opts.metrics?.auditFlushed(true, (performance.now() - started) / 1000)
-      return n
-    } catch (err) {
-      this.#opts.metrics?.auditFlushed(false, 0)
-      const now = Date.now()
-      if (now - this.#lastErrorLog > 60_000) {
-        this.#lastErrorLog = now
-        this.#opts.logger.warn({ err: err instanceof Error ? err.message : String(err), buffered: this.#count }, 'audit write failed; rows stay buffered and are retried')
-      }
-      return 0
-    }
+  flush(): Promise<number> {
+    return this.#writing ? this.#writing.then(() => this.#writeNext()) : this.#writeNext()
   }
 
-  /** Stops the timer and writes everything still buffered (call after the HTTP server has drained). */
+  #writeNext(): Promise<number> {
+    if (this.#writing) return this.#writing
+    if (!this.#batch) {
+      if (this.#count === 0) return Promise.resolve(0)
+      this.#batch = this.#take()
+    }
+    const batch = this.#batch
+    const started = performance.now()
+    this.#writing = this.#sink.write(batch.rows, batch.usage).then(
+      () => {
+        this.#writing = null
+        this.#batch = null
+        this.#opts.metrics?.auditFlushed(true, (performance.now() - started) / 1000)
+        // Once per batch: a store that refuses writes is retried by the interval, not on every request.
+        if (this.#count >= this.#opts.flushRows) this.#flushSoon()
+        return batch.rows.length
+      },
+      (err: unknown) => {
+        this.#writing = null
+        this.#opts.metrics?.auditFlushed(false, 0)
+        const now = Date.now()
+        if (now - this.#lastErrorLog > 60_000) {
+          this.#lastErrorLog = now
+          this.#opts.logger.warn({ err: err instanceof Error ? err.message : String(err), buffered: this.size }, 'audit write failed; rows stay buffered and are retried')
+        }
+        return 0
+      },
+    )
+    return this.#writing
+  }
+
+  /** Stops the timer, writes everything still buffered (call after the HTTP server has drained), closes the sink. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -142,10 +150,40 @@ export class AuditWriter {
     this.#timer = null
     if (this.#soon) clearImmediate(this.#soon)
     this.#soon = null
-    for (let tries = 0; this.#count > 0 && tries < 200; tries++) {
-      if (this.flush() === 0) await new Promise((r) => setTimeout(r, 10))
+    for (let tries = 0; this.size > 0 && tries < 200; tries++) {
+      if ((await this.flush()) === 0) await new Promise((r) => setTimeout(r, 10))
     }
-    if (this.#count > 0) this.#opts.logger.error({ lost: this.#count }, 'audit rows could not be written before shutdown')
+    if (this.size > 0) this.#opts.logger.error({ lost: this.size }, 'audit rows could not be written before shutdown')
+    await this.#sink.close()
+  }
+
+  #flushSoon(): void {
+    if (this.#soon || this.#closed) return
+    this.#soon = setImmediate(() => {
+      this.#soon = null
+      void this.#writeNext()
+    })
+    this.#soon.unref()
+  }
+
+  /** Turns up to `batchRows` records into rows and usage deltas and releases them from the ring. */
+  #take(): Batch {
+    const n = Math.min(this.#count, this.#opts.batchRows)
+    const snapshot = this.#opts.config()
+    const rows: unknown[][] = new Array(n)
+    const usage = new Map<string, UsageDelta>()
+    const cap = this.#ring.length
+    for (let i = 0; i < n; i++) {
+      const slot = (this.#head + i) % cap
+      const record = this.#ring[slot]!
+      this.#ring[slot] = undefined
+      const row = toAuditRow(record, snapshot, this.#scrubber)
+      rows[i] = auditRowValues(row)
+      addUsage(usage, record, row, snapshot)
+    }
+    this.#head = (this.#head + n) % cap
+    this.#count -= n
+    return { rows, usage: [...usage.values()] }
   }
 }
 

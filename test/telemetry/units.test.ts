@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../src/store/db.js'
 import { costUsd, priceFor, tablePrice } from '../../src/store/prices.js'
 import { loadSnapshot, type ConfigSnapshot } from '../../src/store/snapshot.js'
+import { inlineAuditSink, threadAuditSink } from '../../src/store/audit-sink.js'
 import { AuditWriter, toAuditRow, upstreamMs } from '../../src/telemetry/audit-writer.js'
 import { BodyCapture, truncateUtf8 } from '../../src/telemetry/capture.js'
 import { readHealth } from '../../src/telemetry/gateway-health.js'
@@ -133,7 +134,12 @@ describe('the audit row', () => {
   })
 })
 
-describe('the audit writer', () => {
+const sinks = {
+  'on the audit thread': (store: Store) => threadAuditSink({ file: store.file, fallback: inlineAuditSink(store.sqlite), onFallback: (reason) => expect.fail(`audit thread failed: ${reason}`) }),
+  'inline on the shared connection': (store: Store) => inlineAuditSink(store.sqlite),
+}
+
+describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) => {
   let data: ReturnType<typeof tempDataDir>
   let store: Store
   let snapshot: ConfigSnapshot
@@ -153,10 +159,10 @@ describe('the audit writer', () => {
   const count = (table: 'audit' | 'usage') => (store.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
 
   it('writes rows and usage in one batch, and everything left on close', async () => {
-    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000 })
+    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000, sink: makeSink(store) })
     writer.add(record({ requestId: 'a' }))
     writer.add(record({ requestId: 'b', status: 502, usage: null, error: { type: 'upstream_error', code: 'upstream_unavailable', message: 'down' } }))
-    expect(writer.flush()).toBe(2)
+    expect(await writer.flush()).toBe(2)
     writer.add(record({ requestId: 'c' }))
     expect(count('audit')).toBe(2)
     await writer.close()
@@ -170,13 +176,13 @@ describe('the audit writer', () => {
   it('keeps rows while the store is locked, drops the oldest past the bound, and catches up', async () => {
     const registry = new Registry()
     const metrics = createMetrics(registry, { config: () => snapshot, processMetrics: false })
-    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), metrics, flushMs: 60_000, maxBuffered: 5 })
+    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), metrics, flushMs: 60_000, maxBuffered: 5, sink: makeSink(store) })
     const other = new SQLite(store.file)
     other.exec('BEGIN IMMEDIATE')
     try {
       for (let i = 0; i < 8; i++) writer.add(record({ requestId: `r${i}` }))
       const started = Date.now()
-      expect(writer.flush()).toBe(0)
+      expect(await writer.flush()).toBe(0)
       expect(Date.now() - started).toBeLessThan(1000) // a short busy wait, not the connection's 5 s
       expect(writer.size).toBe(5)
       expect(writer.dropped).toBe(3)
@@ -184,7 +190,7 @@ describe('the audit writer', () => {
       other.exec('ROLLBACK')
       other.close()
     }
-    expect(writer.flush()).toBe(5)
+    expect(await writer.flush()).toBe(5)
     const ids = (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
     expect(ids).toEqual(['r3', 'r4', 'r5', 'r6', 'r7'])
     const m = parseScrape(await registry.metrics())
@@ -192,6 +198,32 @@ describe('the audit writer', () => {
     expect(m.value('proxy_audit_flushes_total', { result: 'error' })).toBe(1)
     expect(m.value('proxy_audit_flushes_total', { result: 'ok' })).toBe(1)
     await writer.close()
+  })
+})
+
+describe('the audit thread', () => {
+  it('falls back to the shared connection when the thread cannot open the store, and loses no row', async () => {
+    const data = tempDataDir()
+    await cli(data.dir, ['providers', 'add', 'mock', '--type', 'mock'])
+    const store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    try {
+      const snapshot = await loadSnapshot(store)
+      const reasons: string[] = []
+      const sink = threadAuditSink({ file: path.join(data.dir, 'missing-dir', 'store.db'), fallback: inlineAuditSink(store.sqlite), onFallback: (r) => reasons.push(r) })
+      const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000, sink })
+      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `f${i}` }))
+      // The first batch may reach the thread before it fails: it is failed with it and written again.
+      let written = 0
+      for (let tries = 0; written < 3 && tries < 50; tries++) written += await writer.flush()
+      expect(written).toBe(3)
+      expect(reasons).toHaveLength(1)
+      expect(reasons[0]).toMatch(/unable to open database|directory does not exist/i)
+      await writer.close()
+      expect((store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)).toEqual(['f0', 'f1', 'f2'])
+    } finally {
+      await store.close()
+      data.cleanup()
+    }
   })
 })
 

@@ -3,7 +3,6 @@ import type { Kysely } from 'kysely'
 import { notFound } from '../../core/errors.js'
 import type { AuditRow, Database } from '../schema.js'
 import { getClient } from './clients.js'
-import { upsertUsageStatement, type UsageDelta } from './usage.js'
 
 export type NewAuditRow = Omit<AuditRow, 'id'>
 
@@ -13,44 +12,18 @@ const AUDIT_COLUMNS = [
   'error_code', 'error_message', 'request_body', 'response_body',
 ] as const satisfies ReadonlyArray<keyof NewAuditRow>
 
-export interface AuditBatchWriter {
-  /** writes audit rows and usage deltas in one transaction */
-  write(rows: readonly NewAuditRow[], usage: Iterable<UsageDelta>): void
-}
+/** One audit row per statement run, positional parameters in AUDIT_COLUMNS order (see auditRowValues). */
+export const AUDIT_INSERT_SQL = `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
 /**
- * The hot-path writer: prepared statements on the raw connection, one synchronous transaction per batch.
- * Synchronous on purpose: a batch commits within one turn of the event loop, so nothing interleaves.
+ * A row as the positional parameters of AUDIT_INSERT_SQL: binding by position skips a name lookup per
+ * column, and a flat array is what crosses to the writer thread most cheaply.
  */
-export function auditBatchWriter(sqlite: SQLite.Database): AuditBatchWriter {
-  const insert = sqlite.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
-  const upsert = upsertUsageStatement(sqlite)
-  // Positional parameters from one reused array rather than by name (a lookup per column in the row
-  // object); run() binds synchronously, so reusing the array is safe.
+export function auditRowValues(row: NewAuditRow): unknown[] {
   const values: unknown[] = new Array(AUDIT_COLUMNS.length)
-  const tx = sqlite.transaction((rows: readonly NewAuditRow[], usage: Iterable<UsageDelta>) => {
-    for (const row of rows) {
-      for (let i = 0; i < AUDIT_COLUMNS.length; i++) values[i] = row[AUDIT_COLUMNS[i]!]
-      insert.run(values)
-    }
-    for (const u of usage) upsert.run(u)
-  })
-  return {
-    write(rows, usage) {
-      // The connection waits up to busy_timeout (seconds) for another process's write lock; a batch
-      // waits only briefly and is retried on the next flush, so a busy store never stalls the server.
-      const previous = sqlite.pragma('busy_timeout', { simple: true }) as number
-      sqlite.pragma(`busy_timeout = ${BATCH_BUSY_TIMEOUT_MS}`)
-      try {
-        tx(rows, usage)
-      } finally {
-        sqlite.pragma(`busy_timeout = ${previous}`)
-      }
-    },
-  }
+  for (let i = 0; i < AUDIT_COLUMNS.length; i++) values[i] = row[AUDIT_COLUMNS[i]!]
+  return values
 }
-
-const BATCH_BUSY_TIMEOUT_MS = 100
 
 export interface AuditFilter {
   client?: string

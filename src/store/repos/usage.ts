@@ -5,8 +5,8 @@ import type { Database, UsageTable } from '../schema.js'
 /** What one batch adds to one (day, client, model) row: the row's own shape, as increments. */
 export type UsageDelta = UsageTable
 
-export function upsertUsageStatement(sqlite: SQLite.Database): SQLite.Statement<[UsageDelta]> {
-  return sqlite.prepare(`
+/** Adds one delta to its (day, client, model) row; named parameters, one object per delta. */
+export const USAGE_UPSERT_SQL = `
     INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd)
     VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd)
     ON CONFLICT (day, client, model) DO UPDATE SET
@@ -14,8 +14,7 @@ export function upsertUsageStatement(sqlite: SQLite.Database): SQLite.Statement<
       errors = errors + excluded.errors,
       prompt_tokens = prompt_tokens + excluded.prompt_tokens,
       completion_tokens = completion_tokens + excluded.completion_tokens,
-      cost_usd = cost_usd + excluded.cost_usd`)
-}
+      cost_usd = cost_usd + excluded.cost_usd`
 
 export type UsageGrouping = 'client' | 'model' | 'day'
 
