@@ -96,12 +96,22 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   for (const problem of config.current().problems) logger.warn(problem)
   const scrubber = new SecretScrubber(() => config.current())
   setLogScrubber(logger, (text) => scrubber.scrub(text))
-  const auditSink = threadAuditSink({
-    file: store.file,
-    fallback: inlineAuditSink(store.sqlite),
-    onFallback: (reason) => logger.warn({ err: reason }, 'audit thread unavailable; writing audit rows on the main thread'),
+  const audit = new AuditWriter({
+    store,
+    config: () => config.current(),
+    logger,
+    metrics,
+    flushMs: observability.auditFlushMs,
+    scrubber,
+    sink: (events) =>
+      threadAuditSink({
+        file: store.file,
+        events,
+        flushMs: observability.auditFlushMs,
+        fallback: inlineAuditSink(store.sqlite, events),
+        onFallback: (reason, lost) => logger.warn({ err: reason, lost }, 'audit thread unavailable; writing audit rows on the main thread'),
+      }),
   })
-  const audit = new AuditWriter({ store, config: () => config.current(), logger, metrics, sink: auditSink, flushMs: observability.auditFlushMs, scrubber })
   metrics.watchAuditBuffer(() => audit.size)
   const retention = observability.auditRetentionDays ? startRetention({ store, days: observability.auditRetentionDays, logger }) : null
 

@@ -1,26 +1,43 @@
 /**
- * Where the audit writer's batches go. The server writes them on a thread of their own (audit-thread.js)
- * with its own connection, so inserts, commits and WAL checkpoints (a few ms each, sometimes tens) never
- * stall requests; measured on the benchmark they held the event loop about 1.2 ms per 64 rows and were
- * the largest cause of the one-connection p99. The inline sink writes on the shared connection: for
- * in-memory stores, and as the fallback when the thread cannot start or dies.
+ * Where the audit writer's batches go. The server hands them to a thread of their own (audit-thread.js)
+ * with its own connection, which gathers them into large transactions, so inserts, commits and WAL
+ * checkpoints never stall requests: on the main thread they held the event loop about 1.2 ms per 64 rows
+ * (sometimes 25 ms for a checkpoint) and were the largest cause of the one-connection p99 in the
+ * benchmark. The inline sink writes on the shared connection: for in-memory stores, and as the fallback
+ * when the thread cannot start or dies.
  */
 import { Worker } from 'node:worker_threads'
 import type SQLite from 'better-sqlite3'
 import { AUDIT_INSERT_SQL } from './repos/audit.js'
 import { USAGE_UPSERT_SQL, type UsageDelta } from './repos/usage.js'
 
-export interface AuditSink {
-  /** Writes audit rows (positional, see auditRowValues) and usage deltas in one transaction. */
-  write(rows: unknown[][], usage: UsageDelta[]): Promise<void>
-  /** Waits for what was sent, then releases the connection or thread. */
-  close(): Promise<void>
+/** What a sink reports, for metrics and logs. */
+export interface AuditSinkEvents {
+  /** after every transaction tried, whether it committed */
+  flushed(ok: boolean, seconds: number, error?: string): void
+  /** rows given up because the store refused writes for too long */
+  dropped(rows: number): void
 }
 
-/** How long a batch waits for another process's write lock before it fails and is retried later. */
+export interface AuditSink {
+  /**
+   * Takes audit rows (positional, see auditRowValues) and usage deltas. Resolves to how many rows were
+   * committed by this call (the thread commits later: 0); rejects when they were not taken and must be
+   * offered again.
+   */
+  write(rows: unknown[][], usage: UsageDelta[]): Promise<number>
+  /** Commits what the sink holds now; resolves to how many rows that wrote. */
+  flush(): Promise<number>
+  /** rows taken and not yet committed */
+  readonly buffered: number
+  /** Writes what it still holds, then releases the connection or thread; resolves to rows lost. */
+  close(): Promise<number>
+}
+
+/** How long a transaction waits for another process's write lock before it fails and is retried later. */
 const BATCH_BUSY_TIMEOUT_MS = 100
 
-export function inlineAuditSink(sqlite: SQLite.Database): AuditSink {
+export function inlineAuditSink(sqlite: SQLite.Database, events: AuditSinkEvents): AuditSink {
   let tx: ((rows: unknown[][], usage: UsageDelta[]) => void) | null = null
   return {
     async write(rows, usage) {
@@ -36,70 +53,134 @@ export function inlineAuditSink(sqlite: SQLite.Database): AuditSink {
       }
       // The shared connection waits up to its busy_timeout (seconds) for a lock; a batch waits only
       // briefly, so a busy store never stalls the server.
+      const started = performance.now()
       const previous = sqlite.pragma('busy_timeout', { simple: true }) as number
       sqlite.pragma(`busy_timeout = ${BATCH_BUSY_TIMEOUT_MS}`)
       try {
         tx(rows, usage)
+      } catch (err) {
+        events.flushed(false, 0, err instanceof Error ? err.message : String(err))
+        throw err
       } finally {
         sqlite.pragma(`busy_timeout = ${previous}`)
       }
+      events.flushed(true, (performance.now() - started) / 1000)
+      return rows.length
     },
-    async close() {},
+    flush: async () => 0,
+    buffered: 0,
+    close: async () => 0,
   }
 }
 
-interface Reply {
-  id: number
-  ok: boolean
-  message?: string
-  code?: string | null
-}
+type Reply =
+  | { ready: true }
+  | { flushed: { ok: boolean; seconds: number; rows: number; message?: string } }
+  | { dropped: number }
+  | { synced: number; rows: number }
+  | { closed: number }
 
 export interface ThreadAuditSinkOptions {
   /** the store file the thread opens */
   file: string
+  events: AuditSinkEvents
+  /** the thread commits at least this often (ms) while it holds rows; default 100 */
+  flushMs?: number
+  /** and as soon as this many rows wait; default 1000 */
+  batchRows?: number
+  /** rows the thread keeps while the store refuses writes; default 50 000 */
+  maxBuffered?: number
   /** used from the moment the thread fails: it cannot start, crashes or exits */
   fallback: AuditSink
-  /** told once when the fallback takes over */
-  onFallback?: (reason: string) => void
+  /** told once when the fallback takes over, with how many rows the thread held */
+  onFallback?: (reason: string, lost: number) => void
 }
 
 /**
- * Batches go to the writer thread in order and are answered in order. The thread is unreferenced while
- * idle (it never keeps a finished process alive) and referenced while a batch is out, so a shutdown
- * that awaits its last batch is not cut short.
+ * Rows go to the thread as soon as the writer has a batch (until the thread has opened the store they
+ * wait here); the thread holds them until it commits. The thread is unreferenced while it holds nothing
+ * (it never keeps a finished process alive) and referenced while it does, so rows are not cut off by an
+ * exit. If it cannot start, the rows waiting here go to the fallback; if it dies later, what it held is
+ * reported lost (as a crash would lose it) and the fallback takes over.
  */
 export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
-  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
-  let nextId = 1
-  let failed: string | null = null
-  let worker: Worker | null
+  const syncs = new Map<number, (rows: number) => void>()
+  let nextSync = 1
+  let held = 0
+  let worker: Worker | null = null
+  let failed = false
+  let closing: ((lost: number) => void) | null = null
   let exited: Promise<void> = Promise.resolve()
+  /** batches taken before the thread was ready */
+  let early: Array<{ rows: unknown[][]; usage: UsageDelta[] }> | null = []
+  let started: () => void = () => {}
+  const startedOrFailed = new Promise<void>((resolve) => (started = resolve))
+
+  const settle = () => {
+    if (!worker) return
+    if (held > 0 || syncs.size > 0 || closing) worker.ref()
+    else worker.unref()
+  }
 
   const fail = (reason: string) => {
     if (failed) return
-    failed = reason
+    failed = true
     worker = null
-    opts.onFallback?.(reason)
-    // Batches out when the thread died may or may not have committed; they are failed here and written
-    // again through the fallback. A duplicate audit row is better than a lost one.
-    for (const w of waiting.values()) w.reject(new Error(`audit thread failed: ${reason}`))
-    waiting.clear()
+    // Never reached the thread: written through the fallback, nothing lost.
+    const waiting = early ?? []
+    early = null
+    for (const b of waiting) {
+      held -= b.rows.length
+      opts.fallback.write(b.rows, b.usage).catch(() => opts.events.dropped(b.rows.length))
+    }
+    started()
+    const lost = held
+    held = 0
+    for (const resolve of syncs.values()) resolve(0)
+    syncs.clear()
+    if (closing) {
+      closing(lost)
+      closing = null
+      return
+    }
+    if (lost > 0) opts.events.dropped(lost)
+    opts.onFallback?.(reason, lost)
   }
 
   try {
-    worker = new Worker(new URL('./audit-thread.js', import.meta.url), {
-      workerData: { file: opts.file, auditSql: AUDIT_INSERT_SQL, usageSql: USAGE_UPSERT_SQL, busyTimeoutMs: BATCH_BUSY_TIMEOUT_MS },
+    const w = new Worker(new URL('./audit-thread.js', import.meta.url), {
+      workerData: {
+        file: opts.file,
+        auditSql: AUDIT_INSERT_SQL,
+        usageSql: USAGE_UPSERT_SQL,
+        busyTimeoutMs: BATCH_BUSY_TIMEOUT_MS,
+        flushMs: opts.flushMs ?? 100,
+        batchRows: opts.batchRows ?? 1000,
+        maxBuffered: opts.maxBuffered ?? 50_000,
+      },
     })
-    const w = worker
+    worker = w
     w.unref()
     w.on('message', (reply: Reply) => {
-      const pending = waiting.get(reply.id)
-      if (!pending) return
-      waiting.delete(reply.id)
-      if (waiting.size === 0) w.unref()
-      if (reply.ok) pending.resolve()
-      else pending.reject(Object.assign(new Error(reply.message ?? 'audit write failed'), { code: reply.code ?? undefined }))
+      if ('ready' in reply) {
+        for (const b of early ?? []) w.postMessage(b)
+        early = null
+        started()
+      } else if ('flushed' in reply) {
+        held -= reply.flushed.rows
+        opts.events.flushed(reply.flushed.ok, reply.flushed.seconds, reply.flushed.message)
+      } else if ('dropped' in reply) {
+        held -= reply.dropped
+        opts.events.dropped(reply.dropped)
+      } else if ('synced' in reply) {
+        syncs.get(reply.synced)?.(reply.rows)
+        syncs.delete(reply.synced)
+      } else if ('closed' in reply) {
+        held = 0
+        closing?.(reply.closed)
+        closing = null
+      }
+      settle()
     })
     w.on('error', (err) => fail(err.message))
     exited = new Promise((resolve) =>
@@ -113,24 +194,50 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
   }
 
   return {
-    write(rows, usage) {
+    async write(rows, usage) {
       if (!worker) return opts.fallback.write(rows, usage)
-      const id = nextId++
-      const done = new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }))
-      worker.ref()
-      worker.postMessage({ id, rows, usage })
+      held += rows.length
+      if (early) early.push({ rows, usage })
+      else worker.postMessage({ rows, usage })
+      settle()
+      return 0
+    },
+    async flush() {
+      if (early) {
+        // referenced while waiting, or a process with nothing else to do would exit under the await
+        worker?.ref()
+        await startedOrFailed
+      }
+      if (!worker) return opts.fallback.flush()
+      const id = nextSync++
+      const done = new Promise<number>((resolve) => syncs.set(id, resolve))
+      worker.postMessage({ sync: id })
+      settle()
       return done
     },
+    get buffered() {
+      return worker ? held : opts.fallback.buffered
+    },
     async close() {
+      let lost = 0
+      if (early) {
+        worker?.ref()
+        await startedOrFailed
+      }
       if (worker) {
-        // Not a failure from here on: the thread ends because it was asked to.
-        failed = 'closed'
-        worker.ref()
-        worker.postMessage('close')
+        const w = worker
+        lost = await new Promise<number>((resolve) => {
+          closing = resolve
+          w.postMessage('close')
+          settle()
+        })
         worker = null
+        failed = true
+        // referenced until it has ended, or the process could exit under this await
+        w.ref()
         await exited
       }
-      await opts.fallback.close()
+      return lost + (await opts.fallback.close())
     },
   }
 }

@@ -1,7 +1,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, chmodSync, statSync } from 'node:fs'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, SqliteDialect } from 'kysely'
+import { Kysely } from 'kysely'
+import { ImmediateSqliteDialect } from './dialect.js'
 import { createFernet, type Fernet } from './fernet.js'
 import { resolveMasterKey, MasterKeyError, type MasterKey, type KeychainBackend } from './master-key.js'
 import { migrateToLatest } from './migrate.js'
@@ -40,12 +41,13 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600))
   else if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
 
-  const sqlite = new SQLite(file)
+  // The busy timeout comes first: a server's audit thread may be committing or checkpointing right now,
+  // and even the journal_mode pragma below can meet its lock.
+  const sqlite = new SQLite(file, { timeout: 5000 })
   sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('synchronous = NORMAL')
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) })
   try {
     await migrateToLatest(db)
     const check = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK).executeTakeFirst()

@@ -80,7 +80,7 @@ export const GLOBAL_POLICY = 'global'
 export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
   const { db } = store
   // One read transaction, so the CLI cannot change the store between the queries of one snapshot.
-  return db.transaction().execute(async (tx) => {
+  return db.transaction().setAccessMode('read only').execute(async (tx) => {
     const [providerRows, keyRows, clientRows, routeRows, targetRows, policyRows] = await Promise.all([
       tx.selectFrom('providers').selectAll().execute(),
       tx.selectFrom('provider_keys').selectAll().where('state', '!=', 'retired').orderBy('priority').orderBy('id').execute(),

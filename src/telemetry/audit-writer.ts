@@ -1,14 +1,15 @@
 /**
  * The audit trail and usage counters, written off the request path. `add()` only puts the finished
  * request record in a bounded ring buffer; every `flushMs` (or as soon as `flushRows` wait) the buffered
- * records become one batch of rows and summed usage deltas, which the sink writes in one transaction on
- * the audit thread. One batch is out at a time. A crash loses at most what was buffered; `close()` writes
- * the rest, so a clean shutdown loses nothing. When the store refuses writes (locked, disk full) the batch
- * is kept and retried; meanwhile the ring fills, and past `maxBuffered` its oldest records are dropped and
- * counted.
+ * records become one batch of rows and summed usage deltas for the sink: the server's sink is the audit
+ * thread, which commits them in large transactions; the inline sink commits each batch on the shared
+ * connection. A crash loses what was not committed yet (about one interval); `close()` writes the rest,
+ * so a clean shutdown loses nothing. When the store refuses writes (locked, disk full) rows are kept and
+ * retried (by the thread, or here as the batch the inline sink refused); past `maxBuffered` the oldest
+ * are dropped and counted.
  */
 import type { Store } from '../store/db.js'
-import { inlineAuditSink, type AuditSink } from '../store/audit-sink.js'
+import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
 import { costUsd, priceFor } from '../store/prices.js'
 import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
 import type { UsageDelta } from '../store/repos/usage.js'
@@ -24,8 +25,8 @@ export interface AuditWriterOptions {
   config: () => ConfigSnapshot
   logger: Logger
   metrics?: ProxyMetrics
-  /** where batches are written; default: inline on the store's shared connection. Closed by close(). */
-  sink?: AuditSink
+  /** makes the sink batches go to, given what to tell; default: inline on the store's shared connection. Closed by close(). */
+  sink?: (events: AuditSinkEvents) => AuditSink
   /** default 300 ms here; the server uses PROXY_AUDIT_FLUSH_MS (100 ms) */
   flushMs?: number
   /** records kept while the store is not accepting writes; default 50 000 */
@@ -69,15 +70,30 @@ export class AuditWriter {
   constructor(opts: AuditWriterOptions) {
     this.#opts = { flushMs: 300, maxBuffered: 50_000, batchRows: 2000, flushRows: 64, ...opts }
     this.#ring = new Array(this.#opts.maxBuffered)
-    this.#sink = opts.sink ?? inlineAuditSink(opts.store.sqlite)
+    const events: AuditSinkEvents = {
+      flushed: (ok, seconds, error) => {
+        this.#opts.metrics?.auditFlushed(ok, seconds)
+        if (ok) return
+        const now = Date.now()
+        if (now - this.#lastErrorLog > 60_000) {
+          this.#lastErrorLog = now
+          this.#opts.logger.warn({ err: error ?? 'unknown', buffered: this.size }, 'audit write failed; rows stay buffered and are retried')
+        }
+      },
+      dropped: (rows) => {
+        this.#dropped += rows
+        this.#opts.metrics?.auditDropped(rows)
+      },
+    }
+    this.#sink = (opts.sink ?? ((e) => inlineAuditSink(opts.store.sqlite, e)))(events)
     this.#scrubber = opts.scrubber ?? new SecretScrubber(opts.config)
     this.#timer = setInterval(() => void this.#writeNext(), this.#opts.flushMs)
     this.#timer.unref()
   }
 
-  /** records waiting to be written, the batch out included */
+  /** records waiting to be written: here, in a refused batch, and in the sink */
   get size(): number {
-    return this.#count + (this.#batch?.rows.length ?? 0)
+    return this.#count + (this.#batch?.rows.length ?? 0) + this.#sink.buffered
   }
 
   /** records dropped since start because the buffer was full */
@@ -102,13 +118,14 @@ export class AuditWriter {
   }
 
   /**
-   * Writes one batch: the one kept from a failed try, else up to `batchRows` buffered records. Resolves
-   * to how many rows were committed (0 when the write failed; they stay buffered). While a batch is out,
-   * waits for it first, so what was buffered when flush() was called is written when it resolves (up to
-   * `batchRows`).
+   * Hands the sink one batch (the one it refused last time, else up to `batchRows` buffered records) and
+   * has it commit what it holds. Resolves to how many rows were committed (0 when the store refused them;
+   * they stay buffered). While a batch is out, waits for it first, so what was buffered when flush() was
+   * called is committed when it resolves (up to `batchRows`).
    */
-  flush(): Promise<number> {
-    return this.#writing ? this.#writing.then(() => this.#writeNext()) : this.#writeNext()
+  async flush(): Promise<number> {
+    const handed = await (this.#writing ? this.#writing.then(() => this.#writeNext()) : this.#writeNext())
+    return handed + (await this.#sink.flush())
   }
 
   #writeNext(): Promise<number> {
@@ -118,24 +135,17 @@ export class AuditWriter {
       this.#batch = this.#take()
     }
     const batch = this.#batch
-    const started = performance.now()
     this.#writing = this.#sink.write(batch.rows, batch.usage).then(
-      () => {
+      (committed) => {
         this.#writing = null
         this.#batch = null
-        this.#opts.metrics?.auditFlushed(true, (performance.now() - started) / 1000)
         // Once per batch: a store that refuses writes is retried by the interval, not on every request.
         if (this.#count >= this.#opts.flushRows) this.#flushSoon()
-        return batch.rows.length
+        return committed
       },
-      (err: unknown) => {
+      () => {
+        // refused (the sink has told why): kept for the next try
         this.#writing = null
-        this.#opts.metrics?.auditFlushed(false, 0)
-        const now = Date.now()
-        if (now - this.#lastErrorLog > 60_000) {
-          this.#lastErrorLog = now
-          this.#opts.logger.warn({ err: err instanceof Error ? err.message : String(err), buffered: this.size }, 'audit write failed; rows stay buffered and are retried')
-        }
         return 0
       },
     )
@@ -150,11 +160,12 @@ export class AuditWriter {
     this.#timer = null
     if (this.#soon) clearImmediate(this.#soon)
     this.#soon = null
-    for (let tries = 0; this.size > 0 && tries < 200; tries++) {
-      if ((await this.flush()) === 0) await new Promise((r) => setTimeout(r, 10))
+    for (let tries = 0; this.#count + (this.#batch ? 1 : 0) > 0 && tries < 200; tries++) {
+      await this.#writeNext()
+      if (this.#batch) await new Promise((r) => setTimeout(r, 10))
     }
-    if (this.size > 0) this.#opts.logger.error({ lost: this.size }, 'audit rows could not be written before shutdown')
-    await this.#sink.close()
+    const lost = this.#count + (this.#batch?.rows.length ?? 0) + (await this.#sink.close())
+    if (lost > 0) this.#opts.logger.error({ lost }, 'audit rows could not be written before shutdown')
   }
 
   #flushSoon(): void {

@@ -24,6 +24,7 @@ const BEARER = /Bearer [^"\\\s]+/g
 
 const destinations = new WeakMap<Logger, Flushable>()
 const scrubbers = new WeakMap<Logger, { scrub: ((text: string) => string) | null }>()
+const fences = new WeakMap<Logger, (line: string) => string>()
 
 /**
  * Secrets are kept out by construction: every log object is built field by field from names, labels and
@@ -37,16 +38,15 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const sink = opts.destination ?? stdoutDestination(opts.pretty === true)
   const destination = opts.pretty ? prettyStream(sink) : sink
   const fence: { scrub: ((text: string) => string) | null } = { scrub: null }
+  const streamWrite = (line: string): string => {
+    // Credentials in an Authorization-style value never reach a line, whatever field carried them.
+    const out = line.includes('Bearer ') ? line.replace(BEARER, 'Bearer [redacted]') : line
+    return fence.scrub ? fence.scrub(out) : out
+  }
   const logger = pino(
     {
       level: opts.level ?? 'info',
-      hooks: {
-        streamWrite(line) {
-          // Credentials in an Authorization-style value never reach a line, whatever field carried them.
-          const out = line.includes('Bearer ') ? line.replace(BEARER, 'Bearer [redacted]') : line
-          return fence.scrub ? fence.scrub(out) : out
-        },
-      },
+      hooks: { streamWrite },
       base: { service: 'proxy' },
       timestamp: isoTimeOncePerMs(),
     },
@@ -54,7 +54,34 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   )
   destinations.set(logger, sink as Flushable)
   scrubbers.set(logger, fence)
+  fences.set(logger, streamWrite)
   return logger
+}
+
+export type LineLevel = 'info' | 'warn' | 'error'
+export type LineFields = Record<string, unknown> & { msg: string }
+
+/**
+ * A writer for the one line every request logs, byte for byte what `logger[level](fields, fields.msg)`
+ * writes, built with one JSON.stringify of the whole object rather than pino's loop over its keys (which
+ * escapes and concatenates each key and value on its own: about 4.7 KB of garbage and a few microseconds
+ * per line). The line goes through the same fence (Bearer values, scrubbed secrets) to the same stream.
+ * `fields` must be a plain object of JSON values with `msg` last; undefined values are left out, as pino
+ * does. Loggers not made by createLogger (and their children) are written through pino itself.
+ */
+export function lineWriter(logger: Logger): (level: LineLevel, fields: LineFields) => void {
+  const fence = fences.get(logger)
+  if (!fence) return (level, fields) => logger[level](fields, fields.msg)
+  const { chindingsSym, timeSym, streamSym } = pino.symbols
+  const internals = logger as unknown as Record<symbol, unknown>
+  const time = internals[timeSym] as () => string
+  const stream = internals[streamSym] as pino.DestinationStream
+  const chindings = internals[chindingsSym] as string
+  const heads = { info: `{"level":${logger.levels.values.info}`, warn: `{"level":${logger.levels.values.warn}`, error: `{"level":${logger.levels.values.error}` }
+  return (level, fields) => {
+    // JSON.stringify gives '{…}': the head and pino's fixed fields take the place of its '{'.
+    stream.write(fence(`${heads[level]}${time()}${chindings},${JSON.stringify(fields).slice(1)}\n`))
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
 import { upstreamMs, type AuditWriter } from './audit-writer.js'
 import { BodyCapture, DEFAULT_CAPTURE_MAX_BYTES } from './capture.js'
 import type { LiveStats } from './live-stats.js'
-import type { Logger } from './logger.js'
+import { lineWriter, type Logger } from './logger.js'
 import type { ProxyMetrics } from './metrics.js'
 import { SecretScrubber } from './redact.js'
 import type { RequestRecord, Telemetry } from './request-record.js'
@@ -30,6 +30,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
   const { logger, metrics, audit, captureAll = false, captureMaxBytes = DEFAULT_CAPTURE_MAX_BYTES, config, liveStats } = isLogger(deps) ? ({ logger: deps } as TelemetryDeps) : deps
   // One scrubber per server: each keeps a set of every secret seen, rebuilt per snapshot.
   const scrubber = (isLogger(deps) ? undefined : deps.scrubber) ?? (config ? new SecretScrubber(config) : null)
+  const writeLine = lineWriter(logger)
   return {
     captureRequest(record: RequestRecord, client: ClientConfig, body: unknown) {
       if (captureAll || client.capture) record.capture = new BodyCapture(body, captureMaxBytes)
@@ -53,7 +54,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
       liveStats?.requestDone(r)
       const level = r.status >= 500 ? 'error' : r.status >= 400 ? 'warn' : 'info'
       if (!logger.isLevelEnabled(level)) return
-      const line = {
+      writeLine(level, {
         request_id: r.requestId,
         method: r.method,
         path: r.path,
@@ -73,8 +74,8 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
         failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
         tokens: r.usage,
         error: r.error === null ? undefined : scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
-      }
-      logger[level](line, 'request')
+        msg: 'request',
+      })
     },
   }
 }

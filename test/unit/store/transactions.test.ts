@@ -1,0 +1,43 @@
+import SQLite from 'better-sqlite3'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openStore, type Store } from '../../../src/store/db.js'
+import { tempDataDir, testEnv } from '../../helpers/proxy.js'
+
+describe('store transactions', () => {
+  let data: ReturnType<typeof tempDataDir>
+  let store: Store
+  let other: SQLite.Database
+
+  beforeEach(async () => {
+    data = tempDataDir()
+    store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    // another process's connection (a CLI, the audit thread) that does not wait for locks
+    other = new SQLite(store.file, { timeout: 0 })
+  })
+  afterEach(async () => {
+    other.close()
+    await store.close()
+    data.cleanup()
+  })
+
+  const otherWrites = (key: string) => other.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(key, 'v')
+
+  it('take the write lock when they begin, so a read followed by a write never meets a commit in between', async () => {
+    await store.db.transaction().execute(async (tx) => {
+      await tx.selectFrom('meta').selectAll().execute()
+      // Begun deferred, this commit would succeed and the insert below would fail with SQLITE_BUSY at once.
+      expect(() => otherWrites('between')).toThrow(/database is locked|busy/i)
+      await tx.insertInto('meta').values({ key: 'mine', value: 'v' }).execute()
+    })
+    const keys = (other.prepare("SELECT key FROM meta WHERE key IN ('mine', 'between')").all() as Array<{ key: string }>).map((r) => r.key)
+    expect(keys).toEqual(['mine'])
+  })
+
+  it('leave writers alone when read only (a config snapshot)', async () => {
+    await store.db.transaction().setAccessMode('read only').execute(async (tx) => {
+      await tx.selectFrom('meta').selectAll().execute()
+      otherWrites('during-read')
+    })
+    expect(other.prepare("SELECT count(*) AS n FROM meta WHERE key = 'during-read'").get()).toEqual({ n: 1 })
+  })
+})
