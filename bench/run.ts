@@ -402,7 +402,9 @@ async function soakPhase(t: Target, seconds: number): Promise<{ seconds: number;
 
 // ---------- report ----------
 
-const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(0)} µs`)
+const us = (v: number) => (Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(0)} µs`)
+/** a difference, with its sign: +1.20 ms, -58 µs */
+const diff = (v: number) => (v < 0 ? us(v) : `+${us(v)}`)
 
 function summarize(p: Record<string, any>): { markdown: string; rows: Array<Record<string, string>> } {
   const rows: Array<Record<string, string>> = []
@@ -422,7 +424,7 @@ function summarize(p: Record<string, any>): { markdown: string; rows: Array<Reco
       `chat c=${c} added p50 / p99`,
       `${us(addedPt50)} / ${us(addedPt99)}`,
       `${us(addedPx50)} / ${us(addedPx99)}`,
-      `+${us(addedPx50 - addedPt50)} / +${us(addedPx99 - addedPt99)}`,
+      `${diff(addedPx50 - addedPt50)} / ${diff(addedPx99 - addedPt99)}`,
       c === 1 ? '<= +0.15 ms / +1 ms' : '',
       c === 1 ? addedPx50 - addedPt50 <= 150 && addedPx99 - addedPt99 <= 1000 : null,
     )
@@ -440,8 +442,8 @@ function summarize(p: Record<string, any>): { markdown: string; rows: Array<Reco
     const px = p[`stream_c${c}_proxy`]
     // Like every target, judged against the passthrough of the same run (the floor for any Node proxy,
     // which itself adds about a millisecond at 16 connections); the figure over direct is shown too.
-    add(`stream c=${c} first byte p50 (direct ${us(d.ttfbP50)})`, us(pt.ttfbP50), us(px.ttfbP50), `+${us(px.ttfbP50 - pt.ttfbP50)} over passthrough (+${us(px.ttfbP50 - d.ttfbP50)} over direct)`, '<= +1 ms', px.ttfbP50 - pt.ttfbP50 <= 1000)
-    add(`stream c=${c} total p50 (direct ${us(d.totalP50)})`, us(pt.totalP50), us(px.totalP50), `+${us(px.totalP50 - d.totalP50)} over direct`, '', null)
+    add(`stream c=${c} first byte p50 (direct ${us(d.ttfbP50)})`, us(pt.ttfbP50), us(px.ttfbP50), `${diff(px.ttfbP50 - pt.ttfbP50)} over passthrough (${diff(px.ttfbP50 - d.ttfbP50)} over direct)`, '<= +1 ms', px.ttfbP50 - pt.ttfbP50 <= 1000)
+    add(`stream c=${c} total p50 (direct ${us(d.totalP50)})`, us(pt.totalP50), us(px.totalP50), `${diff(px.totalP50 - d.totalP50)} over direct`, '', null)
     add(`stream c=${c} longest chunk gap (upstream gap 5 ms)`, us(pt.maxGapUs), us(px.maxGapUs), '', 'chunks not held back', null)
   }
   const os = p.open_streams_proxy
