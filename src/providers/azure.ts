@@ -10,6 +10,7 @@
  * is when Azure started accepting stream_options), headers.NAME=value.
  */
 import { ProxyError } from '../core/errors.js'
+import { forgetRawJson } from '../core/raw-json.js'
 import type { ChatCompletionChunk, Completion } from '../core/openai-schema.js'
 import { createOpenAIAdapter, type OpenAIDialect, type OpenAIPath } from './openai.js'
 import type { AdapterDeps, ProviderAdapter, ProviderEndpoint } from './types.js'
@@ -100,10 +101,15 @@ export async function* normalizeAzureStream<T extends ChatCompletionChunk | Comp
       held = { ...(held ?? {}), ...azureOnlyFields(chunk) }
       continue
     }
+    // a spread copy carries no raw text (it is not enumerable); a chunk changed in place forgets its own
     const out = (held ? { ...(chunk as object), ...held } : chunk) as T
     held = null
     if (kind === 'chat') {
-      for (const choice of (out as ChatCompletionChunk).choices) choice.delta ??= {}
+      for (const choice of (out as ChatCompletionChunk).choices) {
+        if (choice.delta) continue
+        choice.delta = {}
+        forgetRawJson(out)
+      }
     }
     yield out
   }

@@ -6,6 +6,7 @@ import { ProxyError } from '../core/errors.js'
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
 import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from './shared/http.js'
 import { readSse } from './shared/stream-readers.js'
+import { attachRawJson } from '../core/raw-json.js'
 import { redactSecrets, upstreamNetworkError } from './shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
 
@@ -101,6 +102,9 @@ async function* sseObjects<T>(res: UpstreamResponse, provider: string, ctx: Call
         throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
       }
       const error = (parsed as { error?: { message?: string } }).error
+      // Written to the client as the upstream sent it, unless someone changes the chunk on the way; data
+      // spread over several lines is serialised again, as one `data:` line must hold it.
+      if (!error && !event.data.includes('\n')) attachRawJson(parsed, event.data)
       if (error) {
         throw new ProxyError({
           status: 502,

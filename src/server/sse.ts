@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { ProxyError } from '../core/errors.js'
+import { rawJsonOf } from '../core/raw-json.js'
 
 const DONE = 'data: [DONE]\n\n'
 
@@ -63,7 +64,9 @@ export async function writeSse<T>(source: AsyncIterable<T>, res: ServerResponse,
         return
       }
       if (opts.onChunk && !opts.onChunk(value)) continue
-      const flowing = res.write(`data: ${JSON.stringify(value)}\n\n`)
+      // the upstream's own event data when the chunk went through unchanged
+      const raw = rawJsonOf(value)
+      const flowing = res.write(`data: ${typeof raw === 'string' ? raw : JSON.stringify(value)}\n\n`)
       if (!wrote) {
         wrote = true
         opts.onFirstWrite?.()

@@ -131,6 +131,36 @@ describe('forwarding to an OpenAI upstream, one key', () => {
     expect(rows[0]?.total_tokens).toBe(7)
   })
 
+  it("streams the upstream's own event data, and serialises a chunk again only when it has to", async () => {
+    const head = '"object":"chat.completion.chunk","created":1700000000,"model":"upstream-model-x"'
+    const first = `{"id":"chatcmpl-s", ${head},"choices":[{"index":0,"delta":{"role":"assistant","content":"caf\\u00e9"},"finish_reason":null}],"x_vendor":[1, 2.50]}`
+    const text = [
+      `data: ${first}`,
+      // one event over two data lines: the client must get it on one
+      `data: {"id":"chatcmpl-s",${head},\ndata: "choices":[{"index":0,"delta":{"content":"!"},"finish_reason":null}]}`,
+      // usage riding on a chunk with choices: the client did not ask for usage, so it is removed
+      `data: {"id":"chatcmpl-s",${head},"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`,
+      'data: [DONE]',
+      '',
+    ].join('\n\n')
+    fake.respond(() => ({ kind: 'raw-sse', text }))
+    const res = await post(proxy, clientKey, { model: 'my-model', stream: true, messages: [{ role: 'user', content: 'hi' }] })
+    expect(res.status).toBe(200)
+    const events = (await res.text()).split('\n\n').filter(Boolean)
+    expect(events).toHaveLength(4)
+    expect(events[0]).toBe(`data: ${first}`)
+    expect(JSON.parse(events[0]!.slice(6)).choices[0].delta.content).toBe('café')
+    expect(events[1]).not.toContain('\n')
+    expect(JSON.parse(events[1]!.slice(6)).choices[0].delta.content).toBe('!')
+    const last = JSON.parse(events[2]!.slice(6))
+    expect(last.choices[0].finish_reason).toBe('stop')
+    expect(last).not.toHaveProperty('usage')
+    expect(events[3]).toBe('data: [DONE]')
+    await proxy.audit.flush()
+    const rows = proxy.store.sqlite.prepare("SELECT total_tokens FROM audit WHERE model = 'my-model' AND stream = 1 ORDER BY id DESC LIMIT 1").all() as Array<{ total_tokens: number }>
+    expect(rows[0]?.total_tokens).toBe(5)
+  })
+
   it('rewrites only model and passes every other parameter through untouched', async () => {
     const sent = { model: 'my-model', stream: false, ...params }
     const res = await post(proxy, clientKey, sent)

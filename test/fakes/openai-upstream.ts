@@ -17,6 +17,8 @@ export type Scripted =
   | { kind: 'json'; status?: number; body: unknown; headers?: Record<string, string>; delayMs?: number }
   /** exactly these bytes as a JSON answer (formatting and escapes as a real upstream may send them) */
   | { kind: 'raw'; text: string }
+  /** an event stream written exactly as given */
+  | { kind: 'raw-sse'; text: string }
   | { kind: 'sse'; events: unknown[]; gapMs?: number; done?: boolean; hangAfter?: number }
   | { kind: 'hang' }
   | { kind: 'reset' }
@@ -88,6 +90,10 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
         return
       case 'raw':
         res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(answer.text)
+        return
+      case 'raw-sse':
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
         res.end(answer.text)
         return
       case 'sse': {

@@ -14,7 +14,7 @@ import type { z } from 'zod'
 import { chatRequestSchema, completionRequestSchema, embeddingRequestSchema, parseRequest } from '../../core/openai-schema.js'
 import { LightAbort } from '../../core/signal-like.js'
 import { acceptRequestId } from '../../core/ids.js'
-import { rawJsonOf } from '../../core/raw-json.js'
+import { forgetRawJson, rawJsonOf } from '../../core/raw-json.js'
 import type { Caller, Served } from '../../gateway/gateway.js'
 import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens } from '../../limits/estimate.js'
 import type { Usage } from '../../core/openai-schema.js'
@@ -114,6 +114,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
             if (!wantsUsage) {
               if (!chunk.choices || chunk.choices.length === 0) return false
               delete chunk.usage
+              forgetRawJson(chunk)
             }
           }
           return true
