@@ -48,7 +48,7 @@ port.postMessage({ ready: true })
 
 /** @type {unknown[][]} rows received, not yet committed, oldest first */
 let rows = []
-/** @type {Map<string, UsageDelta>} usage deltas received, summed per (day, client, model) */
+/** @type {Map<string, UsageDelta>} usage deltas received, summed per (day, client, model): bounded however long the store refuses writes */
 let usage = new Map()
 /** @type {NodeJS.Timeout | null} */
 let timer = null

@@ -160,7 +160,7 @@ export class AuditWriter {
     this.#timer = null
     if (this.#soon) clearImmediate(this.#soon)
     this.#soon = null
-    for (let tries = 0; this.#count + (this.#batch ? 1 : 0) > 0 && tries < 200; tries++) {
+    for (let tries = 0; (this.#count > 0 || this.#batch) && tries < 200; tries++) {
       await this.#writeNext()
       if (this.#batch) await new Promise((r) => setTimeout(r, 10))
     }

@@ -23,8 +23,12 @@ interface Flushable {
 const BEARER = /Bearer [^"\\\s]+/g
 
 const destinations = new WeakMap<Logger, Flushable>()
-const scrubbers = new WeakMap<Logger, { scrub: ((text: string) => string) | null }>()
-const fences = new WeakMap<Logger, (line: string) => string>()
+/** What every finished line of a logger passes through before it is written; `scrub` is set once known. */
+interface Fence {
+  scrub: ((text: string) => string) | null
+  apply(line: string): string
+}
+const fences = new WeakMap<Logger, Fence>()
 
 /**
  * Secrets are kept out by construction: every log object is built field by field from names, labels and
@@ -37,24 +41,25 @@ const fences = new WeakMap<Logger, (line: string) => string>()
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const sink = opts.destination ?? stdoutDestination(opts.pretty === true)
   const destination = opts.pretty ? prettyStream(sink) : sink
-  const fence: { scrub: ((text: string) => string) | null } = { scrub: null }
-  const streamWrite = (line: string): string => {
-    // Credentials in an Authorization-style value never reach a line, whatever field carried them.
-    const out = line.includes('Bearer ') ? line.replace(BEARER, 'Bearer [redacted]') : line
-    return fence.scrub ? fence.scrub(out) : out
+  const fence: Fence = {
+    scrub: null,
+    apply(line) {
+      // Credentials in an Authorization-style value never reach a line, whatever field carried them.
+      const out = line.includes('Bearer ') ? line.replace(BEARER, 'Bearer [redacted]') : line
+      return fence.scrub ? fence.scrub(out) : out
+    },
   }
   const logger = pino(
     {
       level: opts.level ?? 'info',
-      hooks: { streamWrite },
+      hooks: { streamWrite: (line) => fence.apply(line) },
       base: { service: 'proxy' },
       timestamp: isoTimeOncePerMs(),
     },
     destination,
   )
   destinations.set(logger, sink as Flushable)
-  scrubbers.set(logger, fence)
-  fences.set(logger, streamWrite)
+  fences.set(logger, fence)
   return logger
 }
 
@@ -80,7 +85,7 @@ export function lineWriter(logger: Logger): (level: LineLevel, fields: LineField
   const heads = { info: `{"level":${logger.levels.values.info}`, warn: `{"level":${logger.levels.values.warn}`, error: `{"level":${logger.levels.values.error}` }
   return (level, fields) => {
     // JSON.stringify gives '{…}': the head and pino's fixed fields take the place of its '{'.
-    stream.write(fence(`${heads[level]}${time()}${chindings},${JSON.stringify(fields).slice(1)}\n`))
+    stream.write(fence.apply(`${heads[level]}${time()}${chindings},${JSON.stringify(fields).slice(1)}\n`))
   }
 }
 
@@ -106,7 +111,7 @@ function isoTimeOncePerMs(): () => string {
  * replace the upstream key secrets of the current config). Loggers not made by createLogger are left alone.
  */
 export function setLogScrubber(logger: Logger, scrub: (text: string) => string): void {
-  const fence = scrubbers.get(logger)
+  const fence = fences.get(logger)
   if (fence) fence.scrub = scrub
 }
 
