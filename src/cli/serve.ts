@@ -1,4 +1,5 @@
 import { Command } from 'commander'
+import { limitHeapGrowth } from './heap-growth.js'
 import { startProxy } from '../server/start.js'
 import { resolveDataDir } from '../store/paths.js'
 import { createLogger, flushLogger } from '../telemetry/logger.js'
@@ -31,6 +32,7 @@ export function serveCommand(deps: CliDeps): Command {
       const observability = resolveObservability(flags, deps.env)
       const pretty = observability.logFormat === 'pretty' || (observability.logFormat === 'auto' && deps.stdout.isTTY === true)
       const logger = createLogger({ level: settings.logLevel, pretty })
+      const heapFlag = limitHeapGrowth(process.execArgv, deps.env.PROXY_HEAP_GROWING_PERCENT)
       let demo: { key: string; models: string[] } | null = null
       const proxy = await startProxy({
         dataDir: resolveDataDir(settings.dataDir, deps.env),
@@ -47,7 +49,7 @@ export function serveCommand(deps: CliDeps): Command {
         },
       })
       const snapshot = proxy.config.current()
-      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays }, 'proxy listening')
+      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started' }, 'proxy listening')
       if (observability.metricsAuth === 'none' && !isLoopback(settings.host)) logger.warn({ event: 'start', host: settings.host }, '/metrics is open on a non-loopback address (PROXY_METRICS_AUTH=none)')
       err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
 

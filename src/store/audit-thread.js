@@ -13,7 +13,7 @@
  * Plain JavaScript on purpose: a worker starts from a file Node runs as it is, both from dist/ and when
  * the tests run the TypeScript sources; `// @ts-check` keeps the compiler on it.
  */
-import { readlinkSync } from 'node:fs'
+import { readlinkSync, writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import SQLite from 'better-sqlite3'
@@ -130,12 +130,14 @@ function errorMessage(err) {
 /**
  * On Linux a thread has its own nice value. Writing the audit trail can wait; answering requests cannot,
  * so when both want the same core the scheduler should pick the server's thread. Best effort: elsewhere,
- * or without permission, the thread keeps the default priority.
+ * or without permission, the thread keeps the default priority. It is also named, so `top -H` and
+ * /proc/PID/task tell its CPU apart from the server's.
  */
 function lowerPriority() {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
     if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10)
+    writeFileSync('/proc/thread-self/comm', 'proxy-audit')
   } catch {
     // not Linux, or not allowed: run at normal priority
   }
