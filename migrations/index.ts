@@ -3,6 +3,7 @@ import * as m0001 from './0001_init.js'
 import * as m0002 from './0002_observability.js'
 import * as m0003 from './0003_resilience.js'
 import * as m0004 from './0004_limits.js'
+import * as m0005 from './0005_config_version.js'
 
 /** Every migration, in order. Bundled in code so the CLI never depends on reading a folder at run time. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_observability': m0002,
   '0003_resilience': m0003,
   '0004_limits': m0004,
+  '0005_config_version': m0005,
 }

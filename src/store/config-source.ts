@@ -15,11 +15,16 @@ export interface ConfigSourceOptions {
 }
 
 /**
- * Holds the current snapshot and swaps it when another process (the CLI) commits to the store.
- * `PRAGMA data_version` changes exactly when another connection commits, so polling it costs one
- * in-memory pragma per tick and never reads tables unless something changed.
+ * Holds the current snapshot and swaps it when another process (the CLI, the admin API of another
+ * instance) changes the configuration. `PRAGMA data_version` changes exactly when another connection
+ * commits, so a tick costs one in-memory pragma; only then is the configuration counter read (migration
+ * 0005: triggers on the configuration tables), because most other commits are the audit thread's rows,
+ * several a second under load, and are no reason to reload.
  */
 export async function createConfigSource(store: Store, opts: ConfigSourceOptions = {}): Promise<ConfigSource> {
+  const configVersion = store.sqlite.prepare('SELECT version FROM config_version WHERE id = 1').pluck()
+  const readConfigVersion = () => (configVersion.get() as number | undefined) ?? 0
+  let lastConfig = readConfigVersion()
   let snapshot = await loadSnapshot(store)
   let lastVersion = dataVersion(store)
   let loading: Promise<ConfigSnapshot> | null = null
@@ -47,6 +52,15 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
     }
     if (version === lastVersion) return
     lastVersion = version
+    let config: number
+    try {
+      config = readConfigVersion()
+    } catch (err) {
+      opts.onError?.(err)
+      return
+    }
+    if (config === lastConfig) return
+    lastConfig = config
     reload().catch((err) => opts.onError?.(err))
   }, opts.pollMs ?? 250)
   timer.unref()

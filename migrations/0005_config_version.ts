@@ -1,0 +1,39 @@
+import { sql, type Kysely } from 'kysely'
+
+/**
+ * A counter of configuration changes, kept by triggers. A running server polls `PRAGMA data_version`,
+ * which changes on every commit of another connection; since the audit trail is written by a
+ * connection of the server's own (its writer thread), that is several times a second under load, and
+ * each would reload the whole configuration. The server now reloads only when this counter moved.
+ *
+ * What counts: every change to providers, clients, routes, route targets, policies and operator circuit
+ * overrides, and to keys except the health the server itself writes behind (health, cooldown, failures,
+ * last use). `proxy keys enable` bumps health_epoch, `proxy circuit reset` writes an override, so those
+ * still reach a running server. Frozen in time: Kysely<any>, never the app's schema types.
+ */
+export const CONFIG_TABLES = ['providers', 'clients', 'routes', 'route_targets', 'policies', 'circuit_overrides'] as const
+/** provider_keys columns whose change is configuration; the rest are the server's own health bookkeeping */
+export const KEY_CONFIG_COLUMNS = ['provider_id', 'label', 'secret', 'priority', 'weight', 'state', 'created_at', 'rotated_at', 'health_epoch'] as const
+
+const bump = 'UPDATE config_version SET version = version + 1 WHERE id = 1'
+
+export async function up(db: Kysely<any>): Promise<void> {
+  await sql`CREATE TABLE config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`.execute(db)
+  await sql`INSERT INTO config_version (id, version) VALUES (1, 0)`.execute(db)
+  for (const table of CONFIG_TABLES) {
+    for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+      await sql.raw(`CREATE TRIGGER config_version_${table}_${event.toLowerCase()} AFTER ${event} ON ${table} BEGIN ${bump}; END`).execute(db)
+    }
+  }
+  await sql.raw(`CREATE TRIGGER config_version_provider_keys_insert AFTER INSERT ON provider_keys BEGIN ${bump}; END`).execute(db)
+  await sql.raw(`CREATE TRIGGER config_version_provider_keys_delete AFTER DELETE ON provider_keys BEGIN ${bump}; END`).execute(db)
+  await sql.raw(`CREATE TRIGGER config_version_provider_keys_update AFTER UPDATE OF ${KEY_CONFIG_COLUMNS.join(', ')} ON provider_keys BEGIN ${bump}; END`).execute(db)
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  for (const table of CONFIG_TABLES) {
+    for (const event of ['insert', 'update', 'delete']) await sql.raw(`DROP TRIGGER IF EXISTS config_version_${table}_${event}`).execute(db)
+  }
+  for (const event of ['insert', 'update', 'delete']) await sql.raw(`DROP TRIGGER IF EXISTS config_version_provider_keys_${event}`).execute(db)
+  await sql`DROP TABLE config_version`.execute(db)
+}
