@@ -6,7 +6,7 @@
  * snapshot, in-flight requests: 25-35 MB), but under sustained load some short-lived request garbage
  * outlives two young-generation GCs and is promoted; the old generation then filled to 80-90 MB before
  * each full GC, and RSS swung between 150 and 210 MB with no more live data. Capping growth at 30 %
- * (V8's own conservative factor; it still grows by at least 8 MB) keeps the footprint steady (145-150 MB
+ * (V8's own conservative factor; it still grows by at least 8 MB) keeps the footprint steady (144-148 MB
  * in the same load; 50 % gave 3-4 MB more) for a full GC every 2 s or so, 3-14 ms each and mostly
  * marked incrementally: under 1 µs per request at 8,000 requests/s, measured with --trace-gc.
  *

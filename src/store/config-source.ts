@@ -30,6 +30,16 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
   let loading: Promise<ConfigSnapshot> | null = null
 
   const reload = (): Promise<ConfigSnapshot> => {
+    if (!loading) {
+      // Read before the snapshot, so a change made meanwhile is seen at the next tick. This also covers
+      // the server's own writes (the admin API reloads after them), which bump the counter but not
+      // data_version: no second reload when another commit comes along.
+      try {
+        lastConfig = readConfigVersion()
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
     loading ??= loadSnapshot(store)
       .then((next) => {
         snapshot = next

@@ -60,6 +60,16 @@ describe('the config source', () => {
     expect(reloads).toBe(3)
   })
 
+  it("does not reload a second time for the server's own write once it has reloaded after it", async () => {
+    // as the admin API does: a write on the server's connection, then reload()
+    store.sqlite.prepare("UPDATE providers SET base_url = 'http://127.0.0.1:1/v1'").run()
+    await source.reload()
+    expect(reloads).toBe(1)
+    other.prepare("INSERT INTO audit (request_id, ts, method, path, status, latency_ms) VALUES ('x', '2026-03-01T00:00:00.000Z', 'POST', '/v1/chat/completions', 200, 1)").run()
+    await settle()
+    expect(reloads).toBe(1)
+  })
+
   it('knows every provider_keys column as configuration or as the server\'s own health bookkeeping', () => {
     // A new column must be put on one side: configuration (a trigger in a migration) or health.
     const columns = (store.sqlite.prepare('PRAGMA table_info(provider_keys)').all() as Array<{ name: string }>).map((c) => c.name).sort()
