@@ -8,6 +8,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import type SQLite from 'better-sqlite3'
+import { batchTransaction } from './audit-batch.js'
 import { AUDIT_INSERT_SQL } from './repos/audit.js'
 import { USAGE_UPSERT_SQL, type UsageDelta } from './repos/usage.js'
 
@@ -39,19 +40,12 @@ const BATCH_BUSY_TIMEOUT_MS = 100
 const THREAD_YOUNG_GENERATION_MB = 3
 
 export function inlineAuditSink(sqlite: SQLite.Database, events: AuditSinkEvents): AuditSink {
-  let tx: ((rows: unknown[][], usage: UsageDelta[]) => void) | null = null
+  let tx: ReturnType<typeof batchTransaction> | null = null
   return {
     async write(rows, usage) {
       // Another (async) transaction is open on the shared connection (a config reload): try again later.
       if (!sqlite.open || sqlite.inTransaction) throw new Error('the store connection is busy')
-      if (!tx) {
-        const insert = sqlite.prepare(AUDIT_INSERT_SQL)
-        const upsert = sqlite.prepare<[UsageDelta]>(USAGE_UPSERT_SQL)
-        tx = sqlite.transaction((r: unknown[][], u: UsageDelta[]) => {
-          for (const row of r) insert.run(row)
-          for (const d of u) upsert.run(d)
-        })
-      }
+      tx ??= batchTransaction(sqlite, AUDIT_INSERT_SQL, USAGE_UPSERT_SQL)
       // The shared connection waits up to its busy_timeout (seconds) for a lock; a batch waits only
       // briefly, so a busy store never stalls the server.
       const started = performance.now()

@@ -17,6 +17,7 @@ import { readlinkSync, writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import SQLite from 'better-sqlite3'
+import { batchTransaction } from './audit-batch.js'
 
 /**
  * @typedef {{ file: string, auditSql: string, usageSql: string, busyTimeoutMs: number, flushMs: number, batchRows: number, maxBuffered: number }} Options
@@ -34,15 +35,7 @@ lowerPriority()
 // transaction quickly; the rows stay here and the next tick tries again.
 const db = new SQLite(options.file, { timeout: options.busyTimeoutMs })
 db.pragma('synchronous = NORMAL')
-const insert = db.prepare(options.auditSql)
-const upsert = db.prepare(options.usageSql)
-const transaction = db.transaction(
-  /** @param {unknown[][]} rows @param {Iterable<UsageDelta>} usage */
-  (rows, usage) => {
-    for (const row of rows) insert.run(row)
-    for (const u of usage) upsert.run(u)
-  },
-)
+const transaction = batchTransaction(db, options.auditSql, options.usageSql)
 
 port.postMessage({ ready: true })
 

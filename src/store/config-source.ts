@@ -53,24 +53,16 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
   }
 
   const timer = setInterval(() => {
-    let version: number
     try {
-      version = dataVersion(store)
+      const version = dataVersion(store)
+      if (version === lastVersion) return
+      lastVersion = version
+      // reload() records the counter itself
+      if (readConfigVersion() === lastConfig) return
     } catch (err) {
       opts.onError?.(err)
       return
     }
-    if (version === lastVersion) return
-    lastVersion = version
-    let config: number
-    try {
-      config = readConfigVersion()
-    } catch (err) {
-      opts.onError?.(err)
-      return
-    }
-    if (config === lastConfig) return
-    lastConfig = config
     reload().catch((err) => opts.onError?.(err))
   }, opts.pollMs ?? 250)
   timer.unref()
