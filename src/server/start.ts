@@ -11,7 +11,7 @@ import { Gateway } from '../gateway/gateway.js'
 import { resilienceEvents } from '../gateway/log-events.js'
 import { createLimiter, type Limiter } from '../limits/limiter.js'
 import { QuotaBook } from '../limits/quotas.js'
-import { addQuotaUsage, loadQuotaUsage } from '../store/repos/quotas.js'
+import { loadQuotaUsage, quotaUsageStatements } from '../store/repos/quotas.js'
 import { createHealthWriter } from '../store/repos/key-health.js'
 import { createConfigSource, type ConfigSource } from '../store/config-source.js'
 import { openStore, type Store } from '../store/db.js'
@@ -118,7 +118,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   // Limits and quotas: in memory, or shared through Redis. Quota usage is written behind, never per request.
   const env = opts.env ?? process.env
   const quotaBook = new QuotaBook({
-    store: { add: (rows) => addQuotaUsage(store.db, rows), load: (day, month) => loadQuotaUsage(store.db, day, month) },
+    store: { add: (rows) => audit.apply(quotaUsageStatements(store.db, rows)), load: (day, month) => loadQuotaUsage(store.db, day, month) },
     onError: (err) => logger.error({ event: 'limits', err: err instanceof Error ? err.message : String(err) }, 'could not persist quota usage; retrying'),
   })
   await quotaBook.load()
@@ -130,7 +130,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const connectTimeout = config.current().globalPolicy.timeouts_ms.connect
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256, pipelining: 1, connect: { timeout: connectTimeout } })
   // Key health and circuit states are written behind, in batches, never on the request path.
-  const healthWriter = createHealthWriter(store, { onError: (err) => logger.error({ event: 'health_write', err: err instanceof Error ? err.message : String(err) }, 'could not persist key health') })
+  const healthWriter = createHealthWriter(store.db, { apply: (writes) => audit.apply(writes), onError: (err) => logger.error({ event: 'health_write', err: err instanceof Error ? err.message : String(err) }, 'could not persist key health') })
   // Circuit openings, key cooldowns and invalid keys are also published in the limits backend's shared
   // state and polled back in the background, so instances sharing a Redis honour each other's.
   const gateway = new Gateway({ config: () => config.current(), dispatcher, healthSink: healthWriter, events: resilienceEvents(logger, metrics.gatewayEvents), shared: limits.shared, sharedPollMs: limits.backendKind === 'redis' ? undefined : 0 })
@@ -232,12 +232,13 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         await settled(() => upstreamsInFlight(gateway) === 0 && liveStats.activeStreams === 0, SETTLE_MS)
         config.close()
         retention?.stop()
-        // Every request has finished (and reported) by now: write the last audit rows before the store closes.
-        await audit.close()
         // The last settlements and quota usage, then the Redis connection (the shared-health poll first).
         gateway.close()
         await limits.close()
         await healthWriter.close()
+        // Every request has finished (and reported) by now: the writer commits the last audit rows, and
+        // the health and quota writes just handed over, before the store closes.
+        await audit.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()
         localAccess?.remove()

@@ -1,19 +1,76 @@
 // @ts-check
 /**
- * The one transaction both audit sinks commit a batch in: every audit row, then the usage deltas. Plain
- * JavaScript so the audit thread (audit-thread.js) can import it as well as the inline sink.
+ * The one transaction both store writers commit a batch in: every audit row, the usage deltas, then the
+ * server's other write-behind statements (key health, circuit states, quota usage) in the order they
+ * were handed over. Plain JavaScript so the writer thread (audit-thread.js) can import it as well as
+ * the inline sink.
  *
  * @typedef {import('better-sqlite3').Database} Database
+ * @typedef {{ sql: string, parameters: readonly unknown[], skipOnConstraint?: boolean }} WriteStatement
  * @param {Database} db
  * @param {string} auditSql positional INSERT of one audit row
  * @param {string} usageSql named UPSERT of one usage delta
- * @returns {(rows: unknown[][], usage: Iterable<object>) => void}
+ * @returns {(rows: unknown[][], usage: Iterable<object>, writes?: Iterable<readonly WriteStatement[]>) => Refused[]}
+ *   the write groups that failed (by position), each undone on its own; the rest is committed
+ *
+ * @typedef {{ index: number, error: unknown }} Refused
  */
 export function batchTransaction(db, auditSql, usageSql) {
   const insert = db.prepare(auditSql)
   const upsert = db.prepare(usageSql)
-  return db.transaction((rows, usage) => {
+  const run = statementRunner(db)
+  // Nested in the batch, each group is a savepoint: a group that fails for another reason than the lock
+  // (a bug, a schema the statements do not fit) is undone alone, and the audit rows still commit.
+  const group = db.transaction((/** @type {readonly WriteStatement[]} */ list) => {
+    for (const w of list) run(w)
+  })
+  return db.transaction((rows, usage, writes = []) => {
     for (const row of rows) insert.run(row)
     for (const u of usage) upsert.run(u)
+    /** @type {Refused[]} */
+    const refused = []
+    let index = 0
+    for (const list of writes) {
+      try {
+        group(list)
+      } catch (error) {
+        if (isBusy(error)) throw error
+        refused.push({ index, error })
+      }
+      index++
+    }
+    return refused
   })
+}
+
+/** @param {unknown} err another connection holds the lock: worth trying again as it is */
+export function isBusy(err) {
+  const code = /** @type {{ code?: unknown } | null} */ (err)?.code
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+}
+
+/**
+ * Runs write statements compiled elsewhere (Kysely on the main thread), each prepared once. A statement
+ * marked `skipOnConstraint` that breaks a constraint (its key or provider was deleted meanwhile) is
+ * skipped: SQLite undoes that one statement and the transaction goes on. Any other failure ends it.
+ *
+ * @param {Database} db
+ * @returns {(w: WriteStatement) => void}
+ */
+export function statementRunner(db) {
+  /** @type {Map<string, import('better-sqlite3').Statement>} */
+  const prepared = new Map()
+  return (w) => {
+    let statement = prepared.get(w.sql)
+    if (!statement) {
+      statement = db.prepare(w.sql)
+      prepared.set(w.sql, statement)
+    }
+    try {
+      statement.run(/** @type {unknown[]} */ (w.parameters))
+    } catch (err) {
+      const code = /** @type {{ code?: unknown }} */ (err).code
+      if (!w.skipOnConstraint || typeof code !== 'string' || !code.startsWith('SQLITE_CONSTRAINT')) throw err
+    }
+  }
 }

@@ -1,14 +1,17 @@
 /**
- * Where the audit writer's batches go. The server hands them to a thread of their own (audit-thread.js)
- * with its own connection, which gathers them into large transactions, so inserts, commits and WAL
- * checkpoints never stall requests: on the main thread they held the event loop about 1.2 ms per 64 rows
- * (sometimes 25 ms for a checkpoint) and were the largest cause of the one-connection p99 in the
- * benchmark. The inline sink writes on the shared connection: for in-memory stores, and as the fallback
- * when the thread cannot start or dies.
+ * Where the audit writer's batches go, and with them everything else the server writes behind (key
+ * health, circuit states, quota usage). The server hands them to a thread of their own (audit-thread.js)
+ * with its own connection, which gathers them into large transactions, so inserts, commits, waits for
+ * the write lock and WAL checkpoints never stall requests: on the main thread they held the event loop
+ * about 1.2 ms per 64 rows (sometimes 25 ms for a checkpoint) and were the largest cause of the
+ * one-connection p99 in the benchmark; the half-second health and quota commits that stayed there
+ * waited up to 10 ms for the thread's lock (BEGIN IMMEDIATE) and sometimes ran the checkpoint. The
+ * inline sink writes on the shared connection: for in-memory stores, and as the fallback when the
+ * thread cannot start or dies.
  */
 import { Worker } from 'node:worker_threads'
 import type SQLite from 'better-sqlite3'
-import { batchTransaction } from './audit-batch.js'
+import { batchTransaction, type WriteStatement } from './audit-batch.js'
 import { AUDIT_INSERT_SQL } from './repos/audit.js'
 import { USAGE_UPSERT_SQL, type UsageDelta } from './repos/usage.js'
 
@@ -27,6 +30,11 @@ export interface AuditSink {
    * offered again.
    */
   write(rows: unknown[][], usage: UsageDelta[]): Promise<number>
+  /**
+   * Commits the statements (compiled on this side) with the next batch, in the order handed over;
+   * resolves once they are committed, rejects when they were not (they are the caller's to retry).
+   */
+  apply(writes: WriteStatement[]): Promise<void>
   /** Commits what the sink holds now; resolves to how many rows that wrote. */
   flush(): Promise<number>
   /** rows taken and not yet committed */
@@ -41,26 +49,35 @@ const THREAD_YOUNG_GENERATION_MB = 3
 
 export function inlineAuditSink(sqlite: SQLite.Database, events: AuditSinkEvents): AuditSink {
   let tx: ReturnType<typeof batchTransaction> | null = null
+  const commit = (rows: unknown[][], usage: UsageDelta[], writes?: WriteStatement[]): void => {
+    // Another (async) transaction is open on the shared connection (a config reload): try again later.
+    if (!sqlite.open || sqlite.inTransaction) throw new Error('the store connection is busy')
+    tx ??= batchTransaction(sqlite, AUDIT_INSERT_SQL, USAGE_UPSERT_SQL)
+    // The shared connection waits up to its busy_timeout (seconds) for a lock; a batch waits only
+    // briefly, so a busy store never stalls the server.
+    const previous = sqlite.pragma('busy_timeout', { simple: true }) as number
+    sqlite.pragma(`busy_timeout = ${BATCH_BUSY_TIMEOUT_MS}`)
+    try {
+      const refused = tx(rows, usage, writes ? [writes] : [])
+      if (refused[0]) throw refused[0].error
+    } finally {
+      sqlite.pragma(`busy_timeout = ${previous}`)
+    }
+  }
   return {
     async write(rows, usage) {
-      // Another (async) transaction is open on the shared connection (a config reload): try again later.
-      if (!sqlite.open || sqlite.inTransaction) throw new Error('the store connection is busy')
-      tx ??= batchTransaction(sqlite, AUDIT_INSERT_SQL, USAGE_UPSERT_SQL)
-      // The shared connection waits up to its busy_timeout (seconds) for a lock; a batch waits only
-      // briefly, so a busy store never stalls the server.
       const started = performance.now()
-      const previous = sqlite.pragma('busy_timeout', { simple: true }) as number
-      sqlite.pragma(`busy_timeout = ${BATCH_BUSY_TIMEOUT_MS}`)
       try {
-        tx(rows, usage)
+        commit(rows, usage)
       } catch (err) {
         events.flushed(false, 0, err instanceof Error ? err.message : String(err))
         throw err
-      } finally {
-        sqlite.pragma(`busy_timeout = ${previous}`)
       }
       events.flushed(true, (performance.now() - started) / 1000)
       return rows.length
+    },
+    async apply(writes) {
+      commit([], [], writes)
     },
     flush: async () => 0,
     buffered: 0,
@@ -72,6 +89,8 @@ type Reply =
   | { ready: true }
   | { flushed: { ok: boolean; seconds: number; rows: number; message?: string } }
   | { dropped: number }
+  | { applied: number[] }
+  | { refused: number[]; message: string }
   | { synced: number; rows: number }
   | { closed: number }
 
@@ -101,6 +120,9 @@ export interface ThreadAuditSinkOptions {
 export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
   const syncs = new Map<number, (rows: number) => void>()
   let nextSync = 1
+  /** statements handed to the thread (or waiting for it), by id, until it says they are committed */
+  const applying = new Map<number, { writes: WriteStatement[]; resolve: () => void; reject: (err: Error) => void }>()
+  let nextApply = 1
   let held = 0
   let worker: Worker | null = null
   let failed = false
@@ -109,13 +131,13 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
   let ended = false
   let exited: Promise<void> = Promise.resolve()
   /** batches taken before the thread was ready */
-  let early: Array<{ rows: unknown[][]; usage: UsageDelta[] }> | null = []
+  let early: Array<{ rows: unknown[][]; usage: UsageDelta[] } | { writes: WriteStatement[]; id: number }> | null = []
   let started: () => void = () => {}
   const startedOrFailed = new Promise<void>((resolve) => (started = resolve))
 
   const settle = () => {
     if (!worker) return
-    if (held > 0 || syncs.size > 0 || closing) worker.ref()
+    if (held > 0 || syncs.size > 0 || applying.size > 0 || closing) worker.ref()
     else worker.unref()
   }
 
@@ -127,9 +149,13 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
     const waiting = early ?? []
     early = null
     for (const b of waiting) {
+      if (!('rows' in b)) continue
       held -= b.rows.length
       opts.fallback.write(b.rows, b.usage).catch(() => opts.events.dropped(b.rows.length))
     }
+    // Statements the thread did not commit (or never got) are not lost: the fallback commits them.
+    for (const a of applying.values()) opts.fallback.apply(a.writes).then(a.resolve, a.reject)
+    applying.clear()
     started()
     const lost = held
     held = 0
@@ -171,6 +197,16 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
       } else if ('flushed' in reply) {
         held -= reply.flushed.rows
         opts.events.flushed(reply.flushed.ok, reply.flushed.seconds, reply.flushed.message)
+      } else if ('applied' in reply) {
+        for (const id of reply.applied) {
+          applying.get(id)?.resolve()
+          applying.delete(id)
+        }
+      } else if ('refused' in reply) {
+        for (const id of reply.refused) {
+          applying.get(id)?.reject(new Error(reply.message))
+          applying.delete(id)
+        }
       } else if ('dropped' in reply) {
         held -= reply.dropped
         opts.events.dropped(reply.dropped)
@@ -180,6 +216,9 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
       } else if ('closed' in reply) {
         held = 0
         ended = true
+        // what the thread could not commit before it closed: the caller's to retry
+        for (const a of applying.values()) a.reject(new Error('the store writer closed before it could commit these writes'))
+        applying.clear()
         closing?.(reply.closed)
         closing = null
       }
@@ -209,6 +248,15 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
       else worker.postMessage({ rows, usage })
       settle()
       return 0
+    },
+    apply(writes) {
+      if (!worker) return opts.fallback.apply(writes)
+      const id = nextApply++
+      const done = new Promise<void>((resolve, reject) => applying.set(id, { writes, resolve, reject }))
+      if (early) early.push({ writes, id })
+      else worker.postMessage({ writes, id })
+      settle()
+      return done
     },
     async flush() {
       if (early) {

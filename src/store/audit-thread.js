@@ -1,14 +1,19 @@
 // @ts-check
 /**
- * The audit writer's own thread: a second SQLite connection to the store file. It gathers the rows the
- * server sends and commits them in large transactions (every `flushMs`, or once `batchRows` wait), so
- * neither the inserts, the commits nor the WAL checkpoints run on the server's event loop. A commit costs
+ * The server's writer thread: a second SQLite connection to the store file. It gathers the audit rows
+ * the server sends, and the other state it writes behind (key health, circuit states, quota usage, as
+ * compiled statements), and commits them in large transactions (every `flushMs`, or once `batchRows`
+ * wait), so neither the inserts, the commits, the waits for the write lock nor the WAL checkpoints run
+ * on the server's event loop. A commit costs
  * about as much as a few dozen rows (every touched index page goes to the WAL), so one transaction per
  * thousand rows costs a third less per row than one per 64. See audit-sink.ts for the other side.
  *
- * Messages in:  { rows, usage } to write; { sync: id } to commit now and answer; 'close'.
+ * Messages in:  { rows, usage } to write; { writes, id } statements to commit with the next batch;
+ *               { sync: id } to commit now and answer; 'close'.
  * Messages out: { ready: true } once the store is open, { flushed: { ok, seconds, rows, message? } }
- *               after every attempt, { dropped: n }, { synced: id, rows }, { closed: lost }.
+ *               after every attempt, { applied: ids } once those statements are committed, { refused: ids,
+ *               message } when they failed for another reason than a lock, { dropped: n },
+ *               { synced: id, rows }, { closed: lost }.
  *
  * Plain JavaScript on purpose: a worker starts from a file Node runs as it is, both from dist/ and when
  * the tests run the TypeScript sources; `// @ts-check` keeps the compiler on it.
@@ -22,7 +27,8 @@ import { batchTransaction } from './audit-batch.js'
 /**
  * @typedef {{ file: string, auditSql: string, usageSql: string, busyTimeoutMs: number, flushMs: number, batchRows: number, maxBuffered: number }} Options
  * @typedef {{ day: string, client: string, model: string, requests: number, errors: number, prompt_tokens: number, completion_tokens: number, cost_usd: number }} UsageDelta
- * @typedef {{ rows: unknown[][], usage: UsageDelta[] } | { sync: number } | 'close'} Message
+ * @typedef {import('./audit-batch.js').WriteStatement} WriteStatement
+ * @typedef {{ rows: unknown[][], usage: UsageDelta[] } | { writes: WriteStatement[], id: number } | { sync: number } | 'close'} Message
  */
 
 /** @type {Options} */
@@ -35,6 +41,8 @@ lowerPriority()
 // transaction quickly; the rows stay here and the next tick tries again.
 const db = new SQLite(options.file, { timeout: options.busyTimeoutMs })
 db.pragma('synchronous = NORMAL')
+// per connection, off by default: the handed-over statements rely on it (a circuit state of a deleted key)
+db.pragma('foreign_keys = ON')
 const transaction = batchTransaction(db, options.auditSql, options.usageSql)
 
 port.postMessage({ ready: true })
@@ -43,6 +51,8 @@ port.postMessage({ ready: true })
 let rows = []
 /** @type {Map<string, UsageDelta>} usage deltas received, summed per (day, client, model): bounded however long the store refuses writes */
 let usage = new Map()
+/** @type {Array<{ id: number, writes: WriteStatement[] }>} statements received, not yet committed, in order */
+let writes = []
 /** @type {NodeJS.Timeout | null} */
 let timer = null
 
@@ -51,6 +61,11 @@ port.on('message', (/** @type {Message} */ message) => {
   if ('sync' in message) {
     const n = commit()
     port.postMessage({ synced: message.sync, rows: n })
+    return
+  }
+  if ('writes' in message) {
+    writes.push({ id: message.id, writes: message.writes })
+    timer ??= setTimeout(tick, options.flushMs)
     return
   }
   for (const row of message.rows) rows.push(row)
@@ -68,13 +83,20 @@ function tick() {
 function commit() {
   if (timer) clearTimeout(timer)
   timer = null
-  if (rows.length === 0 && usage.size === 0) return 0
+  if (rows.length === 0 && usage.size === 0 && writes.length === 0) return 0
   const started = performance.now()
   const n = rows.length
   try {
-    transaction(rows, usage.values())
+    const refused = transaction(rows, usage.values(), writes.map((w) => w.writes))
     rows = []
     usage = new Map()
+    if (writes.length > 0) {
+      // Refused groups go back to their owners, who retry them on their own schedule.
+      for (const r of refused) port.postMessage({ refused: [writes[r.index]?.id], message: errorMessage(r.error) })
+      const failed = new Set(refused.map((r) => r.index))
+      port.postMessage({ applied: writes.filter((_, i) => !failed.has(i)).map((w) => w.id) })
+    }
+    writes = []
     port.postMessage({ flushed: { ok: true, seconds: (performance.now() - started) / 1000, rows: n } })
     return n
   } catch (err) {
@@ -91,8 +113,9 @@ function commit() {
 
 /** Writes what is left, trying for up to two seconds while the store is locked; then ends the thread. */
 async function close() {
-  for (let tries = 0; (rows.length > 0 || usage.size > 0) && tries < 200; tries++) {
-    if (commit() === 0 && rows.length > 0) await new Promise((r) => setTimeout(r, 10))
+  for (let tries = 0; (rows.length > 0 || usage.size > 0 || writes.length > 0) && tries < 200; tries++) {
+    commit()
+    if (rows.length > 0 || usage.size > 0 || writes.length > 0) await new Promise((r) => setTimeout(r, 10))
   }
   if (timer) clearTimeout(timer)
   port.postMessage({ closed: rows.length })

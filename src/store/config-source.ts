@@ -24,9 +24,12 @@ export interface ConfigSourceOptions {
 export async function createConfigSource(store: Store, opts: ConfigSourceOptions = {}): Promise<ConfigSource> {
   const configVersion = store.sqlite.prepare('SELECT version FROM config_version WHERE id = 1').pluck()
   const readConfigVersion = () => (configVersion.get() as number | undefined) ?? 0
+  // prepared once: pragma() would compile the statement at every tick
+  const dataVersionStatement = store.sqlite.prepare('PRAGMA data_version').pluck()
+  const dataVersion = () => dataVersionStatement.get() as number
   let lastConfig = readConfigVersion()
   let snapshot = await loadSnapshot(store)
-  let lastVersion = dataVersion(store)
+  let lastVersion = dataVersion()
   let loading: Promise<ConfigSnapshot> | null = null
 
   const reload = (): Promise<ConfigSnapshot> => {
@@ -54,7 +57,7 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
 
   const timer = setInterval(() => {
     try {
-      const version = dataVersion(store)
+      const version = dataVersion()
       if (version === lastVersion) return
       lastVersion = version
       // reload() records the counter itself
@@ -72,8 +75,4 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
     reload,
     close: () => clearInterval(timer),
   }
-}
-
-function dataVersion(store: Store): number {
-  return store.sqlite.pragma('data_version', { simple: true }) as number
 }

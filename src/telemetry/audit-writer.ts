@@ -9,6 +9,7 @@
  * are dropped and counted.
  */
 import type { Store } from '../store/db.js'
+import type { WriteStatement } from '../store/audit-batch.js'
 import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
 import { costUsd, priceFor } from '../store/prices.js'
 import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
@@ -150,6 +151,14 @@ export class AuditWriter {
       },
     )
     return this.#writing
+  }
+
+  /**
+   * Commits statements compiled elsewhere (key health, quota usage) through the same sink, so the
+   * server's other write-behind state leaves the event loop too; see AuditSink.apply.
+   */
+  apply(writes: WriteStatement[]): Promise<void> {
+    return this.#sink.apply(writes)
   }
 
   /** Stops the timer, writes everything still buffered (call after the HTTP server has drained), closes the sink. */

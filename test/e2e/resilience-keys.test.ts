@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { RunningProxy } from '../../src/server/start.js'
 import { startFaultUpstream, type FaultUpstream } from '../fakes/fault-upstream.js'
-import { addClient, addProvider, addRoute, captureLogger, chat, must, secret, setPolicy } from '../gateway/harness.js'
+import { addClient, addProvider, addRoute, captureLogger, chat, must, secret, setPolicy, startAlphaProxy, type AlphaProxy } from '../gateway/harness.js'
 import { cli, eventually, startTestProxy, tempDataDir } from '../helpers/proxy.js'
 
 describe('upstream key health (e2e)', () => {
@@ -106,32 +106,20 @@ describe('upstream key health (e2e)', () => {
 })
 
 describe('key strategies (e2e)', () => {
-  let data: ReturnType<typeof tempDataDir>
-  let upstream: FaultUpstream
-  let proxy: RunningProxy
-  let key: string
+  let alpha: AlphaProxy
 
   beforeEach(async () => {
-    data = tempDataDir()
-    upstream = await startFaultUpstream('alpha')
-    await addProvider(data.dir, 'alpha', upstream, [
+    alpha = await startAlphaProxy([
       { label: 'k1', priority: 2, weight: 1 },
       { label: 'k2', priority: 0, weight: 1 },
       { label: 'k3', priority: 1, weight: 1 },
     ])
-    await addRoute(data.dir, 'm', ['alpha/up'])
-    key = await addClient(data.dir, 'app')
-    proxy = await startTestProxy(data.dir)
   })
-  afterEach(async () => {
-    await proxy.close()
-    await upstream.close()
-    data.cleanup()
-  })
+  afterEach(() => alpha.close())
 
   const servedBy = async (n: number) => {
     const out: string[] = []
-    for (let i = 0; i < n; i++) out.push((await chat(proxy.url, key, 'm')).content.replace('served by alpha with sk-alpha-', ''))
+    for (let i = 0; i < n; i++) out.push((await chat(alpha.proxy.url, alpha.key, 'm')).content.replace('served by alpha with sk-alpha-', ''))
     return out
   }
 
@@ -142,18 +130,18 @@ describe('key strategies (e2e)', () => {
   })
 
   it('priority always uses the lowest number while it is available', async () => {
-    await setPolicy(data.dir, 'global', { keys: { strategy: 'priority' } })
-    await eventually(() => proxy.config.current().globalPolicy.keys.strategy, (s) => s === 'priority')
+    await setPolicy(alpha.dir, 'global', { keys: { strategy: 'priority' } })
+    await eventually(() => alpha.proxy.config.current().globalPolicy.keys.strategy, (s) => s === 'priority')
     expect(await servedBy(4)).toEqual(['k2', 'k2', 'k2', 'k2'])
-    upstream.fail({ key: secret('alpha', 'k2'), status: 429, retryAfter: '30' })
+    alpha.upstream.fail({ key: secret('alpha', 'k2'), status: 429, retryAfter: '30' })
     expect(await servedBy(2)).toEqual(['k3', 'k3'])
   })
 
   it('least-used sends concurrent requests to the keys with fewest in flight', async () => {
-    await setPolicy(data.dir, 'global', { keys: { strategy: 'least-used' } })
-    await eventually(() => proxy.config.current().globalPolicy.keys.strategy, (s) => s === 'least-used')
-    upstream.fail({ delayMs: 300 })
-    const results = await Promise.all([0, 1, 2].map(() => chat(proxy.url, key, 'm')))
+    await setPolicy(alpha.dir, 'global', { keys: { strategy: 'least-used' } })
+    await eventually(() => alpha.proxy.config.current().globalPolicy.keys.strategy, (s) => s === 'least-used')
+    alpha.upstream.fail({ delayMs: 300 })
+    const results = await Promise.all([0, 1, 2].map(() => chat(alpha.proxy.url, alpha.key, 'm')))
     expect(new Set(results.map((r) => r.content.slice(-2)))).toEqual(new Set(['k1', 'k2', 'k3']))
   })
 })

@@ -9,8 +9,9 @@ import type { Clock } from '../../src/gateway/clock.js'
 import type { CircuitChange, KeyHealthChange } from '../../src/gateway/events.js'
 import { openStore, type Store } from '../../src/store/db.js'
 import { loadSnapshot, type ClientConfig, type ConfigSnapshot } from '../../src/store/snapshot.js'
-import type { FaultUpstream } from '../fakes/fault-upstream.js'
-import { cli, keyFrom, testEnv, type CliResult } from '../helpers/proxy.js'
+import type { RunningProxy } from '../../src/server/start.js'
+import { startFaultUpstream, type FaultUpstream } from '../fakes/fault-upstream.js'
+import { cli, keyFrom, startTestProxy, tempDataDir, testEnv, type CliResult } from '../helpers/proxy.js'
 
 export const secret = (provider: string, label: string) => `sk-${provider}-${label}`
 
@@ -50,6 +51,36 @@ export async function addRoute(dir: string, model: string, targets: string[], po
 
 export async function addClient(dir: string, name: string, extra: string[] = []): Promise<string> {
   return keyFrom((await must(cli(dir, ['clients', 'add', name, ...extra]))).stdout)
+}
+
+export interface AlphaProxy {
+  dir: string
+  upstream: FaultUpstream
+  proxy: RunningProxy
+  /** client `app`'s key */
+  key: string
+  close(): Promise<void>
+}
+
+/** Provider `alpha` on a fault upstream with `keys`, model `m` routed to it, client `app` (with `clientArgs`), and a running proxy. */
+export async function startAlphaProxy(keys: Array<string | KeySpec>, clientArgs: string[] = []): Promise<AlphaProxy> {
+  const data = tempDataDir()
+  const upstream = await startFaultUpstream('alpha')
+  await addProvider(data.dir, 'alpha', upstream, keys)
+  await addRoute(data.dir, 'm', ['alpha/up'])
+  const key = await addClient(data.dir, 'app', clientArgs)
+  const proxy = await startTestProxy(data.dir)
+  return {
+    dir: data.dir,
+    upstream,
+    proxy,
+    key,
+    async close() {
+      await proxy.close()
+      await upstream.close()
+      data.cleanup()
+    },
+  }
 }
 
 export interface ChatResult {

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../src/store/db.js'
 import { costUsd, priceFor, tablePrice } from '../../src/store/prices.js'
 import { loadSnapshot, type ConfigSnapshot } from '../../src/store/snapshot.js'
+import { circuitStateStatements } from '../../src/store/repos/circuits.js'
 import { inlineAuditSink, threadAuditSink, type AuditSinkEvents } from '../../src/store/audit-sink.js'
 import { AuditWriter, toAuditRow, upstreamMs } from '../../src/telemetry/audit-writer.js'
 import { BodyCapture, truncateUtf8 } from '../../src/telemetry/capture.js'
@@ -173,6 +174,24 @@ describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) =
     expect(usage).toEqual([{ day: '2026-03-01', client: 'app', model: 'gpt-4o-mini', requests: 3, errors: 1, prompt_tokens: 20, completion_tokens: 40, cost_usd: 0 }])
     writer.add(record({ requestId: 'late' }))
     expect(writer.size).toBe(0)
+  })
+
+  it('commits handed-over statements in order with the next batch; skips a deleted key\'s circuit; refuses a broken one without holding up rows', async () => {
+    const writer = new AuditWriter({ store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000, sink: makeSink(store) })
+    const providerId = (store.sqlite.prepare("SELECT id FROM providers WHERE name = 'mock'").pluck().get() as number)
+    const circuit = (scope: string, pid: number, state: 'open' | 'closed') => ({ scope, providerId: pid, keyId: null, state, openUntil: null, at: Date.UTC(2026, 2, 1) })
+    const committed: string[] = []
+    const first = writer.apply(circuitStateStatements(store.db, [circuit('p:x', providerId, 'open'), circuit('p:gone', providerId + 99, 'open')])).then(() => committed.push('first'))
+    const second = writer.apply(circuitStateStatements(store.db, [circuit('p:x', providerId, 'closed')])).then(() => committed.push('second'))
+    const broken = writer.apply([{ sql: 'INSERT INTO no_such_table VALUES (1)', parameters: [] }])
+    const refused = expect(broken).rejects.toThrow(/no such table/)
+    writer.add(record({ requestId: 'with-statements' }))
+    await writer.flush()
+    await Promise.all([first, second, refused])
+    expect(committed).toEqual(['first', 'second'])
+    expect(store.sqlite.prepare('SELECT scope, state FROM circuit_states').all()).toEqual([{ scope: 'p:x', state: 'closed' }])
+    expect(count('audit')).toBe(1)
+    await writer.close()
   })
 
   it('keeps rows while the store is locked, drops the oldest past the bound, and catches up', async () => {

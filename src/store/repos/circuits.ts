@@ -4,6 +4,7 @@
  * the server picks up through its normal snapshot reload.
  */
 import type { Kysely, Transaction } from 'kysely'
+import type { WriteStatement } from '../audit-batch.js'
 import { invalidRequest, notFound } from '../../core/errors.js'
 import { nowIso } from '../time.js'
 import type { CircuitOverrideMode, CircuitStateName, Database } from '../schema.js'
@@ -55,19 +56,22 @@ export interface CircuitStateWrite {
   at: number
 }
 
-export async function writeCircuitStates(tx: Transaction<Database>, writes: Iterable<CircuitStateWrite>): Promise<void> {
+/**
+ * The statements that record circuit state changes, compiled for the store writer. A change for a
+ * provider or key deleted meanwhile breaks its foreign key and is skipped: nothing to remember.
+ */
+export function circuitStateStatements(db: Kysely<Database>, writes: Iterable<CircuitStateWrite>): WriteStatement[] {
+  const out: WriteStatement[] = []
   for (const w of writes) {
     const values = { state: w.state, open_until: w.openUntil === null ? null : new Date(w.openUntil).toISOString(), updated_at: new Date(w.at).toISOString() }
-    try {
-      await tx
-        .insertInto('circuit_states')
-        .values({ scope: w.scope, provider_id: w.providerId, key_id: w.keyId, ...values })
-        .onConflict((oc) => oc.column('scope').doUpdateSet(values))
-        .execute()
-    } catch {
-      // the provider or key was deleted meanwhile: nothing to remember
-    }
+    const q = db
+      .insertInto('circuit_states')
+      .values({ scope: w.scope, provider_id: w.providerId, key_id: w.keyId, ...values })
+      .onConflict((oc) => oc.column('scope').doUpdateSet(values))
+      .compile()
+    out.push({ sql: q.sql, parameters: q.parameters, skipOnConstraint: true })
   }
+  return out
 }
 
 export interface CircuitTarget {

@@ -1,14 +1,14 @@
 /**
  * Upstream key health in the store: what the server learnt about each key (rejected by the upstream,
  * cooling down after a 429, failures in a row), so it survives a restart. The server never writes on
- * the request path: `createHealthWriter` buffers changes and flushes them in one transaction about
- * every half second and at shutdown.
+ * the request path: `createHealthWriter` buffers changes and hands them to the store writer (the
+ * server's writer thread) about every half second and at shutdown.
  */
-import type { Kysely, Transaction } from 'kysely'
-import type { Store } from '../db.js'
+import type { Kysely } from 'kysely'
+import type { WriteStatement } from '../audit-batch.js'
 import { nowIso } from '../time.js'
 import type { Database, KeyHealth, ProviderKeyRow } from '../schema.js'
-import { keyScope, writeCircuitStates, type CircuitStateWrite } from './circuits.js'
+import { circuitStateStatements, keyScope, type CircuitStateWrite } from './circuits.js'
 
 /** A key's health as last written, carried in the config snapshot so a (re)started server restores it. */
 export interface PersistedKeyHealth {
@@ -56,7 +56,7 @@ export interface HealthWriter extends HealthSink {
   close(): Promise<void>
 }
 
-export function createHealthWriter(store: Store, opts: { flushMs?: number; onError?: (err: unknown) => void } = {}): HealthWriter {
+export function createHealthWriter(db: Kysely<Database>, opts: { apply: (writes: WriteStatement[]) => Promise<void>; flushMs?: number; onError?: (err: unknown) => void }): HealthWriter {
   let keys = new Map<number, KeyHealthWrite>()
   let circuits = new Map<string, CircuitStateWrite>()
   let running: Promise<void> | null = null
@@ -69,13 +69,14 @@ export function createHealthWriter(store: Store, opts: { flushMs?: number; onErr
     const c = circuits
     keys = new Map()
     circuits = new Map()
-    running = store.db
-      .transaction()
-      .execute(async (tx) => {
-        await writeKeyHealth(tx, k.values())
-        await writeCircuitStates(tx, c.values())
+    running = opts
+      .apply([...keyHealthStatements(db, k.values()), ...circuitStateStatements(db, c.values())])
+      .catch((err) => {
+        // Kept for the next flush, unless something newer came in meanwhile.
+        for (const [id, w] of k) if (!keys.has(id)) keys.set(id, w)
+        for (const [scope, w] of c) if (!circuits.has(scope)) circuits.set(scope, w)
+        opts.onError?.(err)
       })
-      .catch((err) => opts.onError?.(err))
       .finally(() => {
         running = null
       })
@@ -101,10 +102,11 @@ export function createHealthWriter(store: Store, opts: { flushMs?: number; onErr
   }
 }
 
-async function writeKeyHealth(tx: Transaction<Database>, writes: Iterable<KeyHealthWrite>): Promise<void> {
+function keyHealthStatements(db: Kysely<Database>, writes: Iterable<KeyHealthWrite>): WriteStatement[] {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+  const out: WriteStatement[] = []
   for (const w of writes) {
-    await tx
+    const q = db
       .updateTable('provider_keys')
       .set((eb) => ({
         health: w.health,
@@ -117,8 +119,10 @@ async function writeKeyHealth(tx: Transaction<Database>, writes: Iterable<KeyHea
       }))
       .where('id', '=', w.keyId)
       .where('health_epoch', '=', w.epoch)
-      .execute()
+      .compile()
+    out.push({ sql: q.sql, parameters: q.parameters })
   }
+  return out
 }
 
 /**

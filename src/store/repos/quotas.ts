@@ -1,8 +1,9 @@
 /**
  * Token usage per client and UTC period (migration 0004), for quotas. The server adds to it in batches
- * (see src/limits/quotas.ts); the CLI reads it for `proxy clients ls`.
+ * through the store writer (see src/limits/quotas.ts); the CLI reads it for `proxy clients ls`.
  */
 import { sql, type Kysely } from 'kysely'
+import type { WriteStatement } from '../audit-batch.js'
 import { nowIso } from '../time.js'
 import type { Database, QuotaPeriod } from '../schema.js'
 
@@ -13,18 +14,16 @@ export interface QuotaUsage {
   tokens: number
 }
 
-/** Adds each row's tokens to its stored total, in one transaction. */
-export async function addQuotaUsage(db: Kysely<Database>, rows: readonly QuotaUsage[]): Promise<void> {
-  if (rows.length === 0) return
+/** The statements that add each row's tokens to its stored total, compiled for the store writer. */
+export function quotaUsageStatements(db: Kysely<Database>, rows: readonly QuotaUsage[]): WriteStatement[] {
   const updatedAt = nowIso()
-  await db.transaction().execute(async (tx) => {
-    for (const r of rows) {
-      await tx
-        .insertInto('quota_usage')
-        .values({ client_id: r.clientId, period: r.period, period_key: r.periodKey, tokens: r.tokens, updated_at: updatedAt })
-        .onConflict((oc) => oc.columns(['client_id', 'period', 'period_key']).doUpdateSet({ tokens: sql`tokens + excluded.tokens`, updated_at: updatedAt }))
-        .execute()
-    }
+  return rows.map((r) => {
+    const q = db
+      .insertInto('quota_usage')
+      .values({ client_id: r.clientId, period: r.period, period_key: r.periodKey, tokens: r.tokens, updated_at: updatedAt })
+      .onConflict((oc) => oc.columns(['client_id', 'period', 'period_key']).doUpdateSet({ tokens: sql`tokens + excluded.tokens`, updated_at: updatedAt }))
+      .compile()
+    return { sql: q.sql, parameters: q.parameters }
   })
 }
 
