@@ -17,6 +17,7 @@ const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '2' },
+    'server-warmup': { type: 'string', default: '10' },
     'soak-seconds': { type: 'string', default: '120' },
     streams: { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
@@ -27,6 +28,7 @@ const { values: flags } = parseArgs({
 const QUICK = flags.quick
 const DURATION = QUICK ? 3 : Number(flags.duration)
 const WARMUP = QUICK ? 1 : Number(flags.warmup)
+const SERVER_WARMUP = QUICK ? 2 : Number(flags['server-warmup'])
 const SOAK = QUICK ? 10 : Number(flags['soak-seconds'])
 const OPEN_STREAMS = QUICK ? 200 : Number(flags.streams)
 const ROUNDS = Math.max(1, Number(flags.rounds))
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     ]
 
     for (const t of targets) await verify(t, upstreamUrl)
+    for (const t of targets) await warmUp(t)
 
     const results: Record<string, unknown> = {
       when: new Date().toISOString(),
@@ -113,6 +116,7 @@ async function main(): Promise<void> {
       const redisProxy = await startProxyProcess('proxy+redis', dataDir, work, { PROXY_REDIS_URL: REDIS_URL })
       const t: Target = { name: 'proxy+redis', url: `http://127.0.0.1:${redisProxy.port}`, pid: redisProxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' }
       await verify(t, upstreamUrl)
+      await warmUp(t)
       // Alternated with the passthrough again, best round each, so both sides of this ratio share a moment.
       let best: WrkResult | null = null
       let ref: WrkResult | null = null
@@ -254,6 +258,22 @@ async function verify(t: Target, upstreamUrl: string): Promise<void> {
 }
 
 // ---------- measurements ----------
+
+/**
+ * Once per server before the first phase: chat at 16 connections and a few rounds of streams, so the
+ * phases measure code the JIT has compiled (as in a server that has run for a while), not its first
+ * seconds, when V8's compiler threads share the pinned core. Each phase still has its own warm-up.
+ */
+async function warmUp(t: Target): Promise<void> {
+  await runWrk(t, 16, SERVER_WARMUP)
+  const pool = new Pool(t.url, { connections: 16 })
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(t.auth ? { authorization: `Bearer ${t.auth}` } : {}) }
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (let i = 0; i < 8; i++) await (await pool.request({ method: 'POST', path: t.chatPath, headers, body: streamBody() })).body.text()
+  }))
+  await pool.close()
+  log(`warmed up ${t.name}: ${SERVER_WARMUP} s of chat at 16 connections, 128 streams`)
+}
 
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
