@@ -1,5 +1,6 @@
 import SQLite from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { batchTransaction } from '../../../src/store/audit-batch.js'
 import { openStore, type Store } from '../../../src/store/db.js'
 import { tempDataDir, testEnv } from '../../helpers/proxy.js'
 
@@ -39,5 +40,26 @@ describe('store transactions', () => {
       otherWrites('during-read')
     })
     expect(other.prepare("SELECT count(*) AS n FROM meta WHERE key = 'during-read'").get()).toEqual({ n: 1 })
+  })
+
+  it('pause inside a large audit batch every 32 rows, and still commit it as one transaction', () => {
+    other.exec('CREATE TABLE rows_t (n INTEGER)')
+    let pauses = 0
+    let seenByOthers = -1
+    const reader = new SQLite(store.file, { readonly: true })
+    try {
+      const tx = batchTransaction(other, 'INSERT INTO rows_t (n) VALUES (?)', 'SELECT 1 WHERE :x = :x', () => {
+        pauses++
+        // what another connection sees while the writer pauses: nothing of this batch yet
+        seenByOthers = Math.max(seenByOthers, reader.prepare('SELECT count(*) FROM rows_t').pluck().get() as number)
+      })
+      const rows = Array.from({ length: 100 }, (_, n) => [n])
+      expect(tx(rows, [])).toEqual([])
+      expect(pauses).toBe(3)
+      expect(seenByOthers).toBe(0)
+      expect(reader.prepare('SELECT count(*) FROM rows_t').pluck().get()).toBe(100)
+    } finally {
+      reader.close()
+    }
   })
 })
