@@ -11,8 +11,8 @@
  * @param {string} auditSql positional INSERT of one audit row
  * @param {string} usageSql named UPSERT of one usage delta
  * @param {() => void} [pause] called after every PAUSE_EVERY_ROWS rows (the writer thread sleeps briefly)
- * @returns {(rows: unknown[][], usage: Iterable<object>, writes?: Iterable<readonly WriteStatement[]>) => Refused[]}
- *   the write groups that failed (by position), each undone on its own; the rest is committed
+ * @returns {(rows: unknown[][], usage: Iterable<object>, writes?: Iterable<readonly WriteStatement[]>) => { refused: Refused[], changes: number[] }}
+ *   the write groups that failed (by position), each undone on its own, and the rows each group changed
  *
  * @typedef {{ index: number, error: unknown }} Refused
  */
@@ -23,7 +23,9 @@ export function batchTransaction(db, auditSql, usageSql, pause) {
   // Nested in the batch, each group is a savepoint: a group that fails for another reason than the lock
   // (a bug, a schema the statements do not fit) is undone alone, and the audit rows still commit.
   const group = db.transaction((/** @type {readonly WriteStatement[]} */ list) => {
-    for (const w of list) run(w)
+    let changed = 0
+    for (const w of list) changed += run(w)
+    return changed
   })
   return db.transaction((rows, usage, writes = []) => {
     for (let i = 0; i < rows.length; i++) {
@@ -33,17 +35,18 @@ export function batchTransaction(db, auditSql, usageSql, pause) {
     for (const u of usage) upsert.run(u)
     /** @type {Refused[]} */
     const refused = []
-    let index = 0
+    /** @type {number[]} */
+    const changes = []
     for (const list of writes) {
       try {
-        group(list)
+        changes.push(group(list))
       } catch (error) {
         if (isBusy(error)) throw error
-        refused.push({ index, error })
+        refused.push({ index: changes.length, error })
+        changes.push(0)
       }
-      index++
     }
-    return refused
+    return { refused, changes }
   })
 }
 
@@ -62,7 +65,7 @@ const PAUSE_EVERY_ROWS = 32
  * skipped: SQLite undoes that one statement and the transaction goes on. Any other failure ends it.
  *
  * @param {Database} db
- * @returns {(w: WriteStatement) => void}
+ * @returns {(w: WriteStatement) => number} the rows the statement changed
  */
 export function statementRunner(db) {
   /** @type {Map<string, import('better-sqlite3').Statement>} */
@@ -74,10 +77,11 @@ export function statementRunner(db) {
       prepared.set(w.sql, statement)
     }
     try {
-      statement.run(/** @type {unknown[]} */ (w.parameters))
+      return statement.run(/** @type {unknown[]} */ (w.parameters)).changes
     } catch (err) {
       const code = /** @type {{ code?: unknown }} */ (err).code
       if (!w.skipOnConstraint || typeof code !== 'string' || !code.startsWith('SQLITE_CONSTRAINT')) throw err
+      return 0
     }
   }
 }

@@ -32,9 +32,10 @@ export interface AuditSink {
   write(rows: unknown[][], usage: UsageDelta[]): Promise<number>
   /**
    * Commits the statements (compiled on this side) with the next batch, in the order handed over;
-   * resolves once they are committed, rejects when they were not (they are the caller's to retry).
+   * resolves with the rows they changed once they are committed, rejects when they were not (they are
+   * the caller's to retry).
    */
-  apply(writes: WriteStatement[]): Promise<void>
+  apply(writes: WriteStatement[]): Promise<number>
   /** Commits what the sink holds now; resolves to how many rows that wrote. */
   flush(): Promise<number>
   /** rows taken and not yet committed */
@@ -49,7 +50,7 @@ const THREAD_YOUNG_GENERATION_MB = 3
 
 export function inlineAuditSink(sqlite: SQLite.Database, events: AuditSinkEvents): AuditSink {
   let tx: ReturnType<typeof batchTransaction> | null = null
-  const commit = (rows: unknown[][], usage: UsageDelta[], writes?: WriteStatement[]): void => {
+  const commit = (rows: unknown[][], usage: UsageDelta[], writes?: WriteStatement[]): number => {
     // Another (async) transaction is open on the shared connection (a config reload): try again later.
     if (!sqlite.open || sqlite.inTransaction) throw new Error('the store connection is busy')
     tx ??= batchTransaction(sqlite, AUDIT_INSERT_SQL, USAGE_UPSERT_SQL)
@@ -58,8 +59,9 @@ export function inlineAuditSink(sqlite: SQLite.Database, events: AuditSinkEvents
     const previous = sqlite.pragma('busy_timeout', { simple: true }) as number
     sqlite.pragma(`busy_timeout = ${BATCH_BUSY_TIMEOUT_MS}`)
     try {
-      const refused = tx(rows, usage, writes ? [writes] : [])
+      const { refused, changes } = tx(rows, usage, writes ? [writes] : [])
       if (refused[0]) throw refused[0].error
+      return changes[0] ?? 0
     } finally {
       sqlite.pragma(`busy_timeout = ${previous}`)
     }
@@ -77,7 +79,7 @@ export function inlineAuditSink(sqlite: SQLite.Database, events: AuditSinkEvents
       return rows.length
     },
     async apply(writes) {
-      commit([], [], writes)
+      return commit([], [], writes)
     },
     flush: async () => 0,
     buffered: 0,
@@ -89,7 +91,7 @@ type Reply =
   | { ready: true }
   | { flushed: { ok: boolean; seconds: number; rows: number; message?: string } }
   | { dropped: number }
-  | { applied: number[] }
+  | { applied: Array<[id: number, changes: number]> }
   | { refused: number[]; message: string }
   | { synced: number; rows: number }
   | { closed: number }
@@ -121,7 +123,7 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
   const syncs = new Map<number, (rows: number) => void>()
   let nextSync = 1
   /** statements handed to the thread (or waiting for it), by id, until it says they are committed */
-  const applying = new Map<number, { writes: WriteStatement[]; resolve: () => void; reject: (err: Error) => void }>()
+  const applying = new Map<number, { writes: WriteStatement[]; resolve: (changes: number) => void; reject: (err: Error) => void }>()
   let nextApply = 1
   let held = 0
   let worker: Worker | null = null
@@ -198,8 +200,8 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
         held -= reply.flushed.rows
         opts.events.flushed(reply.flushed.ok, reply.flushed.seconds, reply.flushed.message)
       } else if ('applied' in reply) {
-        for (const id of reply.applied) {
-          applying.get(id)?.resolve()
+        for (const [id, changes] of reply.applied) {
+          applying.get(id)?.resolve(changes)
           applying.delete(id)
         }
       } else if ('refused' in reply) {
@@ -252,7 +254,7 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
     apply(writes) {
       if (!worker) return opts.fallback.apply(writes)
       const id = nextApply++
-      const done = new Promise<void>((resolve, reject) => applying.set(id, { writes, resolve, reject }))
+      const done = new Promise<number>((resolve, reject) => applying.set(id, { writes, resolve, reject }))
       if (early) early.push({ writes, id })
       else worker.postMessage({ writes, id })
       settle()

@@ -11,7 +11,7 @@
  * Messages in:  { rows, usage } to write; { writes, id } statements to commit with the next batch;
  *               { sync: id } to commit now and answer; 'close'.
  * Messages out: { ready: true } once the store is open, { flushed: { ok, seconds, rows, message? } }
- *               after every attempt, { applied: ids } once those statements are committed, { refused: ids,
+ *               after every attempt, { applied: [id, rows changed][] } once those statements are committed, { refused: ids,
  *               message } when they failed for another reason than a lock, { dropped: n },
  *               { synced: id, rows }, { closed: lost }.
  *
@@ -94,14 +94,15 @@ function commit() {
   const started = performance.now()
   const n = rows.length
   try {
-    const refused = transaction(rows, usage.values(), writes.map((w) => w.writes))
+    const { refused, changes } = transaction(rows, usage.values(), writes.map((w) => w.writes))
     rows = []
     usage = new Map()
     if (writes.length > 0) {
       // Refused groups go back to their owners, who retry them on their own schedule.
       for (const r of refused) port.postMessage({ refused: [writes[r.index]?.id], message: errorMessage(r.error) })
       const failed = new Set(refused.map((r) => r.index))
-      port.postMessage({ applied: writes.filter((_, i) => !failed.has(i)).map((w) => w.id) })
+      const applied = writes.flatMap((w, i) => (failed.has(i) ? [] : [[w.id, changes[i] ?? 0]]))
+      port.postMessage({ applied })
     }
     writes = []
     port.postMessage({ flushed: { ok: true, seconds: (performance.now() - started) / 1000, rows: n } })

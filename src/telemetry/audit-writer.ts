@@ -154,10 +154,10 @@ export class AuditWriter {
   }
 
   /**
-   * Commits statements compiled elsewhere (key health, quota usage) through the same sink, so the
+   * Commits statements compiled elsewhere (key health, quota usage, retention) through the same sink, so the
    * server's other write-behind state leaves the event loop too; see AuditSink.apply.
    */
-  apply(writes: WriteStatement[]): Promise<void> {
+  apply(writes: WriteStatement[]): Promise<number> {
     return this.#sink.apply(writes)
   }
 

@@ -181,14 +181,15 @@ describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) =
     const providerId = (store.sqlite.prepare("SELECT id FROM providers WHERE name = 'mock'").pluck().get() as number)
     const circuit = (scope: string, pid: number, state: 'open' | 'closed') => ({ scope, providerId: pid, keyId: null, state, openUntil: null, at: Date.UTC(2026, 2, 1) })
     const committed: string[] = []
-    const first = writer.apply(circuitStateStatements(store.db, [circuit('p:x', providerId, 'open'), circuit('p:gone', providerId + 99, 'open')])).then(() => committed.push('first'))
-    const second = writer.apply(circuitStateStatements(store.db, [circuit('p:x', providerId, 'closed')])).then(() => committed.push('second'))
+    const first = writer.apply(circuitStateStatements(store.db, [circuit('p:x', providerId, 'open'), circuit('p:gone', providerId + 99, 'open')])).then((n) => committed.push(`first:${n}`))
+    const second = writer.apply(circuitStateStatements(store.db, [circuit('p:x', providerId, 'closed')])).then((n) => committed.push(`second:${n}`))
     const broken = writer.apply([{ sql: 'INSERT INTO no_such_table VALUES (1)', parameters: [] }])
     const refused = expect(broken).rejects.toThrow(/no such table/)
     writer.add(record({ requestId: 'with-statements' }))
     await writer.flush()
     await Promise.all([first, second, refused])
-    expect(committed).toEqual(['first', 'second'])
+    // resolved with the rows each changed: the deleted provider's circuit was skipped
+    expect(committed).toEqual(['first:1', 'second:1'])
     expect(store.sqlite.prepare('SELECT scope, state FROM circuit_states').all()).toEqual([{ scope: 'p:x', state: 'closed' }])
     expect(count('audit')).toBe(1)
     await writer.close()
@@ -263,10 +264,11 @@ describe('automatic retention', () => {
       const day = 86_400_000
       for (let i = 0; i < 4500; i++) writer.add(record({ requestId: `old${i}`, endedAt: Date.now() - 40 * day }))
       for (let i = 0; i < 3; i++) writer.add(record({ requestId: `new${i}`, endedAt: Date.now() - 2 * day }))
-      await writer.close()
-      const retention = startRetention({ store, days: 30, logger: silentLogger(), firstRunMs: 60_000 })
+      await writer.flush()
+      const retention = startRetention({ apply: (writes) => writer.apply(writes), days: 30, logger: silentLogger(), firstRunMs: 60_000 })
       expect(await retention.run()).toBe(4500)
       retention.stop()
+      await writer.close()
       const left = (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
       expect(left).toEqual(['new0', 'new1', 'new2'])
       // usage is an aggregate and stays

@@ -1,4 +1,5 @@
 import type SQLite from 'better-sqlite3'
+import type { WriteStatement } from '../audit-batch.js'
 import type { Kysely } from 'kysely'
 import { notFound } from '../../core/errors.js'
 import type { AuditRow, Database } from '../schema.js'
@@ -64,11 +65,12 @@ export async function pruneAudit(db: Kysely<Database>, beforeIso: string): Promi
 }
 
 /**
- * Deletes at most `limit` rows older than `beforeIso` in one short statement, for the server's automatic
- * retention: many small deletes never hold the write lock (or the event loop) for long.
+ * Deletes at most `limit` rows older than `beforeIso` in one statement, for the server's automatic
+ * retention, which hands it to the store writer: many small deletes never hold the write lock for long,
+ * and none runs on the event loop.
  */
-export function pruneAuditChunk(sqlite: SQLite.Database, beforeIso: string, limit = 2000): number {
-  return sqlite.prepare('DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ? ORDER BY ts LIMIT ?)').run(beforeIso, limit).changes
+export function pruneAuditStatement(beforeIso: string, limit = 2000): WriteStatement {
+  return { sql: 'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ? ORDER BY ts LIMIT ?)', parameters: [beforeIso, limit] }
 }
 
 /** Turns content capture on or off for one client; running servers pick it up with the next reload. */

@@ -56,7 +56,7 @@ export interface HealthWriter extends HealthSink {
   close(): Promise<void>
 }
 
-export function createHealthWriter(db: Kysely<Database>, opts: { apply: (writes: WriteStatement[]) => Promise<void>; flushMs?: number; onError?: (err: unknown) => void }): HealthWriter {
+export function createHealthWriter(db: Kysely<Database>, opts: { apply: (writes: WriteStatement[]) => Promise<number>; flushMs?: number; onError?: (err: unknown) => void }): HealthWriter {
   let keys = new Map<number, KeyHealthWrite>()
   let circuits = new Map<string, CircuitStateWrite>()
   let running: Promise<void> | null = null
@@ -71,7 +71,7 @@ export function createHealthWriter(db: Kysely<Database>, opts: { apply: (writes:
     circuits = new Map()
     running = opts
       .apply([...keyHealthStatements(db, k.values()), ...circuitStateStatements(db, c.values())])
-      .catch((err) => {
+      .then(() => {}, (err) => {
         // Kept for the next flush, unless something newer came in meanwhile.
         for (const [id, w] of k) if (!keys.has(id)) keys.set(id, w)
         for (const [scope, w] of c) if (!circuits.has(scope)) circuits.set(scope, w)

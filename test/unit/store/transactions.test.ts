@@ -54,7 +54,7 @@ describe('store transactions', () => {
         seenByOthers = Math.max(seenByOthers, reader.prepare('SELECT count(*) FROM rows_t').pluck().get() as number)
       })
       const rows = Array.from({ length: 100 }, (_, n) => [n])
-      expect(tx(rows, [])).toEqual([])
+      expect(tx(rows, [])).toEqual({ refused: [], changes: [] })
       expect(pauses).toBe(3)
       expect(seenByOthers).toBe(0)
       expect(reader.prepare('SELECT count(*) FROM rows_t').pluck().get()).toBe(100)
