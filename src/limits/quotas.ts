@@ -19,7 +19,7 @@ export interface QuotaUsageRow {
 /** Where the book persists to; the composition root wires it to the SQLite store. */
 export interface QuotaStore {
   /** adds each row's tokens to its stored total, all in one transaction */
-  add(rows: QuotaUsageRow[]): Promise<void>
+  add(rows: QuotaUsageRow[]): Promise<unknown>
   /** the stored totals of one day and one month */
   load(day: string, month: string): Promise<QuotaUsageRow[]>
 }

@@ -118,7 +118,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   // Limits and quotas: in memory, or shared through Redis. Quota usage is written behind, never per request.
   const env = opts.env ?? process.env
   const quotaBook = new QuotaBook({
-    store: { add: async (rows) => void (await audit.apply(quotaUsageStatements(store.db, rows))), load: (day, month) => loadQuotaUsage(store.db, day, month) },
+    store: { add: (rows) => audit.apply(quotaUsageStatements(store.db, rows)), load: (day, month) => loadQuotaUsage(store.db, day, month) },
     onError: (err) => logger.error({ event: 'limits', err: err instanceof Error ? err.message : String(err) }, 'could not persist quota usage; retrying'),
   })
   await quotaBook.load()

@@ -51,9 +51,15 @@ export function batchTransaction(db, auditSql, usageSql, pause) {
 }
 
 /** @param {unknown} err another connection holds the lock: worth trying again as it is */
-export function isBusy(err) {
+function isBusy(err) {
+  const code = sqliteCode(err)
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+}
+
+/** @param {unknown} err @returns {string} better-sqlite3's error code (SQLITE_BUSY, SQLITE_CONSTRAINT_FOREIGNKEY, …), or '' */
+function sqliteCode(err) {
   const code = /** @type {{ code?: unknown } | null} */ (err)?.code
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+  return typeof code === 'string' ? code : ''
 }
 
 /** about 0.2–0.3 ms of inserts between two pauses */
@@ -67,7 +73,7 @@ const PAUSE_EVERY_ROWS = 32
  * @param {Database} db
  * @returns {(w: WriteStatement) => number} the rows the statement changed
  */
-export function statementRunner(db) {
+function statementRunner(db) {
   /** @type {Map<string, import('better-sqlite3').Statement>} */
   const prepared = new Map()
   return (w) => {
@@ -79,8 +85,7 @@ export function statementRunner(db) {
     try {
       return statement.run(/** @type {unknown[]} */ (w.parameters)).changes
     } catch (err) {
-      const code = /** @type {{ code?: unknown }} */ (err).code
-      if (!w.skipOnConstraint || typeof code !== 'string' || !code.startsWith('SQLITE_CONSTRAINT')) throw err
+      if (!w.skipOnConstraint || !sqliteCode(err).startsWith('SQLITE_CONSTRAINT')) throw err
       return 0
     }
   }

@@ -25,7 +25,6 @@ export interface Retention {
 
 const DAY_MS = 86_400_000
 const CHUNKS_PER_BATCH = 5
-/** pruneAuditStatement's default */
 const CHUNK_ROWS = 2000
 
 export function startRetention(opts: RetentionOptions): Retention {
@@ -37,8 +36,8 @@ export function startRetention(opts: RetentionOptions): Retention {
       const before = new Date(Date.now() - opts.days * DAY_MS).toISOString()
       let total = 0
       try {
-        // A few chunks per hand-over: each is its own statement, so the lock is never held for long.
-        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(before))
+        // A few chunks per hand-over, committed with one of the writer's batches: at most 10,000 rows a time.
+        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(before, CHUNK_ROWS))
         for (;;) {
           if (stopped) break
           const n = await opts.apply(chunks)

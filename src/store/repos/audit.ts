@@ -69,7 +69,7 @@ export async function pruneAudit(db: Kysely<Database>, beforeIso: string): Promi
  * retention, which hands it to the store writer: many small deletes never hold the write lock for long,
  * and none runs on the event loop.
  */
-export function pruneAuditStatement(beforeIso: string, limit = 2000): WriteStatement {
+export function pruneAuditStatement(beforeIso: string, limit: number): WriteStatement {
   return { sql: 'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ? ORDER BY ts LIMIT ?)', parameters: [beforeIso, limit] }
 }
 
