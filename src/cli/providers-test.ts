@@ -94,7 +94,7 @@ async function probeKey(adapter: ProviderAdapter, probe: Probe, key: { label: st
     upstreamModel: probe.kind === 'chat' ? probe.model : '',
     signal: AbortSignal.timeout(timeoutMs),
     requestId: `providers-test-${Date.now()}`,
-    timeouts: { firstByteMs: timeoutMs, totalMs: timeoutMs },
+    timeouts: { firstByteMs: timeoutMs },
   }
   const started = performance.now()
   const latency = () => Math.round(performance.now() - started)

@@ -326,7 +326,7 @@ export class Gateway {
       upstreamModel: candidate.target.upstreamModel,
       signal: limit,
       requestId: caller.requestId,
-      timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining), totalMs: timeouts_ms.total },
+      timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining) },
       warn: (param) => dropped.push(param),
     }
     try {

@@ -26,10 +26,8 @@ export interface ProviderEndpoint {
 }
 
 export interface Timeouts {
-  /** time to the upstream's response headers */
+  /** time to the upstream's response headers; the call's signal bounds the whole exchange */
   firstByteMs: number
-  /** the whole exchange, body included */
-  totalMs: number
 }
 
 export interface CallContext {

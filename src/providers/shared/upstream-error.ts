@@ -144,8 +144,8 @@ export function upstreamNetworkError(provider: string, err: unknown, clientSigna
   }
   const code = (err as { code?: string })?.code
   const name = (err as { name?: string })?.name
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return upstreamTimeout(provider, 'first_byte')
-  if (code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') return upstreamTimeout(provider, 'total')
+  // the first-byte timeout arrives as a ProxyError already (shared/http.ts); undici's own timeouts are off
+  if (name === 'TimeoutError') return upstreamTimeout(provider, 'total')
   if (code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new UpstreamError({ fault: 'timeout', status: 504, type: 'timeout_error', code: 'upstream_timeout', message: `Could not connect to provider '${provider}' in time.`, retryable: true })
   }

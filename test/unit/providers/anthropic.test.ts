@@ -61,7 +61,7 @@ const ctx = (): CallContext => ({
   upstreamModel: 'claude-test',
   signal: new AbortController().signal,
   requestId: 'req_test',
-  timeouts: { firstByteMs: 5000, totalMs: 10000 },
+  timeouts: { firstByteMs: 5000 },
 })
 
 const sse = (events: Array<Record<string, unknown>>) => Buffer.from(events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join(''))

@@ -13,7 +13,7 @@ const ctx = (over: Partial<CallContext> = {}): CallContext => ({
   upstreamModel: 'llama3.2',
   signal: AbortSignal.timeout(5000),
   requestId: 'req_test',
-  timeouts: { firstByteMs: 5000, totalMs: 5000 },
+  timeouts: { firstByteMs: 5000 },
   ...over,
 })
 
