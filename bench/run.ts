@@ -52,7 +52,11 @@ interface Target {
 
 async function main(): Promise<void> {
   const wrk = ensureWrk()
-  log(`load generator: ${wrk ? 'wrk (' + wrk + ')' : 'none'}; pinning: ${canPin ? 'taskset (server core 0, load + upstream core 1)' : 'off'}`)
+  // This process is the load generator of the stream phases (undici clients): it belongs on the load
+  // core too. Unpinned, the scheduler could run it on the measured server's core, where it took that
+  // server's CPU at random moments. Every child is started under its own taskset, so it is unaffected.
+  if (canPin) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+  log(`load generator: ${wrk ? 'wrk (' + wrk + ')' : 'none'}; pinning: ${canPin ? 'taskset (server core 0; wrk, the stream clients (this process) and the upstream core 1)' : 'off'}`)
   if (!wrk) throw new Error('wrk is required: install it with `apt-get install wrk`.')
   const work = mkdtempSync(path.join(tmpdir(), 'proxy-bench-'))
   try {
