@@ -56,8 +56,8 @@ interface ExchangeLink {
  * entries wait in an array for the next sweep, half a second or more later. At a few thousand requests a
  * second that kept about 1,800 timers alive at any moment (a heap snapshot at one connection): each
  * outlived two scavenges, was promoted, and then filled the old generation towards its next full GC.
- * Nothing is lost by switching them off. Every caller's signal bounds the whole exchange: the gateway's attempt timer, or
- * the CLI probe's AbortSignal.timeout.
+ * Nothing is lost by switching them off: every caller's signal bounds the whole exchange (the gateway's
+ * attempt timer, the CLI probe's AbortSignal.timeout).
  */
 function exchangeLink(call: UpstreamCall): ExchangeLink {
   const signal = call.ctx.signal
