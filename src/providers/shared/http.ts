@@ -62,10 +62,12 @@ interface ExchangeLink {
 function exchangeLink(call: UpstreamCall): ExchangeLink {
   const signal = call.ctx.signal
   let controller: Dispatcher.DispatchController | null = null
-  let reason: unknown = null
-  const abort = (why: unknown) => {
-    reason ??= why
-    controller?.abort(why as Error)
+  // the first cut wins (the client leaving, the attempt's time, or the first-byte timer)
+  let cut: { reason: unknown } | null = null
+  const abort = (reason: unknown) => {
+    if (cut) return
+    cut = { reason }
+    controller?.abort(reason as Error)
   }
   const onAbort = () => abort(signal.reason)
   signal.addEventListener('abort', onAbort, { once: true })
@@ -83,8 +85,8 @@ function exchangeLink(call: UpstreamCall): ExchangeLink {
   return {
     attach(c) {
       controller = c
-      if (reason !== null) c.abort(reason as Error)
-      else if (signal.aborted) c.abort(signal.reason as Error)
+      // the callers reject an already aborted signal before dispatching, so a cut here came later
+      if (cut) c.abort(cut.reason as Error)
     },
     answered,
     detach() {

@@ -5,6 +5,7 @@
  */
 import type { Kysely, Transaction } from 'kysely'
 import type { WriteStatement } from '../audit-batch.js'
+import { writeStatement } from './write-statement.js'
 import { invalidRequest, notFound } from '../../core/errors.js'
 import { nowIso } from '../time.js'
 import type { CircuitOverrideMode, CircuitStateName, Database } from '../schema.js'
@@ -64,12 +65,11 @@ export function circuitStateStatements(db: Kysely<Database>, writes: Iterable<Ci
   const out: WriteStatement[] = []
   for (const w of writes) {
     const values = { state: w.state, open_until: w.openUntil === null ? null : new Date(w.openUntil).toISOString(), updated_at: new Date(w.at).toISOString() }
-    const q = db
+    const upsert = db
       .insertInto('circuit_states')
       .values({ scope: w.scope, provider_id: w.providerId, key_id: w.keyId, ...values })
       .onConflict((oc) => oc.column('scope').doUpdateSet(values))
-      .compile()
-    out.push({ sql: q.sql, parameters: q.parameters, skipOnConstraint: true })
+    out.push(writeStatement(upsert, true))
   }
   return out
 }

@@ -6,6 +6,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { WriteStatement } from '../audit-batch.js'
+import { writeStatement } from './write-statement.js'
 import { nowIso } from '../time.js'
 import type { Database, KeyHealth, ProviderKeyRow } from '../schema.js'
 import { circuitStateStatements, keyScope, type CircuitStateWrite } from './circuits.js'
@@ -106,7 +107,7 @@ function keyHealthStatements(db: Kysely<Database>, writes: Iterable<KeyHealthWri
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
   const out: WriteStatement[] = []
   for (const w of writes) {
-    const q = db
+    const update = db
       .updateTable('provider_keys')
       .set((eb) => ({
         health: w.health,
@@ -119,8 +120,7 @@ function keyHealthStatements(db: Kysely<Database>, writes: Iterable<KeyHealthWri
       }))
       .where('id', '=', w.keyId)
       .where('health_epoch', '=', w.epoch)
-      .compile()
-    out.push({ sql: q.sql, parameters: q.parameters })
+    out.push(writeStatement(update))
   }
   return out
 }

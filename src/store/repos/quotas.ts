@@ -4,6 +4,7 @@
  */
 import { sql, type Kysely } from 'kysely'
 import type { WriteStatement } from '../audit-batch.js'
+import { writeStatement } from './write-statement.js'
 import { nowIso } from '../time.js'
 import type { Database, QuotaPeriod } from '../schema.js'
 
@@ -17,14 +18,14 @@ export interface QuotaUsage {
 /** The statements that add each row's tokens to its stored total, compiled for the store writer. */
 export function quotaUsageStatements(db: Kysely<Database>, rows: readonly QuotaUsage[]): WriteStatement[] {
   const updatedAt = nowIso()
-  return rows.map((r) => {
-    const q = db
-      .insertInto('quota_usage')
-      .values({ client_id: r.clientId, period: r.period, period_key: r.periodKey, tokens: r.tokens, updated_at: updatedAt })
-      .onConflict((oc) => oc.columns(['client_id', 'period', 'period_key']).doUpdateSet({ tokens: sql`tokens + excluded.tokens`, updated_at: updatedAt }))
-      .compile()
-    return { sql: q.sql, parameters: q.parameters }
-  })
+  return rows.map((r) =>
+    writeStatement(
+      db
+        .insertInto('quota_usage')
+        .values({ client_id: r.clientId, period: r.period, period_key: r.periodKey, tokens: r.tokens, updated_at: updatedAt })
+        .onConflict((oc) => oc.columns(['client_id', 'period', 'period_key']).doUpdateSet({ tokens: sql`tokens + excluded.tokens`, updated_at: updatedAt })),
+    ),
+  )
 }
 
 /** The stored totals of one UTC day and one UTC month, for every client. */
