@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
+import type { ProxyError } from '../../core/errors.js'
 import { chatRequestSchema, completionRequestSchema, embeddingRequestSchema, parseRequest } from '../../core/openai-schema.js'
 import { LightAbort } from '../../core/signal-like.js'
 import { acceptRequestId } from '../../core/ids.js'
@@ -133,13 +134,16 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
     describe(out, state, served)
     state.record.usage = served.value.usage ? normalizeUsage(served.value.usage) : null
     if (state.record.capture) state.record.capture.response = served.value
-    finish(deps, state, 200)
     // The upstream's own bytes when the adapter passed its answer through unchanged.
     const answer = rawJsonOf(served.value) ?? JSON.stringify(served.value)
     out['content-type'] = 'application/json'
     out['content-length'] = String(typeof answer === 'string' ? Buffer.byteLength(answer) : answer.length)
     res.writeHead(200, out)
     res.end(answer)
+    // Accounting (limits settled, log line, metrics, audit) after the answer is on its way: it is the
+    // same work either way, but before the write the client waited for it. Nothing runs in between
+    // (this is one synchronous turn), so the client's next request still finds its usage settled.
+    finish(deps, state, 200)
   } catch (err) {
     res.off('close', onClose)
     fail(deps, state, res, err)
@@ -163,8 +167,12 @@ function describe(out: OutHeaders, state: RequestState, served: Served<unknown>)
 function fail(deps: OpenAIRouteDeps, state: RequestState, res: ServerResponse, err: unknown): void {
   const error = toProxyError(err, state.record.requestId, state.record.path)
   state.record.error = { type: error.type, code: error.code, message: error.message }
+  if (!res.headersSent && !res.destroyed) writeError(state, res, error)
+  // after the answer, as for a success
   finish(deps, state, error.status)
-  if (res.headersSent || res.destroyed) return
+}
+
+function writeError(state: RequestState, res: ServerResponse, error: ProxyError): void {
   const headers: OutHeaders = { 'content-type': 'application/json', 'x-request-id': state.record.requestId }
   const limitHeaders = state.admission?.headers
   if (limitHeaders) Object.assign(headers, limitHeaders)
