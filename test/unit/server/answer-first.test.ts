@@ -24,8 +24,7 @@ describe('OpenAI POST endpoints: answer first, then account', () => {
   async function start(chat: () => Promise<Served<unknown>>) {
     const seen: Array<{ status: number; ended: boolean }> = []
     let current: ServerResponse | null = null
-    const snap = snapshot([])
-    snap.clientsByHash.set(hashClientKey(KEY), client(1, { name: 'app' }))
+    const snap = { ...snapshot([]), clientsByHash: new Map([[hashClientKey(KEY), client(1, { name: 'app' })]]) }
     const post = openAIPostHandler({
       gateway: { chat } as unknown as Gateway,
       config: () => snap,
