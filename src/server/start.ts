@@ -138,12 +138,13 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   const metricsRequireAdmin = metricsNeedAdmin(observability.metricsAuth, opts.host ?? '127.0.0.1')
   let draining = false
   const liveStats = new LiveStats()
+  const telemetry = createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats, scrubber })
   const shutdown = new AbortController()
   let localAccess: LocalAccess | null = null
   const listener = createRequestListener({
     gateway,
     config: () => config.current(),
-    telemetry: createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats, scrubber }),
+    telemetry,
     metrics: { registry, requireAdmin: metricsRequireAdmin },
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     limits,
@@ -236,8 +237,10 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         gateway.close()
         await limits.close()
         await healthWriter.close()
-        // Every request has finished (and reported) by now: the writer commits the last audit rows, and
-        // the health and quota writes just handed over, before the store closes.
+        // Every request has finished (and reported) by now: the last ones are accounted for, then the
+        // writer commits the last audit rows, and the health and quota writes just handed over, before
+        // the store closes.
+        telemetry.flush?.()
         await audit.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()

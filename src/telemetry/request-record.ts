@@ -37,5 +37,11 @@ export interface Telemetry {
   captureRequest?(record: RequestRecord, client: ClientConfig, body: unknown): void
   /** called when an SSE response starts; `elapsedMs` is the time since the request began */
   streamStarted?(record: RequestRecord, elapsedMs: number): void
+  /**
+   * called once per request, when its answer is complete; the accounting may run a little later, in the
+   * same turn of the event loop (see flush)
+   */
   requestDone(record: RequestRecord): void
+  /** accounts at once for every request reported and not accounted for yet; call on shutdown, before the audit writer closes */
+  flush?(): void
 }

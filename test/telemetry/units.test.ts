@@ -19,8 +19,11 @@ import { createLogger, flushLogger, lineWriter, setLogScrubber, silentLogger } f
 import { createMetrics, fallbackKind } from '../../src/telemetry/metrics.js'
 import type { RequestRecord } from '../../src/telemetry/request-record.js'
 import { metricsNeedAdmin, resolveObservability } from '../../src/telemetry/settings.js'
+import { createTelemetry } from '../../src/telemetry/telemetry.js'
+import type { LiveStats } from '../../src/telemetry/live-stats.js'
 import { cli, tempDataDir, testEnv } from '../helpers/proxy.js'
 import { parseScrape } from './scrape.js'
+import { snapshot as configWith } from '../limits/fixtures.js'
 
 function record(over: Partial<RequestRecord> = {}): RequestRecord {
   return {
@@ -342,6 +345,58 @@ describe('settings', () => {
     expect(metricsNeedAdmin('auto', '0.0.0.0')).toBe(true)
     expect(metricsNeedAdmin('none', '0.0.0.0')).toBe(false)
     expect(metricsNeedAdmin('admin', '127.0.0.1')).toBe(true)
+  })
+})
+
+describe('request accounting', () => {
+  function telemetryWith(live?: Partial<LiveStats>) {
+    const lines: Array<Record<string, unknown>> = []
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).trim().split('\n')) lines.push(JSON.parse(l))
+        done()
+      },
+    })
+    const registry = new Registry()
+    const config = configWith([])
+    const metrics = createMetrics(registry, { config: () => config, processMetrics: false })
+    const telemetry = createTelemetry({ logger: createLogger({ destination }), metrics, liveStats: live as LiveStats | undefined })
+    const requests = async () => (await registry.getSingleMetric('proxy_requests_total')!.get()).values.reduce((n, v) => n + v.value, 0)
+    return { telemetry, lines, requests }
+  }
+
+  it('accounts for the requests that ended in one turn together, in order, once that turn is over', async () => {
+    const { telemetry, lines, requests } = telemetryWith()
+    telemetry.requestDone(record({ requestId: 'req_a' }))
+    telemetry.requestDone(record({ requestId: 'req_b', status: 502, error: { type: 'upstream_error', code: 'bad_gateway', message: 'down' } }))
+    expect(lines).toHaveLength(0)
+    expect(await requests()).toBe(0)
+    await new Promise((r) => setImmediate(r))
+    expect(lines.map((l) => [l.request_id, l.status, l.level])).toEqual([
+      ['req_a', 200, 30],
+      ['req_b', 502, 50],
+    ])
+    expect(await requests()).toBe(2)
+    // flush() does it at once (shutdown)
+    telemetry.requestDone(record({ requestId: 'req_c' }))
+    telemetry.flush!()
+    expect(lines.map((l) => l.request_id)).toEqual(['req_a', 'req_b', 'req_c'])
+  })
+
+  it('goes on with the rest of a batch when one request cannot be accounted for, and says which', async () => {
+    const { telemetry, lines } = telemetryWith({
+      requestDone: (r: RequestRecord) => {
+        if (r.requestId === 'req_bad') throw new Error('live stats broke')
+      },
+    })
+    telemetry.requestDone(record({ requestId: 'req_bad' }))
+    telemetry.requestDone(record({ requestId: 'req_ok' }))
+    await new Promise((r) => setImmediate(r))
+    expect(lines.map((l) => [l.msg, l.request_id])).toEqual([
+      ['could not account for a request', 'req_bad'],
+      ['request', 'req_ok'],
+    ])
+    expect(lines[0]).toMatchObject({ level: 50, err: 'live stats broke' })
   })
 })
 
