@@ -240,7 +240,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         // Every request has finished (and reported) by now: the last ones are accounted for, then the
         // writer commits the last audit rows, and the health and quota writes just handed over, before
         // the store closes.
-        telemetry.flush?.()
+        telemetry.flush()
         await audit.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()

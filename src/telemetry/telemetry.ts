@@ -26,7 +26,7 @@ export interface TelemetryDeps {
   scrubber?: SecretScrubber
 }
 
-export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry {
+export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flush(): void } {
   const { logger, metrics, audit, captureAll = false, captureMaxBytes = DEFAULT_CAPTURE_MAX_BYTES, config, liveStats } = isLogger(deps) ? ({ logger: deps } as TelemetryDeps) : deps
   // One scrubber per server: each keeps a set of every secret seen, rebuilt per snapshot.
   const scrubber = (isLogger(deps) ? undefined : deps.scrubber) ?? (config ? new SecretScrubber(config) : null)

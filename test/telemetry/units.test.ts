@@ -379,7 +379,7 @@ describe('request accounting', () => {
     expect(await requests()).toBe(2)
     // flush() does it at once (shutdown)
     telemetry.requestDone(record({ requestId: 'req_c' }))
-    telemetry.flush!()
+    telemetry.flush()
     expect(lines.map((l) => l.request_id)).toEqual(['req_a', 'req_b', 'req_c'])
   })
 
