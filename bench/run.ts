@@ -11,6 +11,7 @@ import { tmpdir, cpus } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
+import { SERVE_V8_FLAG } from '../src/cli/respawn.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const { values: flags } = parseArgs({
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
   // core too. Unpinned, the scheduler could run it on the measured server's core, where it took that
   // server's CPU at random moments. Every child is started under its own taskset, so it is unaffected.
   if (canPin) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+  log(`proxy: node ${SERVE_V8_FLAG} bin/proxy.js serve, as the systemd unit starts it`)
   log(`load generator: ${wrk ? 'wrk (' + wrk + ')' : 'none'}; pinning: ${canPin ? 'taskset (server core 0; wrk, the stream clients (this process) and the upstream core 1)' : 'off'}`)
   if (!wrk) throw new Error('wrk is required: install it with `apt-get install wrk`.')
   const work = mkdtempSync(path.join(tmpdir(), 'proxy-bench-'))
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
       when: new Date().toISOString(),
       node: process.version,
       loadGenerator: `wrk ${wrk}`,
+      proxyCommand: `node ${SERVE_V8_FLAG} bin/proxy.js serve`,
       pinned: canPin,
       durationSeconds: DURATION,
       phases: {} as Record<string, unknown>,
@@ -209,7 +212,10 @@ async function startChild(name: string, cmd: string[], env: Record<string, strin
 
 async function startProxyProcess(name: string, dataDir: string, work: string, env: Record<string, string>) {
   const logFile = openSync(path.join(work, `${name}.log`), 'a')
-  const child = spawn(pin(0, [process.execPath, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])[0]!, pin(0, [process.execPath, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0']).slice(1), {
+  // Started as the systemd unit starts it, with the V8 flag `proxy serve` would otherwise start a
+  // second node to add (src/cli/respawn.ts): the process measured is then the server itself.
+  const cmd = pin(0, [process.execPath, SERVE_V8_FLAG, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])
+  const child = spawn(cmd[0]!, cmd.slice(1), {
     env: proxyEnv(dataDir, env),
     stdio: ['ignore', logFile, 'pipe'],
   })

@@ -6,6 +6,7 @@ import { createLogger, flushLogger } from '../telemetry/logger.js'
 import { isLoopback, resolveObservability, type ObservabilityFlags } from '../telemetry/settings.js'
 import { CliError, err, type CliDeps } from './context.js'
 import { seedDemo } from './demo.js'
+import { memoryReducerState, SUPERVISOR_ENV } from './respawn.js'
 import { resolveServeSettings, type ServeFlags } from './serve-config.js'
 
 export function serveCommand(deps: CliDeps): Command {
@@ -48,17 +49,23 @@ export function serveCommand(deps: CliDeps): Command {
           if (flags.demo) demo = await seedDemo(store)
         },
       })
+      // Signals are watched before the banner: whoever waits for it may stop the server at once.
+      // A signal while the server starts still ends the process, so a hung start can be interrupted.
+      const stop = watchStop(deps)
       const snapshot = proxy.config.current()
-      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started' }, 'proxy listening')
+      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv) }, 'proxy listening')
       if (observability.metricsAuth === 'none' && !isLoopback(settings.host)) logger.warn({ event: 'start', host: settings.host }, '/metrics is open on a non-loopback address (PROXY_METRICS_AUTH=none)')
       err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
-
-      await waitForStop(deps)
-      err(deps, `Shutting down: finishing open requests (up to ${drainSeconds} s)…`)
-      logger.info({ event: 'shutdown', drainSeconds }, 'shutting down: finishing open requests')
-      await proxy.close(drainSeconds * 1000)
-      logger.info({ event: 'shutdown', auditDropped: proxy.audit.dropped }, 'proxy stopped')
-      await flushLogger(logger)
+      try {
+        await stop.stopped
+        err(deps, `Shutting down: finishing open requests (up to ${drainSeconds} s)…`)
+        logger.info({ event: 'shutdown', drainSeconds }, 'shutting down: finishing open requests')
+        await proxy.close(drainSeconds * 1000)
+        logger.info({ event: 'shutdown', auditDropped: proxy.audit.dropped }, 'proxy stopped')
+        await flushLogger(logger)
+      } finally {
+        stop.release()
+      }
     })
 }
 
@@ -98,15 +105,37 @@ function resolveDrainSeconds(value: string | undefined): number {
   return n
 }
 
-function waitForStop(deps: CliDeps): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done)
-      process.off('SIGTERM', done)
-      resolve()
+/**
+ * Resolves on the first SIGINT or SIGTERM, on deps.stopSignal, or when the `proxy` process that
+ * started this one with the V8 flag is gone (src/cli/respawn.ts). Further signals are ignored until
+ * `release()`: a service manager that signals every process of the service reaches this one twice
+ * (directly and through the parent), and the default action would end the drain and the audit
+ * writer's last batch with it. The drain has its own deadline.
+ */
+function watchStop(deps: CliDeps): { stopped: Promise<void>; release(): void } {
+  let stop!: () => void
+  const stopped = new Promise<void>((resolve) => (stop = resolve))
+  let stopping = false
+  const onStop = () => {
+    if (!stopping) {
+      stopping = true
+      stop()
     }
-    process.once('SIGINT', done)
-    process.once('SIGTERM', done)
-    deps.stopSignal?.addEventListener('abort', done, { once: true })
-  })
+  }
+  process.on('SIGINT', onStop)
+  process.on('SIGTERM', onStop)
+  // A 'disconnect' listener holds the IPC channel open, so it goes as soon as it has fired.
+  const supervisor = deps.env[SUPERVISOR_ENV]
+  const watching = supervisor !== undefined && supervisor === String(process.ppid) && process.connected
+  if (watching) process.once('disconnect', onStop)
+  else if (supervisor !== undefined) onStop() // the `proxy` process that started this one died while it started
+  deps.stopSignal?.addEventListener('abort', onStop, { once: true })
+  return {
+    stopped,
+    release() {
+      process.off('SIGINT', onStop)
+      process.off('SIGTERM', onStop)
+      if (watching) process.off('disconnect', onStop)
+    },
+  }
 }

@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { packageRoot } from './package-root.js'
+import { SERVE_V8_FLAG } from './respawn.js'
 
 export interface UnitOptions {
   nodePath: string
@@ -32,7 +33,9 @@ export function renderUnit(o: UnitOptions): string {
     'Type=simple',
     `User=${o.user}`,
     `Group=${o.user}`,
-    `ExecStart=${quote(o.nodePath)} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
+    // The V8 flag on node's own command line, so `serve` runs in this one process instead of starting
+    // a second node for it (src/cli/respawn.ts): systemd then tracks and signals the server itself.
+    `ExecStart=${quote(o.nodePath)} ${SERVE_V8_FLAG} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
     `EnvironmentFile=-${o.envFile}`,
     // No desktop session on a server: go straight to the key file instead of probing D-Bus.
     'Environment=NODE_ENV=production PROXY_KEYCHAIN=off',

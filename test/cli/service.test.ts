@@ -14,7 +14,7 @@ describe('proxy service', () => {
     const res = await cli(tmp.dir, ['service', 'print', '--user', 'llm', '--data-dir', '/srv/proxy-data', '--port', '9000'])
     expect(res.code).toBe(0)
     const unit = res.stdout
-    expect(unit).toContain(`ExecStart=${process.execPath} ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --drain-seconds 25 --port 9000`)
+    expect(unit).toContain(`ExecStart=${process.execPath} --no-memory-reducer ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --drain-seconds 25 --port 9000`)
     expect(unit).toContain('TimeoutStopSec=40')
     for (const line of ['User=llm', 'Restart=on-failure', 'EnvironmentFile=-/etc/proxy/proxy.env', 'NoNewPrivileges=true', 'ProtectSystem=strict', 'ReadWritePaths=/srv/proxy-data', 'PrivateTmp=true', 'WantedBy=multi-user.target']) {
       expect(unit).toContain(line)

@@ -1,0 +1,228 @@
+/**
+ * `proxy serve` starts node again with `--no-memory-reducer` and stands in for it: signals go to the
+ * server once, its exit status comes back, and the server stops by itself if the `proxy` process is
+ * killed. The process tests run the build in dist/ (`npm run build`) on Linux (they find the server
+ * process with `ps --ppid`).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createServer, type Server } from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { memoryReducerState, respawnArgs } from '../../src/cli/respawn.js'
+import { cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
+import { assertBuilt } from '../limits/serve-process.js'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const BIN = path.join(root, 'bin/proxy.js')
+
+describe('respawnArgs', () => {
+  const argv = ['/usr/bin/node', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000']
+
+  it('adds the flag for serve, after node options already given', () => {
+    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux')).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+  })
+
+  it('leaves every other command alone', () => {
+    expect(respawnArgs(['/usr/bin/node', '/opt/proxy/bin/proxy.js', 'keys', 'ls'], [], 'linux')).toBeNull()
+    expect(respawnArgs(['/usr/bin/node', '/opt/proxy/bin/proxy.js'], [], 'linux')).toBeNull()
+  })
+
+  it("keeps node's own command line when it already decides, either way, and on Windows", () => {
+    expect(respawnArgs(argv, ['--no-memory-reducer'], 'linux')).toBeNull()
+    expect(respawnArgs(argv, ['--memory-reducer'], 'linux')).toBeNull()
+    expect(respawnArgs(argv, ['--no_memory_reducer'], 'darwin')).toBeNull()
+    expect(respawnArgs(argv, [], 'win32')).toBeNull()
+  })
+})
+
+describe('memoryReducerState', () => {
+  it('is on unless the last word on it turns it off', () => {
+    expect(memoryReducerState([])).toBe('on')
+    expect(memoryReducerState(['--no-memory-reducer'])).toBe('off')
+    expect(memoryReducerState(['--no-memory-reducer', '--memory-reducer'])).toBe('on')
+    expect(memoryReducerState(['--memory-reducer', '--no_memory_reducer'])).toBe('off')
+  })
+})
+
+interface Started {
+  proc: ChildProcess
+  url: string
+  out: () => string
+  err: () => string
+  /** resolves when the `proxy` process has exited */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** resolves when every process writing to the pipes has closed them */
+  closed: Promise<void>
+}
+
+const running: ChildProcess[] = []
+
+async function startServe(dataDir: string, args: string[] = [], opts: { detached?: boolean } = {}): Promise<Started> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-format', 'json', ...args], {
+    env: testEnv(dataDir),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+  })
+  running.push(proc)
+  let out = ''
+  let err = ''
+  proc.stdout!.on('data', (d) => (out += d))
+  proc.stderr!.on('data', (d) => (err += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 15 s; stderr: ${err}`)), 15_000)
+    proc.stderr!.on('data', () => {
+      const m = /proxy is listening on (http:\/\/\S+)/.exec(err)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+    proc.once('exit', (code) => reject(new Error(`exited early with ${code}: ${err}`)))
+  })
+  return { proc, url, out: () => out, err: () => err, exited, closed }
+}
+
+function childrenOf(pid: number): number[] {
+  const res = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+  return res.stdout.split('\n').map((s) => s.trim()).filter(Boolean).map(Number)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function cmdline(pid: number): string[] {
+  const res = spawnSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' })
+  return res.stdout.split('\0').filter(Boolean)
+}
+
+function startLine(out: string): Record<string, unknown> {
+  const line = out.split('\n').find((l) => l.includes('"proxy listening"'))
+  if (!line) throw new Error(`no start line in: ${out}`)
+  return JSON.parse(line) as Record<string, unknown>
+}
+
+const count = (text: string, needle: string) => text.split(needle).length - 1
+
+describe.skipIf(process.platform !== 'linux')('proxy serve in a child node without the memory reducer', () => {
+  beforeAll(() => assertBuilt())
+  afterEach(() => {
+    for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+  })
+
+  it('runs the server in a child node with the flag; SIGTERM to proxy drains it and both exit 0', async () => {
+    const data = tempDataDir()
+    try {
+      const s = await startServe(data.dir, ['--demo'])
+      const [server, ...more] = childrenOf(s.proc.pid!)
+      expect(more).toEqual([])
+      expect(cmdline(server!)).toContain('--no-memory-reducer')
+      expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
+      const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
+      expect(startLine(line)).toMatchObject({ memoryReducer: 'off' })
+
+      const key = keyFrom(s.err())
+      const res = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
+      })
+      expect(res.status).toBe(200)
+
+      s.proc.kill('SIGTERM')
+      expect(await s.exited).toEqual({ code: 0, signal: null })
+      await s.closed
+      expect(alive(server!)).toBe(false)
+      expect(count(s.out(), '"proxy stopped"')).toBe(1)
+    } finally {
+      data.cleanup()
+    }
+  })
+
+  it('a Ctrl-C (SIGINT to the whole process group) reaches the server once and it stops cleanly', async () => {
+    const data = tempDataDir()
+    try {
+      const s = await startServe(data.dir, [], { detached: true })
+      process.kill(-s.proc.pid!, 'SIGINT')
+      expect(await s.exited).toEqual({ code: 0, signal: null })
+      await s.closed
+      expect(count(s.err(), 'Shutting down')).toBe(1)
+      expect(count(s.out(), '"proxy stopped"')).toBe(1)
+    } finally {
+      data.cleanup()
+    }
+  })
+
+  it('ignores a second SIGTERM sent straight to the server while it drains (a service manager signals every process)', async () => {
+    const data = tempDataDir()
+    try {
+      expect((await cli(data.dir, ['providers', 'add', 'slow', '--type', 'mock', '--setting', 'chunks=15', '--setting', 'chunk_gap_ms=100'])).code).toBe(0)
+      expect((await cli(data.dir, ['models', 'add', 'slow-model', '--target', 'slow/s'])).code).toBe(0)
+      const key = keyFrom((await cli(data.dir, ['clients', 'add', 'app'])).stdout)
+      const s = await startServe(data.dir, ['--drain-seconds', '10'])
+      const [server] = childrenOf(s.proc.pid!)
+
+      const res = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'slow-model', stream: true, messages: [{ role: 'user', content: 'write a while' }] }),
+      })
+      expect(res.status).toBe(200)
+      const body = res.text()
+
+      s.proc.kill('SIGTERM')
+      await eventually(() => s.err(), (e) => e.includes('Shutting down'), 5000)
+      process.kill(server!, 'SIGTERM')
+
+      const text = await body
+      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+      expect(await s.exited).toEqual({ code: 0, signal: null })
+      expect(count(s.out(), '"proxy stopped"')).toBe(1)
+    } finally {
+      data.cleanup()
+    }
+  })
+
+  it('the server drains and exits by itself when the proxy process is killed outright', async () => {
+    const data = tempDataDir()
+    try {
+      const s = await startServe(data.dir)
+      const [server] = childrenOf(s.proc.pid!)
+      s.proc.kill('SIGKILL')
+      expect(await s.exited).toEqual({ code: null, signal: 'SIGKILL' })
+      // The server still holds the pipes: they close when it has stopped.
+      await s.closed
+      expect(count(s.out(), '"proxy stopped"')).toBe(1)
+      await eventually(() => alive(server!), (a) => !a, 5000)
+    } finally {
+      data.cleanup()
+    }
+  })
+
+  it("hands back the server's exit status: a taken port is exit 1 with the reason", async () => {
+    const data = tempDataDir()
+    const taken: Server = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (taken.address() as { port: number }).port
+      const proc = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { env: testEnv(data.dir), stdio: ['ignore', 'pipe', 'pipe'] })
+      running.push(proc)
+      let err = ''
+      proc.stderr!.on('data', (d) => (err += d))
+      const code = await new Promise<number | null>((resolve) => proc.once('close', (c) => resolve(c)))
+      expect(code).toBe(1)
+      expect(err).toContain('the port is taken')
+    } finally {
+      taken.close()
+      data.cleanup()
+    }
+  })
+})
