@@ -1,14 +1,14 @@
 /**
  * `proxy serve` runs node with V8's memory reducer off.
  *
- * Once a process goes quiet, the reducer runs garbage collections that shrink the heap and drop map
- * transitions V8 would otherwise keep. A server that answered a few requests and then idled, which
- * is how most servers start their day, came out of that about 20 % slower under every later load:
- * 129-138 µs of CPU a request at 64 connections instead of 105-116 µs (README, Performance). V8 reads
- * the flag only when it sets up the heap, so `v8.setFlagsFromString` cannot turn it off, and Node
- * refuses it in NODE_OPTIONS. So the `proxy` command starts node again with the flag, unless node's
- * own command line already decides (`node --no-memory-reducer …` as the systemd unit runs it, or
- * `node --memory-reducer …` to keep the reducer).
+ * Once a process goes quiet, the reducer runs garbage collections meant to shrink the heap. A server
+ * that answered a few requests and then idled, which is how most servers start their day, came out of
+ * that about 20 % slower under every later load: 129-138 µs of CPU a request at 64 connections instead
+ * of 105-116 µs, with `perf` showing V8 moving objects to new hidden classes in Node's and undici's
+ * request constructors (README, Performance). V8 reads the flag only when it sets up the heap, so
+ * `v8.setFlagsFromString` cannot turn it off, and Node refuses it in NODE_OPTIONS. So the `proxy`
+ * command starts node again with the flag, unless node's own command line already decides
+ * (`node --no-memory-reducer …` as the systemd unit runs it, or `node --memory-reducer …` to keep it).
  *
  * This module is loaded before anything else, so the parent stays small (about 7 MB of its own
  * memory): it only forwards signals and hands back the child's exit status.

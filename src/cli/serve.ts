@@ -124,7 +124,7 @@ function watchStop(deps: CliDeps): { stopped: Promise<void>; release(): void } {
   }
   process.on('SIGINT', onStop)
   process.on('SIGTERM', onStop)
-  // A 'disconnect' listener holds the IPC channel open, so it goes as soon as it has fired.
+  // A 'disconnect' listener keeps the IPC channel, and so this process, alive: release() takes it off.
   const supervisor = deps.env[SUPERVISOR_ENV]
   const watching = supervisor !== undefined && supervisor === String(process.ppid) && process.connected
   if (watching) process.once('disconnect', onStop)
