@@ -57,14 +57,17 @@ export function runRespawned(args: string[]): void {
   const forward = (signal: NodeJS.Signals) => {
     child.kill(signal)
   }
+  const stopForwarding = () => {
+    for (const signal of FORWARDED) process.off(signal, forward)
+  }
   for (const signal of FORWARDED) process.on(signal, forward)
   child.once('error', (e) => {
-    for (const signal of FORWARDED) process.off(signal, forward)
+    stopForwarding()
     process.stderr.write(`error: could not start ${process.execPath}: ${e.message}\n`)
     process.exitCode = 1
   })
   child.once('exit', (code, signal) => {
-    for (const signal of FORWARDED) process.off(signal, forward)
+    stopForwarding()
     if (signal) process.kill(process.pid, signal)
     else process.exitCode = code ?? 1
   })

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { memoryReducerState, respawnArgs } from '../../src/cli/respawn.js'
 import { cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
 import { assertBuilt } from '../limits/serve-process.js'
@@ -113,102 +113,86 @@ function startLine(out: string): Record<string, unknown> {
 const count = (text: string, needle: string) => text.split(needle).length - 1
 
 describe.skipIf(process.platform !== 'linux')('proxy serve in a child node without the memory reducer', () => {
+  let data: ReturnType<typeof tempDataDir>
   beforeAll(() => assertBuilt())
+  beforeEach(() => {
+    data = tempDataDir()
+  })
   afterEach(() => {
     for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+    data.cleanup()
   })
 
   it('runs the server in a child node with the flag; SIGTERM to proxy drains it and both exit 0', async () => {
-    const data = tempDataDir()
-    try {
-      const s = await startServe(data.dir, ['--demo'])
-      const [server, ...more] = childrenOf(s.proc.pid!)
-      expect(more).toEqual([])
-      expect(cmdline(server!)).toContain('--no-memory-reducer')
-      expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
-      const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
-      expect(startLine(line)).toMatchObject({ memoryReducer: 'off' })
+    const s = await startServe(data.dir, ['--demo'])
+    const [server, ...more] = childrenOf(s.proc.pid!)
+    expect(more).toEqual([])
+    expect(cmdline(server!)).toContain('--no-memory-reducer')
+    expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
+    const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
+    expect(startLine(line)).toMatchObject({ memoryReducer: 'off' })
 
-      const key = keyFrom(s.err())
-      const res = await fetch(`${s.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
-      })
-      expect(res.status).toBe(200)
+    const key = keyFrom(s.err())
+    const res = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
+    })
+    expect(res.status).toBe(200)
 
-      s.proc.kill('SIGTERM')
-      expect(await s.exited).toEqual({ code: 0, signal: null })
-      await s.closed
-      expect(alive(server!)).toBe(false)
-      expect(count(s.out(), '"proxy stopped"')).toBe(1)
-    } finally {
-      data.cleanup()
-    }
+    s.proc.kill('SIGTERM')
+    expect(await s.exited).toEqual({ code: 0, signal: null })
+    await s.closed
+    expect(alive(server!)).toBe(false)
+    expect(count(s.out(), '"proxy stopped"')).toBe(1)
   })
 
   it('a Ctrl-C (SIGINT to the whole process group) reaches the server once and it stops cleanly', async () => {
-    const data = tempDataDir()
-    try {
-      const s = await startServe(data.dir, [], { detached: true })
-      process.kill(-s.proc.pid!, 'SIGINT')
-      expect(await s.exited).toEqual({ code: 0, signal: null })
-      await s.closed
-      expect(count(s.err(), 'Shutting down')).toBe(1)
-      expect(count(s.out(), '"proxy stopped"')).toBe(1)
-    } finally {
-      data.cleanup()
-    }
+    const s = await startServe(data.dir, [], { detached: true })
+    process.kill(-s.proc.pid!, 'SIGINT')
+    expect(await s.exited).toEqual({ code: 0, signal: null })
+    await s.closed
+    expect(count(s.err(), 'Shutting down')).toBe(1)
+    expect(count(s.out(), '"proxy stopped"')).toBe(1)
   })
 
   it('ignores a second SIGTERM sent straight to the server while it drains (a service manager signals every process)', async () => {
-    const data = tempDataDir()
-    try {
-      expect((await cli(data.dir, ['providers', 'add', 'slow', '--type', 'mock', '--setting', 'chunks=15', '--setting', 'chunk_gap_ms=100'])).code).toBe(0)
-      expect((await cli(data.dir, ['models', 'add', 'slow-model', '--target', 'slow/s'])).code).toBe(0)
-      const key = keyFrom((await cli(data.dir, ['clients', 'add', 'app'])).stdout)
-      const s = await startServe(data.dir, ['--drain-seconds', '10'])
-      const [server] = childrenOf(s.proc.pid!)
+    expect((await cli(data.dir, ['providers', 'add', 'slow', '--type', 'mock', '--setting', 'chunks=15', '--setting', 'chunk_gap_ms=100'])).code).toBe(0)
+    expect((await cli(data.dir, ['models', 'add', 'slow-model', '--target', 'slow/s'])).code).toBe(0)
+    const key = keyFrom((await cli(data.dir, ['clients', 'add', 'app'])).stdout)
+    const s = await startServe(data.dir, ['--drain-seconds', '10'])
+    const [server] = childrenOf(s.proc.pid!)
 
-      const res = await fetch(`${s.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'slow-model', stream: true, messages: [{ role: 'user', content: 'write a while' }] }),
-      })
-      expect(res.status).toBe(200)
-      const body = res.text()
+    const res = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow-model', stream: true, messages: [{ role: 'user', content: 'write a while' }] }),
+    })
+    expect(res.status).toBe(200)
+    const body = res.text()
 
-      s.proc.kill('SIGTERM')
-      await eventually(() => s.err(), (e) => e.includes('Shutting down'), 5000)
-      process.kill(server!, 'SIGTERM')
+    s.proc.kill('SIGTERM')
+    await eventually(() => s.err(), (e) => e.includes('Shutting down'), 5000)
+    process.kill(server!, 'SIGTERM')
 
-      const text = await body
-      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
-      expect(await s.exited).toEqual({ code: 0, signal: null })
-      expect(count(s.out(), '"proxy stopped"')).toBe(1)
-    } finally {
-      data.cleanup()
-    }
+    const text = await body
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    expect(await s.exited).toEqual({ code: 0, signal: null })
+    expect(count(s.out(), '"proxy stopped"')).toBe(1)
   })
 
   it('the server drains and exits by itself when the proxy process is killed outright', async () => {
-    const data = tempDataDir()
-    try {
-      const s = await startServe(data.dir)
-      const [server] = childrenOf(s.proc.pid!)
-      s.proc.kill('SIGKILL')
-      expect(await s.exited).toEqual({ code: null, signal: 'SIGKILL' })
-      // The server still holds the pipes: they close when it has stopped.
-      await s.closed
-      expect(count(s.out(), '"proxy stopped"')).toBe(1)
-      await eventually(() => alive(server!), (a) => !a, 5000)
-    } finally {
-      data.cleanup()
-    }
+    const s = await startServe(data.dir)
+    const [server] = childrenOf(s.proc.pid!)
+    s.proc.kill('SIGKILL')
+    expect(await s.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    // The server still holds the pipes: they close when it has stopped.
+    await s.closed
+    expect(count(s.out(), '"proxy stopped"')).toBe(1)
+    await eventually(() => alive(server!), (a) => !a, 5000)
   })
 
   it("hands back the server's exit status: a taken port is exit 1 with the reason", async () => {
-    const data = tempDataDir()
     const taken: Server = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
     try {
@@ -222,7 +206,6 @@ describe.skipIf(process.platform !== 'linux')('proxy serve in a child node witho
       expect(err).toContain('the port is taken')
     } finally {
       taken.close()
-      data.cleanup()
     }
   })
 })
