@@ -7,11 +7,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir, cpus } from 'node:os'
+import { availableParallelism, tmpdir, cpus } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
-import { SERVE_V8_FLAG } from '../src/cli/respawn.js'
+import { serveV8Flags } from '../src/cli/respawn.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const { values: flags } = parseArgs({
@@ -40,6 +40,8 @@ const streamBody = (gapMs?: number) => JSON.stringify({ model: 'bench-model', st
 
 const canPin = hasCommand('taskset') && cpus().length >= 2
 const pin = (core: number, cmd: string[]): string[] => (canPin ? ['taskset', '-c', String(core), ...cmd] : cmd)
+// The flags `proxy serve` picks for the CPUs the proxy may use: one core when pinned (src/cli/respawn.ts).
+const PROXY_V8_FLAGS = serveV8Flags(canPin ? 1 : availableParallelism())
 const children: ChildProcess[] = []
 const log = (...parts: unknown[]) => console.error('[bench]', ...parts)
 
@@ -57,7 +59,7 @@ async function main(): Promise<void> {
   // core too. Unpinned, the scheduler could run it on the measured server's core, where it took that
   // server's CPU at random moments. Every child is started under its own taskset, so it is unaffected.
   if (canPin) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
-  log(`proxy: node ${SERVE_V8_FLAG} bin/proxy.js serve, as the systemd unit starts it`)
+  log(`proxy: node ${PROXY_V8_FLAGS.join(' ')} bin/proxy.js serve, as the systemd unit on such a machine starts it`)
   log(`load generator: ${wrk ? 'wrk (' + wrk + ')' : 'none'}; pinning: ${canPin ? 'taskset (server core 0; wrk, the stream clients (this process) and the upstream core 1)' : 'off'}`)
   if (!wrk) throw new Error('wrk is required: install it with `apt-get install wrk`.')
   const work = mkdtempSync(path.join(tmpdir(), 'proxy-bench-'))
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
       when: new Date().toISOString(),
       node: process.version,
       loadGenerator: `wrk ${wrk}`,
-      proxyCommand: `node ${SERVE_V8_FLAG} bin/proxy.js serve`,
+      proxyCommand: `node ${PROXY_V8_FLAGS.join(' ')} bin/proxy.js serve`,
       pinned: canPin,
       durationSeconds: DURATION,
       phases: {} as Record<string, unknown>,
@@ -212,9 +214,9 @@ async function startChild(name: string, cmd: string[], env: Record<string, strin
 
 async function startProxyProcess(name: string, dataDir: string, work: string, env: Record<string, string>) {
   const logFile = openSync(path.join(work, `${name}.log`), 'a')
-  // Started as the systemd unit starts it, with the V8 flag `proxy serve` would otherwise start a
+  // Started as the systemd unit starts it, with the V8 flags `proxy serve` would otherwise start a
   // second node to add (src/cli/respawn.ts): the process measured is then the server itself.
-  const cmd = pin(0, [process.execPath, SERVE_V8_FLAG, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])
+  const cmd = pin(0, [process.execPath, ...PROXY_V8_FLAGS, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])
   const child = spawn(cmd[0]!, cmd.slice(1), {
     env: proxyEnv(dataDir, env),
     stdio: ['ignore', logFile, 'pipe'],

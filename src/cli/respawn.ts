@@ -1,5 +1,6 @@
 /**
- * `proxy serve` runs node with V8's memory reducer off.
+ * `proxy serve` runs node with V8's memory reducer off, and, on a machine or CPU set of one CPU, with
+ * V8's garbage collector on the main thread only.
  *
  * Once a process goes quiet, the reducer runs garbage collections meant to shrink the heap. A server
  * that answered a few requests and then idled, which is how most servers start their day, came out of
@@ -10,33 +11,57 @@
  * command starts node again with the flag, unless node's own command line already decides
  * (`node --no-memory-reducer …` as the systemd unit runs it, or `node --memory-reducer …` to keep it).
  *
+ * With one CPU, V8's helper threads cannot collect garbage beside the event loop: they take turns with
+ * it. A scavenge then waits for helpers the scheduler has yet to run, and a helper that wakes (marking
+ * for a full GC, sweeping) preempts the event loop for its whole time slice. Pinned to one core, `perf
+ * sched` showed the event loop preempted by them for 45 ms in 4 s at one connection, up to 3-5 ms at a
+ * time, and a full GC stalled a request for 12-18 ms; with `--single-threaded-gc` 10 ms in 4 s and at
+ * most 5-7 ms (README, Performance). The same V8 flag cannot be set later either (the helpers exist by then).
+ *
  * This module is loaded before anything else, so the parent stays small (about 7 MB of its own
  * memory): it only forwards signals and hands back the child's exit status.
  */
 import { spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 
 export const SERVE_V8_FLAG = '--no-memory-reducer'
+export const ONE_CPU_GC_FLAG = '--single-threaded-gc'
+
+/** The V8 flags `serve` runs with on a machine (or CPU set) of `cpus` CPUs. */
+export function serveV8Flags(cpus: number): string[] {
+  return cpus <= 1 ? [SERVE_V8_FLAG, ONE_CPU_GC_FLAG] : [SERVE_V8_FLAG]
+}
 
 /** Set in the child's environment to the parent's pid, so serve can stop if the parent is killed. */
 export const SUPERVISOR_ENV = 'PROXY_SUPERVISOR_PID'
 
 const DECIDED = /^--(no[-_])?memory[-_]reducer$/
+const GC_DECIDED = /^--(no[-_])?single[-_]threaded([-_]gc)?$/
 
 /**
- * The node arguments to start `serve` with the flag, or null when this process should just run the
- * command: another command, node's command line already has the flag either way, or Windows, where a
- * detached child gets a console of its own and process groups do not exist.
+ * The node arguments to start `serve` with its flags, or null when this process should just run the
+ * command: another command, node's command line already sets the memory reducer either way (it then
+ * decides every flag), or Windows, where a detached child gets a console of its own and process groups
+ * do not exist. `cpus` is how many CPUs this process may run on (its affinity, inherited by the child).
  */
-export function respawnArgs(argv: readonly string[], execArgv: readonly string[], platform: NodeJS.Platform): string[] | null {
+export function respawnArgs(argv: readonly string[], execArgv: readonly string[], platform: NodeJS.Platform, cpus = availableParallelism()): string[] | null {
   if (argv[2] !== 'serve' || platform === 'win32') return null
   if (execArgv.some((arg) => DECIDED.test(arg))) return null
-  return [...execArgv, SERVE_V8_FLAG, ...argv.slice(1)]
+  // a GC threading flag of node's own command line is kept, and wins
+  const flags = serveV8Flags(cpus).filter((flag) => flag !== ONE_CPU_GC_FLAG || !execArgv.some((arg) => GC_DECIDED.test(arg)))
+  return [...execArgv, ...flags, ...argv.slice(1)]
 }
 
 /** Whether V8's memory reducer runs in a process started with these node arguments (the last one wins). */
 export function memoryReducerState(execArgv: readonly string[]): 'on' | 'off' {
   const last = execArgv.filter((arg) => DECIDED.test(arg)).at(-1)
   return last !== undefined && /^--no[-_]/.test(last) ? 'off' : 'on'
+}
+
+/** Whether V8 collects garbage on the main thread only in a process started with these node arguments. */
+export function gcThreads(execArgv: readonly string[]): 'main thread' | 'parallel' {
+  const last = execArgv.filter((arg) => GC_DECIDED.test(arg)).at(-1)
+  return last !== undefined && !/^--no[-_]/.test(last) ? 'main thread' : 'parallel'
 }
 
 // SIGHUP is not forwarded: when the terminal goes away the parent dies of it, the child sees its IPC

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { packageRoot } from './package-root.js'
-import { SERVE_V8_FLAG } from './respawn.js'
+import { ONE_CPU_GC_FLAG, serveV8Flags } from './respawn.js'
 
 export interface UnitOptions {
   nodePath: string
@@ -11,6 +11,8 @@ export interface UnitOptions {
   host?: string
   port?: number
   drainSeconds: number
+  /** CPUs of the machine the unit is written on: one gets V8's one-CPU GC flag (respawn.ts) */
+  cpus: number
 }
 
 /**
@@ -23,6 +25,7 @@ export function renderUnit(o: UnitOptions): string {
   if (o.port !== undefined) args.push('--port', String(o.port))
   const underHome = [o.dataDir, o.proxyBin, o.nodePath].some((p) => p.startsWith('/home/') || p.startsWith('/root/') || p === '/root')
   const stateDir = o.dataDir.startsWith('/var/lib/') ? o.dataDir.slice('/var/lib/'.length) : null
+  const v8Flags = serveV8Flags(o.cpus)
   const lines = [
     '[Unit]',
     'Description=proxy: OpenAI-compatible LLM gateway',
@@ -33,9 +36,11 @@ export function renderUnit(o: UnitOptions): string {
     'Type=simple',
     `User=${o.user}`,
     `Group=${o.user}`,
-    // The V8 flag on node's own command line, so `serve` runs in this one process instead of starting
-    // a second node for it (src/cli/respawn.ts): systemd then tracks and signals the server itself.
-    `ExecStart=${quote(o.nodePath)} ${SERVE_V8_FLAG} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
+    // The V8 flags on node's own command line, so `serve` runs in this one process instead of starting
+    // a second node for them (src/cli/respawn.ts): systemd then tracks and signals the server itself.
+    // The CPU count is read now, not when the service starts, so the unit says what it decided.
+    ...(v8Flags.includes(ONE_CPU_GC_FLAG) ? [`# ${ONE_CPU_GC_FLAG}: this machine had one CPU when the unit was written; write it again (--force) after adding CPUs.`] : []),
+    `ExecStart=${quote(o.nodePath)} ${v8Flags.join(' ')} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
     `EnvironmentFile=-${o.envFile}`,
     // No desktop session on a server: go straight to the key file instead of probing D-Bus.
     'Environment=NODE_ENV=production PROXY_KEYCHAIN=off',

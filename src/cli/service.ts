@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { Command } from 'commander'
 import { CliError, out, parseIntOption, type CliDeps } from './context.js'
@@ -28,6 +29,7 @@ function unitOptions(flags: ServiceFlags): UnitOptions {
     host: flags.host,
     port: flags.port,
     drainSeconds: flags.drainSeconds,
+    cpus: availableParallelism(),
   }
 }
 

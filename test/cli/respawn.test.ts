@@ -1,15 +1,17 @@
 /**
- * `proxy serve` starts node again with `--no-memory-reducer` and stands in for it: signals go to the
+ * `proxy serve` starts node again with `--no-memory-reducer` (and, on one CPU, `--single-threaded-gc`)
+ * and stands in for it: signals go to the
  * server once, its exit status comes back, and the server stops by itself if the `proxy` process is
  * killed. The process tests run the build in dist/ (`npm run build`) on Linux (they find the server
  * process with `ps --ppid`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { memoryReducerState, respawnArgs } from '../../src/cli/respawn.js'
+import { gcThreads, memoryReducerState, respawnArgs } from '../../src/cli/respawn.js'
 import { cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
 import { assertBuilt } from '../limits/serve-process.js'
 
@@ -20,7 +22,13 @@ describe('respawnArgs', () => {
   const argv = ['/usr/bin/node', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000']
 
   it('adds the flag for serve, after node options already given', () => {
-    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux')).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux', 4)).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+  })
+
+  it('on one CPU, also has V8 collect garbage on the main thread, unless node was told how', () => {
+    expect(respawnArgs(argv, [], 'linux', 1)).toEqual(['--no-memory-reducer', '--single-threaded-gc', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--no-single-threaded-gc'], 'linux', 1)).toEqual(['--no-single-threaded-gc', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, [], 'linux', 2)).toEqual(['--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
   })
 
   it('leaves every other command alone', () => {
@@ -33,6 +41,16 @@ describe('respawnArgs', () => {
     expect(respawnArgs(argv, ['--memory-reducer'], 'linux')).toBeNull()
     expect(respawnArgs(argv, ['--no_memory_reducer'], 'darwin')).toBeNull()
     expect(respawnArgs(argv, [], 'win32')).toBeNull()
+    expect(respawnArgs(argv, ['--no-memory-reducer'], 'linux', 1)).toBeNull()
+  })
+})
+
+describe('gcThreads', () => {
+  it('is the main thread only when the last word on it says so', () => {
+    expect(gcThreads([])).toBe('parallel')
+    expect(gcThreads(['--single-threaded-gc'])).toBe('main thread')
+    expect(gcThreads(['--single_threaded_gc', '--no-single-threaded-gc'])).toBe('parallel')
+    expect(gcThreads(['--single-threaded'])).toBe('main thread')
   })
 })
 
@@ -58,8 +76,13 @@ interface Started {
 
 const running: ChildProcess[] = []
 
-async function startServe(dataDir: string, args: string[] = [], opts: { detached?: boolean } = {}): Promise<Started> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-format', 'json', ...args], {
+const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0
+
+async function startServe(dataDir: string, args: string[] = [], opts: { detached?: boolean; oneCpu?: boolean } = {}): Promise<Started> {
+  const command = [process.execPath, BIN, 'serve', '--port', '0', '--log-format', 'json', ...args]
+  // taskset execs node in its own place: the pid is the proxy process's either way
+  if (opts.oneCpu) command.unshift('taskset', '-c', '0')
+  const proc = spawn(command[0]!, command.slice(1), {
     env: testEnv(dataDir),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
@@ -128,9 +151,10 @@ describe.skipIf(process.platform !== 'linux')('proxy serve in a child node witho
     const [server, ...more] = childrenOf(s.proc.pid!)
     expect(more).toEqual([])
     expect(cmdline(server!)).toContain('--no-memory-reducer')
+    expect(cmdline(server!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
     expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
-    expect(startLine(line)).toMatchObject({ memoryReducer: 'off' })
+    expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: availableParallelism() === 1 ? 'main thread' : 'parallel' })
 
     const key = keyFrom(s.err())
     const res = await fetch(`${s.url}/v1/chat/completions`, {
@@ -145,6 +169,16 @@ describe.skipIf(process.platform !== 'linux')('proxy serve in a child node witho
     await s.closed
     expect(alive(server!)).toBe(false)
     expect(count(s.out(), '"proxy stopped"')).toBe(1)
+  })
+
+  it.skipIf(!hasTaskset)('on one CPU (taskset) the server also collects garbage on its main thread only', async () => {
+    const s = await startServe(data.dir, [], { oneCpu: true })
+    const [server] = childrenOf(s.proc.pid!)
+    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--single-threaded-gc']))
+    const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
+    expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: 'main thread' })
+    s.proc.kill('SIGTERM')
+    expect(await s.exited).toEqual({ code: 0, signal: null })
   })
 
   it('a Ctrl-C (SIGINT to the whole process group) reaches the server once and it stops cleanly', async () => {

@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { cli, tempDataDir } from '../helpers/proxy.js'
+import { cli, tempDataDir, testEnv } from '../helpers/proxy.js'
 
 const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze']).status === 0
+const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0
 
 describe('proxy service', () => {
   const tmp = tempDataDir()
@@ -14,13 +16,21 @@ describe('proxy service', () => {
     const res = await cli(tmp.dir, ['service', 'print', '--user', 'llm', '--data-dir', '/srv/proxy-data', '--port', '9000'])
     expect(res.code).toBe(0)
     const unit = res.stdout
-    expect(unit).toContain(`ExecStart=${process.execPath} --no-memory-reducer ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --drain-seconds 25 --port 9000`)
+    const flags = availableParallelism() === 1 ? '--no-memory-reducer --single-threaded-gc' : '--no-memory-reducer'
+    expect(unit).toContain(`ExecStart=${process.execPath} ${flags} ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --drain-seconds 25 --port 9000`)
     expect(unit).toContain('TimeoutStopSec=40')
     for (const line of ['User=llm', 'Restart=on-failure', 'EnvironmentFile=-/etc/proxy/proxy.env', 'NoNewPrivileges=true', 'ProtectSystem=strict', 'ReadWritePaths=/srv/proxy-data', 'PrivateTmp=true', 'WantedBy=multi-user.target']) {
       expect(unit).toContain(line)
     }
     // V8's JIT needs W^X exceptions: this protection would crash node.
     expect(unit).not.toContain('MemoryDenyWriteExecute')
+  })
+
+  it.skipIf(!hasTaskset)('on a one-CPU machine, the unit also has V8 collect garbage on the main thread, and says why', () => {
+    const res = spawnSync('taskset', ['-c', '0', process.execPath, path.resolve('bin/proxy.js'), 'service', 'print', '--data-dir', '/srv/proxy-data'], { env: testEnv(tmp.dir), encoding: 'utf8' })
+    expect(res.status).toBe(0)
+    expect(res.stdout).toContain(`ExecStart=${process.execPath} --no-memory-reducer --single-threaded-gc ${path.resolve('bin/proxy.js')} serve`)
+    expect(res.stdout).toContain('# --single-threaded-gc: this machine had one CPU when the unit was written')
   })
 
   it('refuses a relative data dir and a bad user name', async () => {
