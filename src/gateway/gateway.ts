@@ -259,25 +259,21 @@ export class Gateway {
       const lease = this.#registry.acquire(candidate.target.provider, candidate.key, policy.circuit, clock.now())
       if (!lease) continue // a circuit filled its half-open probes meanwhile
       const outcome = await this.#attempt(candidate, lease, caller, policy, deadline, spec)
+      // Optional fields are set, not spread in: a spread of `cond ? {…} : {}` makes a throwaway object
+      // per field, and this runs on every request.
       const record: AttemptRecord = {
         provider: candidate.target.provider.name,
         upstreamModel: candidate.target.upstreamModel,
         key: candidate.key?.label ?? null,
         ms: outcome.ms,
-        ...(waited > 0 ? { waitedMs: waited } : {}),
-        ...(candidate.fallback ? { fallback: candidate.fallback } : {}),
       }
+      if (waited > 0) record.waitedMs = waited
+      if (candidate.fallback) record.fallback = candidate.fallback
       if (outcome.ok) {
         attempts.push(record)
-        return {
-          value: outcome.value,
-          provider: record.provider,
-          upstreamModel: record.upstreamModel,
-          key: record.key,
-          attempts,
-          fallback: candidate.fallback,
-          ...(outcome.dropped.length > 0 ? { droppedParams: outcome.dropped } : {}),
-        }
+        const served: Served<T> = { value: outcome.value, provider: record.provider, upstreamModel: record.upstreamModel, key: record.key, attempts, fallback: candidate.fallback }
+        if (outcome.dropped !== null) served.droppedParams = outcome.dropped
+        return served
       }
       const { error, failure } = outcome
       record.error = { status: error.status, code: error.code, message: error.message, reason: failure.reason }
@@ -297,7 +293,7 @@ export class Gateway {
     policy: EffectivePolicy,
     deadline: number,
     spec: OpSpec<T>,
-  ): Promise<{ ok: true; value: T; ms: number; dropped: string[] } | { ok: false; error: ProxyError; failure: ReturnType<typeof classifyFailure>; ms: number }> {
+  ): Promise<{ ok: true; value: T; ms: number; dropped: string[] | null } | { ok: false; error: ProxyError; failure: ReturnType<typeof classifyFailure>; ms: number }> {
     const clock = this.#clock
     const started = clock.now()
     const { timeouts_ms } = policy
@@ -320,14 +316,15 @@ export class Gateway {
     const unlink = () => clientSignal.removeEventListener('abort', onClientAbort)
     if (clientSignal.aborted) limit.abort(clientSignal.reason)
     else clientSignal.addEventListener('abort', onClientAbort, { once: true })
-    const dropped: string[] = []
+    // made only when an adapter drops a parameter, which few requests see
+    let dropped: string[] | null = null
     const ctx: CallContext = {
       apiKey: candidate.key?.secret ?? null,
       upstreamModel: candidate.target.upstreamModel,
       signal: limit,
       requestId: caller.requestId,
       timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining) },
-      warn: (param) => dropped.push(param),
+      warn: (param) => void (dropped ??= []).push(param),
     }
     try {
       const adapter = this.#adapterFor(candidate.target.provider)

@@ -55,7 +55,8 @@ export class AttemptPlanner {
   #pass = 0
   #offeredThisPass = 0
   #waits = 0
-  readonly #providerFailures = new Map<number, { count: number; retryAfterMs: number | null }>()
+  /** made at the first failure: most requests never fail */
+  #providerFailures: Map<number, { count: number; retryAfterMs: number | null }> | null = null
   /** the first capability error met (e.g. a provider without embeddings) */
   unsupported: ProxyError | null = null
 
@@ -118,8 +119,9 @@ export class AttemptPlanner {
   failed(candidate: Candidate, outcome: FailureOutcome): void {
     if (!outcome.availability) return
     const id = candidate.target.provider.id
-    const seen = this.#providerFailures.get(id)
-    this.#providerFailures.set(id, { count: (seen?.count ?? 0) + 1, retryAfterMs: outcome.retryAfterMs })
+    const failures = (this.#providerFailures ??= new Map())
+    const seen = failures.get(id)
+    failures.set(id, { count: (seen?.count ?? 0) + 1, retryAfterMs: outcome.retryAfterMs })
   }
 
   /**
@@ -127,7 +129,7 @@ export class AttemptPlanner {
    * request (fallbacks go at once), else full-jitter backoff, at least the upstream's Retry-After (capped).
    */
   waitBefore(candidate: Candidate): number {
-    const failures = this.#providerFailures.get(candidate.target.provider.id)
+    const failures = this.#providerFailures?.get(candidate.target.provider.id)
     if (!failures) return 0
     const { retry } = this.#deps.policy
     const backoff = backoffDelay(failures.count, retry.backoff_ms, this.#deps.random)
@@ -188,6 +190,8 @@ export class AttemptPlanner {
       return []
     }
     if (provider.keys.length === 0) return KEYLESS.has(provider.type) ? [null] : []
+    // One key, the common case: it is tried, out of service or not (see below), if it is active.
+    if (provider.keys.length === 1) return provider.keys[0]!.state === 'active' ? [provider.keys[0]!] : []
     const active = provider.keys.filter((k) => k.state === 'active')
     const usable = active.filter((k) => registry.keyAvailable(k, policy.circuit, now))
     const ordered: KeyConfig[] = selector.order(provider.id, usable, policy.keys.strategy, (k) => registry.load(k))

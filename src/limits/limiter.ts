@@ -175,7 +175,7 @@ export class Limiter {
       if (client.monthlyTokens) quotas.push(this.#quota(client, 'month', periods.month, periods.monthEndsAt, client.monthlyTokens))
     }
 
-    if (rules.length === 0 && quotas.length === 0) return new Granted(this, null, NO_HEADERS, [], [], 0, 0, client.id, periods.day, periods.month)
+    if (rules.length === 0 && quotas.length === 0) return new Granted(this, null, NO_HEADERS, NONE, NONE, 0, 0, client.id, periods.day, periods.month)
 
     let estimate = 0
     const needsTokens = quotas.length > 0 || rules.some((r) => r.kind === 'tokens')
@@ -289,6 +289,7 @@ export class Limiter {
 const isSharedState = (b: LimitBackend): b is LimitBackend & SharedState => typeof (b as Partial<SharedState>).get === 'function' && typeof (b as Partial<SharedState>).incr === 'function'
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+const NONE: readonly never[] = Object.freeze([])
 
 class Granted implements Admission {
   #settled = false

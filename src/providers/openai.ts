@@ -40,17 +40,29 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   // Some OpenAI-compatible servers reject stream_options; operators can turn the usage request off.
   const askStreamUsage = endpoint.settings.stream_usage !== false
 
-  const headersFor = (ctx: CallContext): Record<string, string> => {
-    const h: Record<string, string> = { ...extraHeaders, 'x-request-id': ctx.requestId }
-    if (ctx.apiKey) Object.assign(h, dialect.authHeaders(ctx.apiKey))
+  // The auth headers of the last key used, made again only when the key changes: a provider's requests
+  // mostly use one key, and these are built on every request.
+  let authKey: string | null = null
+  let auth: Record<string, string> = {}
+  const headersFor = (ctx: CallContext, json: boolean): Record<string, string> => {
+    // content-type here, so the request's one headers object is this one (callUpstream keeps it)
+    const h: Record<string, string> = json ? { 'content-type': 'application/json', ...extraHeaders } : { ...extraHeaders }
+    h['x-request-id'] = ctx.requestId
+    if (ctx.apiKey) {
+      if (ctx.apiKey !== authKey) {
+        auth = dialect.authHeaders(ctx.apiKey)
+        authKey = ctx.apiKey
+      }
+      Object.assign(h, auth)
+    }
     return h
   }
 
   const post = (url: string, body: unknown, ctx: CallContext) =>
-    callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx })
+    callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx, true), body, ctx })
   // The answers pass through unchanged, so the server can write the upstream's own bytes.
   const postJson = <T>(url: string, body: unknown, ctx: CallContext) =>
-    fetchJson<T>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx), body, ctx, keepRaw: true })
+    fetchJson<T>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx, true), body, ctx, keepRaw: true })
 
   const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
     const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }
@@ -80,7 +92,7 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
       return postJson<EmbeddingResponse>(dialect.url('embeddings', ctx), { ...req, model: ctx.upstreamModel }, ctx)
     },
     async listModels(ctx) {
-      const body = await fetchJson<{ data?: Array<{ id: string }> }>({ dispatcher: deps.dispatcher, provider: endpoint.name, url: dialect.url('models', ctx), headers: headersFor(ctx), method: 'GET', ctx })
+      const body = await fetchJson<{ data?: Array<{ id: string }> }>({ dispatcher: deps.dispatcher, provider: endpoint.name, url: dialect.url('models', ctx), headers: headersFor(ctx, false), method: 'GET', ctx })
       return (body.data ?? []).map((m) => m.id)
     },
   }

@@ -104,7 +104,7 @@ export interface ThreadAuditSinkOptions {
   flushMs?: number
   /** and as soon as this many rows wait; default 1000 */
   batchRows?: number
-  /** rows the thread keeps while the store refuses writes; default 50 000 */
+  /** rows the thread may hold: while the store refuses writes, or while it commits more slowly than rows come; default 50 000 */
   maxBuffered?: number
   /** used from the moment the thread fails: it cannot start, crashes or exits */
   fallback: AuditSink
@@ -120,6 +120,7 @@ export interface ThreadAuditSinkOptions {
  * reported lost (as a crash would lose it) and the fallback takes over.
  */
 export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
+  const maxBuffered = opts.maxBuffered ?? 50_000
   const syncs = new Map<number, (rows: number) => void>()
   let nextSync = 1
   /** statements handed to the thread (or waiting for it), by id, until it says they are committed */
@@ -186,7 +187,7 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
         busyTimeoutMs: BATCH_BUSY_TIMEOUT_MS,
         flushMs: opts.flushMs ?? 100,
         batchRows: opts.batchRows ?? 1000,
-        maxBuffered: opts.maxBuffered ?? 50_000,
+        maxBuffered,
       },
     })
     worker = w
@@ -245,6 +246,13 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
   return {
     async write(rows, usage) {
       if (!worker) return opts.fallback.write(rows, usage)
+      // Rows reach the thread faster than it commits them when it cannot get enough of a busy core:
+      // past the bound its backlog would grow without end (and the process's memory with it), so new
+      // rows are dropped and counted. Their usage still goes: the usage table stays whole.
+      if (held + rows.length > maxBuffered && rows.length > 0) {
+        opts.events.dropped(rows.length)
+        rows = []
+      }
       held += rows.length
       if (early) early.push({ rows, usage })
       else worker.postMessage({ rows, usage })

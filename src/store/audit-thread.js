@@ -35,6 +35,8 @@ import { batchTransaction } from './audit-batch.js'
 const options = workerData
 /** how long the thread sleeps between slices of a batch (see pause) */
 const PAUSE_MS = 0.1
+/** the thread's nice value (see lowerPriority) */
+const NICE = 5
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort)
 
 lowerPriority()
@@ -134,7 +136,7 @@ async function close() {
 /**
  * Gives the core back for a moment in the middle of a large batch. On a machine (or container) with
  * one core, the scheduler lets a thread that has the core run for its whole slice, a few milliseconds,
- * even at nice 10: requests arriving meanwhile waited behind the commit of a 100 ms batch, which was
+ * even at a lower priority: requests arriving meanwhile waited behind the commit of a 100 ms batch, which was
  * most of the one-connection p99 in the benchmark. Sleeping 0.1 ms every few dozen rows (the write lock
  * stays held; only the CLI or another instance could want it) lets the server's thread in at once.
  */
@@ -165,14 +167,18 @@ function errorMessage(err) {
 
 /**
  * On Linux a thread has its own nice value. Writing the audit trail can wait; answering requests cannot,
- * so when both want the same core the scheduler should pick the server's thread. Best effort: elsewhere,
- * or without permission, the thread keeps the default priority. It is also named, so `top -H` and
- * /proc/PID/task tell its CPU apart from the server's.
+ * so when both want the same core the scheduler should pick the server's thread. But the trail must
+ * still keep up when that core is saturated: the nice value sets the thread's share of a busy core
+ * (weights 1024 against 335 at nice 5: about a quarter). At nice 10 (a tenth) the thread fell behind a
+ * server answering 17,000 requests a second on one core, where a row costs it about 9 µs and a request
+ * the server about 55 µs: it held 160,000 rows after 40 s, and RSS grew by 10 MB every 5 s. Best effort:
+ * elsewhere, or without permission, the thread keeps the default priority. It is also named, so
+ * `top -H` and /proc/PID/task tell its CPU apart from the server's.
  */
 function lowerPriority() {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10)
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, NICE)
     writeFileSync('/proc/thread-self/comm', 'proxy-audit')
   } catch {
     // not Linux, or not allowed: run at normal priority

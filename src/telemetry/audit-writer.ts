@@ -65,6 +65,7 @@ export class AuditWriter {
   #soon: NodeJS.Immediate | null = null
   #closed = false
   #lastErrorLog = 0
+  #lastDropLog = 0
   readonly #sink: AuditSink
   readonly #scrubber: SecretScrubber
 
@@ -84,6 +85,11 @@ export class AuditWriter {
       dropped: (rows) => {
         this.#dropped += rows
         this.#opts.metrics?.auditDropped(rows)
+        const now = Date.now()
+        if (now - this.#lastDropLog > 60_000) {
+          this.#lastDropLog = now
+          this.#opts.logger.warn({ event: 'audit', dropped: rows, dropped_total: this.#dropped }, 'audit rows dropped: the store writer is behind, or the store refuses writes (see proxy_audit_dropped_total)')
+        }
       },
     }
     this.#sink = (opts.sink ?? ((e) => inlineAuditSink(opts.store.sqlite, e)))(events)

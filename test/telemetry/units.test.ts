@@ -227,6 +227,42 @@ describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) =
 })
 
 describe('the audit thread', () => {
+  it('holds at most maxBuffered rows: past that, new rows are dropped and counted, and their usage still goes', async () => {
+    const data = tempDataDir()
+    await cli(data.dir, ['providers', 'add', 'mock', '--type', 'mock'])
+    const store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    try {
+      const snapshot = await loadSnapshot(store)
+      const registry = new Registry()
+      const metrics = createMetrics(registry, { config: () => snapshot, processMetrics: false })
+      const writer = new AuditWriter({
+        store,
+        config: () => snapshot,
+        logger: silentLogger(),
+        metrics,
+        flushMs: 60_000,
+        flushRows: 3,
+        maxBuffered: 1000,
+        // the thread commits only on flush(): until then every row handed over is held
+        sink: (events) => threadAuditSink({ file: store.file, events, flushMs: 60_000, maxBuffered: 4, fallback: inlineAuditSink(store.sqlite, events), onFallback: (r) => expect.fail(`audit thread failed: ${r}`) }),
+      })
+      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `kept${i}` }))
+      await new Promise((r) => setImmediate(r))
+      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `over${i}` }))
+      await new Promise((r) => setImmediate(r))
+      expect(writer.dropped).toBe(3)
+      await writer.flush()
+      const ids = (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
+      expect(ids).toEqual(['kept0', 'kept1', 'kept2'])
+      expect(store.sqlite.prepare('SELECT requests FROM usage').pluck().all()).toEqual([6])
+      expect(parseScrape(await registry.metrics()).value('proxy_audit_dropped_total')).toBe(3)
+      await writer.close()
+    } finally {
+      await store.close()
+      data.cleanup()
+    }
+  })
+
   it('falls back to the shared connection when the thread cannot open the store, and loses no row', async () => {
     const data = tempDataDir()
     await cli(data.dir, ['providers', 'add', 'mock', '--type', 'mock'])

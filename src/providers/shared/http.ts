@@ -30,7 +30,7 @@ function dispatchOptions(call: UpstreamCall): Dispatcher.DispatchOptions {
     origin: split === -1 ? call.url : call.url.slice(0, split),
     path: split === -1 ? '/' : call.url.slice(split),
     method: call.method ?? 'POST',
-    headers: call.body === undefined ? call.headers : { 'content-type': 'application/json', ...call.headers },
+    headers: call.body === undefined || 'content-type' in call.headers ? call.headers : { 'content-type': 'application/json', ...call.headers },
     body: call.body === undefined ? undefined : JSON.stringify(call.body),
     // undici's own timeouts are off: see exchangeLink for why, and for what takes their place
     headersTimeout: 0,

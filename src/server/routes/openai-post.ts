@@ -77,7 +77,8 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
   const onClose = () => {
     if (!res.writableFinished) link.abort(new DOMException('The client closed the request.', 'AbortError'))
   }
-  res.once('close', onClose)
+  // on(), not once(): once() wraps the listener in two more objects, and it is removed by hand anyway
+  res.on('close', onClose)
   try {
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key'])), deps.config())
     state.record.client = client.name
