@@ -27,13 +27,15 @@ import { availableParallelism } from 'node:os'
 export const SERVE_V8_FLAG = '--no-memory-reducer'
 export const ONE_CPU_GC_FLAG = '--single-threaded-gc'
 /**
- * Young-generation semi-spaces of 8 MB instead of V8's 16: the young generation is the largest part of
- * the server's memory under load that a bare Node process does not also have. At 64 connections on one
- * core, peak RSS fell from 152-164 MB to 136-146 MB; young-generation collections come twice as often
- * and take half as long each (0.4 instead of 0.75 ms), about 1 % more of the CPU in all, and the
- * one-connection p99 did not move beyond the noise (README, Performance).
+ * Young-generation semi-spaces of 4 MB instead of V8's 16: the young generation is the largest part of
+ * the server's memory under load that a bare Node process does not also have. Pinned to one core at 64
+ * connections, peak RSS over 20 s was 152-164 MB with 16 MB, 147-157 MB with 8 MB and 131-139 MB with
+ * 4 MB. It costs some throughput when the core is saturated (more objects live long enough to be
+ * promoted: the collector's share went from 4.2-4.6 % to 7.2-7.3 %, requests a second down 7-12 %),
+ * and the one-connection p99 did not move beyond the noise (README, Performance). A size on node's own
+ * command line is kept.
  */
-export const SEMI_SPACE_FLAG = '--max-semi-space-size=8'
+export const SEMI_SPACE_FLAG = '--max-semi-space-size=4'
 
 /** The V8 flags `serve` runs with on a machine (or CPU set) of `cpus` CPUs. */
 export function serveV8Flags(cpus: number): string[] {

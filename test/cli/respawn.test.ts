@@ -22,13 +22,13 @@ describe('respawnArgs', () => {
   const argv = ['/usr/bin/node', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000']
 
   it('adds the flag for serve, after node options already given', () => {
-    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux', 4)).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '--max-semi-space-size=8', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux', 4)).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '--max-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
   })
 
   it('on one CPU, also has V8 collect garbage on the main thread, unless node was told how', () => {
-    expect(respawnArgs(argv, [], 'linux', 1)).toEqual(['--no-memory-reducer', '--max-semi-space-size=8', '--single-threaded-gc', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
-    expect(respawnArgs(argv, ['--no-single-threaded-gc'], 'linux', 1)).toEqual(['--no-single-threaded-gc', '--no-memory-reducer', '--max-semi-space-size=8', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
-    expect(respawnArgs(argv, [], 'linux', 2)).toEqual(['--no-memory-reducer', '--max-semi-space-size=8', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, [], 'linux', 1)).toEqual(['--no-memory-reducer', '--max-semi-space-size=4', '--single-threaded-gc', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--no-single-threaded-gc'], 'linux', 1)).toEqual(['--no-single-threaded-gc', '--no-memory-reducer', '--max-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, [], 'linux', 2)).toEqual(['--no-memory-reducer', '--max-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
   })
 
   it("keeps a young-generation size of node's own command line", () => {
@@ -154,7 +154,7 @@ describe.skipIf(process.platform !== 'linux')('proxy serve in a child node witho
     const s = await startServe(data.dir, ['--demo'])
     const [server, ...more] = childrenOf(s.proc.pid!)
     expect(more).toEqual([])
-    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=8']))
+    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4']))
     expect(cmdline(server!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
     expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
@@ -178,7 +178,7 @@ describe.skipIf(process.platform !== 'linux')('proxy serve in a child node witho
   it.skipIf(!hasTaskset)('on one CPU (taskset) the server also collects garbage on its main thread only', async () => {
     const s = await startServe(data.dir, [], { oneCpu: true })
     const [server] = childrenOf(s.proc.pid!)
-    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=8', '--single-threaded-gc']))
+    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--single-threaded-gc']))
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
     expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: 'main thread' })
     s.proc.kill('SIGTERM')
