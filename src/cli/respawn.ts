@@ -15,8 +15,8 @@
  * it. A scavenge then waits for helpers the scheduler has yet to run, and a helper that wakes (marking
  * for a full GC, sweeping) preempts the event loop for its whole time slice. Pinned to one core, `perf
  * sched` showed the event loop preempted by them for 45 ms in 4 s at one connection, up to 3-5 ms at a
- * time, and a full GC stalled a request for 12-18 ms; with `--single-threaded-gc` 10 ms in 4 s and at
- * most 5-7 ms (README, Performance). The same V8 flag cannot be set later either (the helpers exist by then).
+ * time, and the longest request of an 8 s run took 12-18 ms; with `--single-threaded-gc`, 10 ms in 4 s
+ * and 5-7 ms (README, Performance).
  *
  * This module is loaded before anything else, so the parent stays small (about 7 MB of its own
  * memory): it only forwards signals and hands back the child's exit status.
