@@ -69,14 +69,18 @@ export function respawnArgs(argv: readonly string[], execArgv: readonly string[]
 
 /** Whether V8's memory reducer runs in a process started with these node arguments (the last one wins). */
 export function memoryReducerState(execArgv: readonly string[]): 'on' | 'off' {
-  const last = execArgv.filter((arg) => DECIDED.test(arg)).at(-1)
-  return last !== undefined && /^--no[-_]/.test(last) ? 'off' : 'on'
+  return lastSays(execArgv, DECIDED) === false ? 'off' : 'on'
 }
 
 /** Whether V8 collects garbage on the main thread only in a process started with these node arguments. */
 export function gcThreads(execArgv: readonly string[]): 'main thread' | 'parallel' {
-  const last = execArgv.filter((arg) => GC_DECIDED.test(arg)).at(-1)
-  return last !== undefined && !/^--no[-_]/.test(last) ? 'main thread' : 'parallel'
+  return lastSays(execArgv, GC_DECIDED) === true ? 'main thread' : 'parallel'
+}
+
+/** What the last of these node arguments to match `flag` says (V8's last word wins): on, off (`--no-…`), or nothing. */
+function lastSays(execArgv: readonly string[], flag: RegExp): boolean | undefined {
+  const last = execArgv.filter((arg) => flag.test(arg)).at(-1)
+  return last === undefined ? undefined : !/^--no[-_]/.test(last)
 }
 
 // SIGHUP is not forwarded: when the terminal goes away the parent dies of it, the child sees its IPC

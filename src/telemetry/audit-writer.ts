@@ -64,8 +64,9 @@ export class AuditWriter {
   #timer: NodeJS.Timeout | null = null
   #soon: NodeJS.Immediate | null = null
   #closed = false
-  #lastErrorLog = 0
-  #lastDropLog = 0
+  /** each warning at most once a minute: a store that stays locked or a writer that stays behind would flood the log */
+  readonly #warnFailed = onceAMinute()
+  readonly #warnDropped = onceAMinute()
   readonly #sink: AuditSink
   readonly #scrubber: SecretScrubber
 
@@ -76,18 +77,12 @@ export class AuditWriter {
       flushed: (ok, seconds, error) => {
         this.#opts.metrics?.auditFlushed(ok, seconds)
         if (ok) return
-        const now = Date.now()
-        if (now - this.#lastErrorLog > 60_000) {
-          this.#lastErrorLog = now
-          this.#opts.logger.warn({ err: error ?? 'unknown', buffered: this.size }, 'audit write failed; rows stay buffered and are retried')
-        }
+        if (this.#warnFailed()) this.#opts.logger.warn({ err: error ?? 'unknown', buffered: this.size }, 'audit write failed; rows stay buffered and are retried')
       },
       dropped: (rows) => {
         this.#dropped += rows
         this.#opts.metrics?.auditDropped(rows)
-        const now = Date.now()
-        if (now - this.#lastDropLog > 60_000) {
-          this.#lastDropLog = now
+        if (this.#warnDropped()) {
           this.#opts.logger.warn({ event: 'audit', dropped: rows, dropped_total: this.#dropped }, 'audit rows dropped: the store writer is behind, or the store refuses writes (see proxy_audit_dropped_total)')
         }
       },
@@ -210,6 +205,17 @@ export class AuditWriter {
     this.#head = (this.#head + n) % cap
     this.#count -= n
     return { rows, usage: [...usage.values()] }
+  }
+}
+
+/** True the first time it is called, then again only once a minute has passed since it last was. */
+function onceAMinute(): () => boolean {
+  let last = -Infinity
+  return () => {
+    const now = Date.now()
+    if (now - last <= 60_000) return false
+    last = now
+    return true
   }
 }
 

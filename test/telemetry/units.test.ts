@@ -227,69 +227,66 @@ describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) =
 })
 
 describe('the audit thread', () => {
-  it('holds at most maxBuffered rows: past that, new rows are dropped and counted, and their usage still goes', async () => {
-    const data = tempDataDir()
+  let data: ReturnType<typeof tempDataDir>
+  let store: Store
+  let snapshot: ConfigSnapshot
+
+  beforeEach(async () => {
+    data = tempDataDir()
     await cli(data.dir, ['providers', 'add', 'mock', '--type', 'mock'])
-    const store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
-    try {
-      const snapshot = await loadSnapshot(store)
-      const registry = new Registry()
-      const metrics = createMetrics(registry, { config: () => snapshot, processMetrics: false })
-      const writer = new AuditWriter({
-        store,
-        config: () => snapshot,
-        logger: silentLogger(),
-        metrics,
-        flushMs: 60_000,
-        flushRows: 3,
-        maxBuffered: 1000,
-        // the thread commits only on flush(): until then every row handed over is held
-        sink: (events) => threadAuditSink({ file: store.file, events, flushMs: 60_000, maxBuffered: 4, fallback: inlineAuditSink(store.sqlite, events), onFallback: (r) => expect.fail(`audit thread failed: ${r}`) }),
-      })
-      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `kept${i}` }))
-      await new Promise((r) => setImmediate(r))
-      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `over${i}` }))
-      await new Promise((r) => setImmediate(r))
-      expect(writer.dropped).toBe(3)
-      await writer.flush()
-      const ids = (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
-      expect(ids).toEqual(['kept0', 'kept1', 'kept2'])
-      expect(store.sqlite.prepare('SELECT requests FROM usage').pluck().all()).toEqual([6])
-      expect(parseScrape(await registry.metrics()).value('proxy_audit_dropped_total')).toBe(3)
-      await writer.close()
-    } finally {
-      await store.close()
-      data.cleanup()
-    }
+    store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    snapshot = await loadSnapshot(store)
+  })
+  afterEach(async () => {
+    await store.close()
+    data.cleanup()
+  })
+
+  const ids = () => (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
+
+  it('holds at most maxBuffered rows: past that, new rows are dropped and counted, and their usage still goes', async () => {
+    const registry = new Registry()
+    const metrics = createMetrics(registry, { config: () => snapshot, processMetrics: false })
+    const writer = new AuditWriter({
+      store,
+      config: () => snapshot,
+      logger: silentLogger(),
+      metrics,
+      flushMs: 60_000,
+      flushRows: 3,
+      maxBuffered: 1000,
+      // the thread commits only on flush(): until then every row handed over is held
+      sink: (events) => threadAuditSink({ file: store.file, events, flushMs: 60_000, maxBuffered: 4, fallback: inlineAuditSink(store.sqlite, events), onFallback: (r) => expect.fail(`audit thread failed: ${r}`) }),
+    })
+    for (let i = 0; i < 3; i++) writer.add(record({ requestId: `kept${i}` }))
+    await new Promise((r) => setImmediate(r))
+    for (let i = 0; i < 3; i++) writer.add(record({ requestId: `over${i}` }))
+    await new Promise((r) => setImmediate(r))
+    expect(writer.dropped).toBe(3)
+    await writer.flush()
+    expect(ids()).toEqual(['kept0', 'kept1', 'kept2'])
+    expect(store.sqlite.prepare('SELECT requests FROM usage').pluck().all()).toEqual([6])
+    expect(parseScrape(await registry.metrics()).value('proxy_audit_dropped_total')).toBe(3)
+    await writer.close()
   })
 
   it('falls back to the shared connection when the thread cannot open the store, and loses no row', async () => {
-    const data = tempDataDir()
-    await cli(data.dir, ['providers', 'add', 'mock', '--type', 'mock'])
-    const store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
-    try {
-      const snapshot = await loadSnapshot(store)
-      const reasons: string[] = []
-      const writer = new AuditWriter({
-        store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000,
-        sink: (events) => threadAuditSink({ file: path.join(data.dir, 'missing-dir', 'store.db'), events, fallback: inlineAuditSink(store.sqlite, events), onFallback: (r) => reasons.push(r) }),
-      })
-      const ids = () => (store.sqlite.prepare('SELECT request_id FROM audit ORDER BY id').all() as Array<{ request_id: string }>).map((r) => r.request_id)
-      // The first batch is taken before the thread has failed: it waits for the thread, then goes to the fallback.
-      for (let i = 0; i < 3; i++) writer.add(record({ requestId: `f${i}` }))
-      await writer.flush()
-      expect(ids()).toEqual(['f0', 'f1', 'f2'])
-      expect(reasons).toHaveLength(1)
-      expect(reasons[0]).toMatch(/unable to open database|directory does not exist/i)
-      writer.add(record({ requestId: 'f3' }))
-      expect(await writer.flush()).toBe(1)
-      await writer.close()
-      expect(ids()).toEqual(['f0', 'f1', 'f2', 'f3'])
-      expect(writer.dropped).toBe(0)
-    } finally {
-      await store.close()
-      data.cleanup()
-    }
+    const reasons: string[] = []
+    const writer = new AuditWriter({
+      store, config: () => snapshot, logger: silentLogger(), flushMs: 60_000,
+      sink: (events) => threadAuditSink({ file: path.join(data.dir, 'missing-dir', 'store.db'), events, fallback: inlineAuditSink(store.sqlite, events), onFallback: (r) => reasons.push(r) }),
+    })
+    // The first batch is taken before the thread has failed: it waits for the thread, then goes to the fallback.
+    for (let i = 0; i < 3; i++) writer.add(record({ requestId: `f${i}` }))
+    await writer.flush()
+    expect(ids()).toEqual(['f0', 'f1', 'f2'])
+    expect(reasons).toHaveLength(1)
+    expect(reasons[0]).toMatch(/unable to open database|directory does not exist/i)
+    writer.add(record({ requestId: 'f3' }))
+    expect(await writer.flush()).toBe(1)
+    await writer.close()
+    expect(ids()).toEqual(['f0', 'f1', 'f2', 'f3'])
+    expect(writer.dropped).toBe(0)
   })
 })
 
