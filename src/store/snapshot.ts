@@ -6,6 +6,7 @@ import { withPolicyDefaults, type EffectivePolicy, type PolicyDocument } from '.
 import { clientWindows, type WindowLimit } from '../core/windows.js'
 import type { Store } from './db.js'
 import { loadCircuitSnapshot, type CircuitSnapshot } from './repos/circuits.js'
+import { compilePatterns, type RoutePattern } from './route-patterns.js'
 import { persistedKeyHealth, type PersistedKeyHealth } from './repos/key-health.js'
 import type { ClientRole, ProviderType } from './schema.js'
 
@@ -66,6 +67,8 @@ export interface ConfigSnapshot {
   providers: ReadonlyMap<string, ProviderConfig>
   clientsByHash: ReadonlyMap<string, ClientConfig>
   routes: ReadonlyMap<string, RouteConfig>
+  /** the routes whose name is a pattern, most specific first (src/store/route-patterns.ts) */
+  patterns?: readonly RoutePattern[]
   policies: ReadonlyMap<string, PolicyDocument>
   /** the policy named 'global', with defaults filled in */
   globalPolicy: EffectivePolicy
@@ -149,6 +152,7 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
       providers,
       clientsByHash,
       routes,
+      patterns: compilePatterns(routes.values()),
       policies,
       globalPolicy: withPolicyDefaults(policies.get(GLOBAL_POLICY)),
       problems,

@@ -8,6 +8,7 @@
  * retried (by the thread, or here as the batch the inline sink refused); past `maxBuffered` the oldest
  * are dropped and counted.
  */
+import { findRoute } from '../store/route-patterns.js'
 import type { Store } from '../store/db.js'
 import type { WriteStatement } from '../store/audit-batch.js'
 import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
@@ -271,7 +272,7 @@ export function upstreamMs(r: RequestRecord): number | null {
  * routed model or reached an upstream; a typo'd model name is in the audit trail but not in usage.
  */
 function addUsage(usage: Map<string, UsageDelta>, r: RequestRecord, row: NewAuditRow, snapshot: ConfigSnapshot): void {
-  if (r.method !== 'POST' || !r.client || !r.model || (r.attempts.length === 0 && !snapshot.routes.has(r.model))) return
+  if (r.method !== 'POST' || !r.client || !r.model || (r.attempts.length === 0 && !findRoute(snapshot, r.model))) return
   const day = row.ts.slice(0, 10)
   const key = `${day}\u0000${r.client}\u0000${row.model}`
   let u = usage.get(key)

@@ -3,6 +3,7 @@
  * the current configuration snapshot knows it; anything else (a typo'd model name, a raw path) becomes a
  * fixed placeholder. A metric label never carries a raw user string or a secret.
  */
+import { findRoute } from '../store/route-patterns.js'
 import type { ConfigSnapshot } from '../store/snapshot.js'
 
 export const NONE = 'none'
@@ -45,7 +46,8 @@ export class LabelSet {
 
   model(model: string | null): string {
     if (model === null) return NONE
-    return this.#config().routes.has(model) ? model : UNKNOWN
+    // a name caught by a pattern is labelled with the pattern, so clients cannot grow the label set
+    return findRoute(this.#config(), model)?.model ?? UNKNOWN
   }
 
   provider(provider: string | null): string {
