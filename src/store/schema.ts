@@ -169,6 +169,21 @@ export interface QuotaUsageTable {
   updated_at: string
 }
 
+/** Responses API objects kept by the proxy (migration 0006) */
+export interface StoredResponseTable {
+  id: string
+  client_id: number
+  provider: string
+  key_label: string | null
+  native: number
+  model: string
+  previous_id: string | null
+  input: string | null
+  response: string | null
+  created_at: string
+  expires_at: string
+}
+
 export interface Database {
   meta: MetaTable
   providers: ProviderTable
@@ -182,6 +197,7 @@ export interface Database {
   audit: AuditTable
   usage: UsageTable
   quota_usage: QuotaUsageTable
+  responses: StoredResponseTable
 }
 
 export type ProviderRow = Selectable<ProviderTable>

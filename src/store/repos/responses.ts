@@ -1,0 +1,70 @@
+/**
+ * Responses API objects the proxy keeps (migration 0006): written behind through the store writer,
+ * read when a client continues, retrieves or deletes one.
+ */
+import type { Kysely } from 'kysely'
+import type { WriteStatement } from '../audit-batch.js'
+import type { Database } from '../schema.js'
+import { writeStatement } from './write-statement.js'
+
+export interface StoredResponse {
+  id: string
+  clientId: number
+  provider: string
+  keyLabel: string | null
+  /** made by a provider that serves /v1/responses itself: only the owner and the provider are kept */
+  native: boolean
+  model: string
+  previousId: string | null
+  /** this turn's input items (translated providers) */
+  input: unknown[] | null
+  /** the Response object as answered (translated providers) */
+  response: Record<string, unknown> | null
+  createdAt: string
+  expiresAt: string
+}
+
+export function insertResponseStatement(db: Kysely<Database>, r: StoredResponse): WriteStatement {
+  return writeStatement(
+    db.insertInto('responses').values({
+      id: r.id,
+      client_id: r.clientId,
+      provider: r.provider,
+      key_label: r.keyLabel,
+      native: r.native ? 1 : 0,
+      model: r.model,
+      previous_id: r.previousId,
+      input: r.input === null ? null : JSON.stringify(r.input),
+      response: r.response === null ? null : JSON.stringify(r.response),
+      created_at: r.createdAt,
+      expires_at: r.expiresAt,
+    }),
+  )
+}
+
+export function deleteResponseStatement(db: Kysely<Database>, id: string): WriteStatement {
+  return writeStatement(db.deleteFrom('responses').where('id', '=', id))
+}
+
+/** Deletes the expired ones, at most `limit` rows a statement. */
+export function pruneResponsesStatement(nowIso: string, limit: number): WriteStatement {
+  return { sql: 'DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE expires_at < ? LIMIT ?)', parameters: [nowIso, limit] }
+}
+
+export async function readResponse(db: Kysely<Database>, id: string): Promise<StoredResponse | null> {
+  const row = await db.selectFrom('responses').selectAll().where('id', '=', id).executeTakeFirst()
+  if (!row) return null
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    provider: row.provider,
+    keyLabel: row.key_label,
+    native: row.native === 1,
+    model: row.model,
+    previousId: row.previous_id,
+    input: row.input === null ? null : (JSON.parse(row.input) as unknown[]),
+    response: row.response === null ? null : (JSON.parse(row.response) as Record<string, unknown>),
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The Responses API objects a server keeps: written behind (never on the request path), and readable
+ * at once by the client that made them, since a continuation may come before the write is committed.
+ * Only the client that created a response can read, continue or delete it; for anyone else it does
+ * not exist.
+ */
+import type { Kysely } from 'kysely'
+import type { WriteStatement } from './audit-batch.js'
+import type { Database } from './schema.js'
+import { deleteResponseStatement, insertResponseStatement, readResponse, type StoredResponse } from './repos/responses.js'
+
+export interface ResponseBookOptions {
+  db: Kysely<Database>
+  /** commits statements through the store writer (AuditWriter.apply) */
+  apply: (writes: WriteStatement[]) => Promise<number>
+  now?: () => number
+}
+
+/** How far back `chain` follows previous_response_id. */
+const MAX_CHAIN = 1000
+
+export class ResponseBook {
+  readonly #db: Kysely<Database>
+  readonly #apply: ResponseBookOptions['apply']
+  readonly #now: () => number
+  /** written but maybe not yet committed; null marks a delete not yet committed */
+  readonly #pending = new Map<string, StoredResponse | null>()
+
+  constructor(opts: ResponseBookOptions) {
+    this.#db = opts.db
+    this.#apply = opts.apply
+    this.#now = opts.now ?? Date.now
+  }
+
+  remember(r: StoredResponse): void {
+    this.#pending.set(r.id, r)
+    this.#write(r.id, r, insertResponseStatement(this.#db, r))
+  }
+
+  /** The response if `clientId` made it and it has not expired; null otherwise. */
+  async get(id: string, clientId: number): Promise<StoredResponse | null> {
+    const r = this.#pending.has(id) ? this.#pending.get(id)! : await readResponse(this.#db, id)
+    if (!r || r.clientId !== clientId || Date.parse(r.expiresAt) <= this.#now()) return null
+    return r
+  }
+
+  /** Deletes it if `clientId` made it; false when there is no such response for that client. */
+  async delete(id: string, clientId: number): Promise<boolean> {
+    if (!(await this.get(id, clientId))) return false
+    this.#pending.set(id, null)
+    this.#write(id, null, deleteResponseStatement(this.#db, id))
+    return true
+  }
+
+  /** The response and the ones it continues, oldest first; null when `id` is not the client's. */
+  async chain(id: string, clientId: number): Promise<StoredResponse[] | null> {
+    const out: StoredResponse[] = []
+    let next: string | null = id
+    while (next !== null && out.length < MAX_CHAIN) {
+      const r: StoredResponse | null = await this.get(next, clientId)
+      if (!r) {
+        if (out.length === 0) return null
+        break // an earlier turn expired or was deleted: continue from what is left
+      }
+      out.push(r)
+      next = r.previousId
+    }
+    return out.reverse()
+  }
+
+  #write(id: string, value: StoredResponse | null, statement: WriteStatement): void {
+    // Once committed the store answers; a later write of the same id keeps its own pending entry.
+    const forget = () => {
+      if (this.#pending.get(id) === value) this.#pending.delete(id)
+    }
+    this.#apply([statement]).then(forget, forget)
+  }
+}

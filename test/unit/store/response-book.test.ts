@@ -1,0 +1,86 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { WriteStatement } from '../../../src/store/audit-batch.js'
+import { openStore, type Store } from '../../../src/store/db.js'
+import { ResponseBook } from '../../../src/store/response-book.js'
+import { pruneResponsesStatement, type StoredResponse } from '../../../src/store/repos/responses.js'
+import { tempDataDir, testEnv } from '../../helpers/proxy.js'
+
+describe('ResponseBook: stored Responses API objects', () => {
+  let data: ReturnType<typeof tempDataDir>
+  let store: Store
+  let held: Array<{ writes: WriteStatement[]; done: () => void }>
+  let now: number
+  let book: ResponseBook
+
+  // The store writer, by hand: statements wait until the test commits them.
+  const commit = () => {
+    for (const { writes, done } of held.splice(0)) {
+      for (const w of writes) store.sqlite.prepare(w.sql).run(...(w.parameters as unknown[]))
+      done()
+    }
+  }
+  const response = (id: string, over: Partial<StoredResponse> = {}): StoredResponse => ({
+    id,
+    clientId: 1,
+    provider: 'mock',
+    keyLabel: null,
+    native: false,
+    model: 'm',
+    previousId: null,
+    input: [{ role: 'user', content: id }],
+    response: { id, object: 'response' },
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 60_000).toISOString(),
+    ...over,
+  })
+
+  beforeEach(async () => {
+    data = tempDataDir()
+    store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    held = []
+    now = Date.parse('2026-12-07T00:00:00Z')
+    book = new ResponseBook({ db: store.db, apply: (writes) => new Promise((resolve) => held.push({ writes, done: () => resolve(writes.length) })), now: () => now })
+  })
+  afterEach(async () => {
+    await store.close()
+    data.cleanup()
+  })
+
+  it('answers its owner before and after the write is committed, and nobody else', async () => {
+    book.remember(response('resp_1'))
+    expect((await book.get('resp_1', 1))?.input).toEqual([{ role: 'user', content: 'resp_1' }])
+    expect(await book.get('resp_1', 2)).toBeNull()
+    commit()
+    await new Promise((r) => setImmediate(r))
+    expect(store.sqlite.prepare('SELECT count(*) AS n FROM responses').get()).toEqual({ n: 1 })
+    expect((await book.get('resp_1', 1))?.response).toEqual({ id: 'resp_1', object: 'response' })
+    expect(await book.get('resp_1', 2)).toBeNull()
+  })
+
+  it('follows previous ids oldest first, and deletes for the owner only', async () => {
+    book.remember(response('resp_a'))
+    book.remember(response('resp_b', { previousId: 'resp_a' }))
+    book.remember(response('resp_c', { previousId: 'resp_b' }))
+    commit()
+    expect((await book.chain('resp_c', 1))?.map((r) => r.id)).toEqual(['resp_a', 'resp_b', 'resp_c'])
+    expect(await book.chain('resp_c', 2)).toBeNull()
+    expect(await book.delete('resp_b', 2)).toBe(false)
+    expect(await book.delete('resp_b', 1)).toBe(true)
+    // gone at once, though the delete is not committed yet
+    expect(await book.get('resp_b', 1)).toBeNull()
+    expect((await book.chain('resp_c', 1))?.map((r) => r.id)).toEqual(['resp_c'])
+    commit()
+    await new Promise((r) => setImmediate(r))
+    expect(await book.get('resp_b', 1)).toBeNull()
+    expect((await book.get('resp_a', 1))?.id).toBe('resp_a')
+  })
+
+  it('treats an expired response as gone, and retention deletes it', async () => {
+    book.remember(response('resp_old'))
+    commit()
+    now += 61_000
+    expect(await book.get('resp_old', 1)).toBeNull()
+    const w = pruneResponsesStatement(new Date(now).toISOString(), 100)
+    expect(store.sqlite.prepare(w.sql).run(...(w.parameters as unknown[])).changes).toBe(1)
+  })
+})
