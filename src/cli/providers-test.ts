@@ -7,13 +7,12 @@
 import { Command } from 'commander'
 import { Agent } from 'undici'
 import { isProxyError } from '../core/errors.js'
-import { createAdapter } from '../providers/index.js'
+import { createAdapter, isKeyless } from '../providers/index.js'
 import type { CallContext, ProviderAdapter } from '../providers/types.js'
 import { loadSnapshot, type ConfigSnapshot, type ProviderConfig } from '../store/snapshot.js'
 import { CliError, dataDirOption, err, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
 
 /** Types that answer without a key when the provider has none (as the gateway treats them). */
-const KEYLESS = new Set(['ollama', 'openai-compatible', 'mock'])
 
 export type Probe = { kind: 'models' } | { kind: 'chat'; model: string }
 
@@ -60,7 +59,7 @@ export async function testProvider(snapshot: ConfigSnapshot, name: string, opts:
   if (!provider) throw new CliError(`No provider named '${name}'. List them with 'proxy providers ls'.`)
   const keys: Array<{ label: string | null; secret: string | null }> = provider.keys.filter((k) => k.state === 'active').map((k) => ({ label: k.label, secret: k.secret }))
   if (keys.length === 0) {
-    if (!KEYLESS.has(provider.type)) throw new CliError(`Provider '${name}' has no active key to test. Add one with 'proxy keys add ${name}'.`)
+    if (!isKeyless(provider.type)) throw new CliError(`Provider '${name}' has no active key to test. Add one with 'proxy keys add ${name}'.`)
     keys.push({ label: null, secret: null })
   }
   const agent = new Agent({ connect: { timeout: Math.min(opts.timeoutMs, 10_000) } })

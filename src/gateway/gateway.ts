@@ -23,7 +23,7 @@ import type {
   ModelObject,
 } from '../core/openai-schema.js'
 import { effectivePolicy, type EffectivePolicy } from '../core/policy-schema.js'
-import { createAdapter } from '../providers/index.js'
+import { createAdapter, isKeyless } from '../providers/index.js'
 import type { CallContext, ProviderAdapter } from '../providers/types.js'
 import type { HealthSink } from '../store/repos/key-health.js'
 import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig, type RouteTarget } from '../store/snapshot.js'
@@ -47,6 +47,10 @@ export interface Caller {
   signal: SignalLike
   /** filled in as attempts happen, so the caller can log them whether the request succeeds or fails */
   attempts: AttemptRecord[]
+  /** the client's request headers a native upstream call forwards (e.g. anthropic-version) */
+  passHeaders?: Record<string, string>
+  /** only this provider (and key, when named) may serve: a continuation of a response it made */
+  pin?: { provider: string; key: string | null }
 }
 
 export interface AttemptRecord {
@@ -94,16 +98,20 @@ export interface GatewayDeps {
   sharedPollMs?: number
 }
 
-type Operation<T> = (adapter: ProviderAdapter, ctx: CallContext) => Promise<T>
-
-interface OpSpec<T> {
+/** One thing asked of whichever provider serves: how an ingress API reaches the adapters. */
+export interface Operation<T> {
+  /** the model name the client asked for */
   model: string
+  /** what is asked, for the error when no target's provider can do it ('embeddings') */
   what: string
-  op: Operation<T>
-  supports?: (a: ProviderAdapter) => boolean
+  call: (adapter: ProviderAdapter, ctx: CallContext) => Promise<T>
+  /** whether a provider's adapter can do it at all; every adapter can when absent */
+  supports?: (adapter: ProviderAdapter) => boolean
   /** a stream: the value is primed (first chunk in hand) and booked when it ends */
   stream?: boolean
 }
+
+type OpSpec<T> = Operation<T>
 
 export class Gateway {
   readonly #deps: GatewayDeps
@@ -146,15 +154,15 @@ export class Gateway {
   }
 
   chat(req: ChatRequest, caller: Caller): Promise<Served<ChatCompletion>> {
-    return this.#run(caller, { model: req.model, what: 'chat', op: (a, ctx) => a.chat(req, ctx) })
+    return this.#run(caller, { model: req.model, what: 'chat', call: (a, ctx) => a.chat(req, ctx) })
   }
 
   chatStream(req: ChatRequest, caller: Caller): Promise<Served<AsyncIterable<ChatCompletionChunk>>> {
-    return this.#run(caller, { model: req.model, what: 'chat', stream: true, op: (a, ctx) => a.chatStream(req, ctx).then(primeStream) })
+    return this.#run(caller, { model: req.model, what: 'chat', stream: true, call: (a, ctx) => a.chatStream(req, ctx).then(primeStream) })
   }
 
   completion(req: CompletionRequest, caller: Caller): Promise<Served<Completion>> {
-    return this.#run(caller, { model: req.model, what: 'completions', op: (a, ctx) => a.completion!(req, ctx), supports: (a) => !!a.completion })
+    return this.#run(caller, { model: req.model, what: 'completions', call: (a, ctx) => a.completion!(req, ctx), supports: (a) => !!a.completion })
   }
 
   completionStream(req: CompletionRequest, caller: Caller): Promise<Served<AsyncIterable<Completion>>> {
@@ -162,13 +170,21 @@ export class Gateway {
       model: req.model,
       what: 'completions',
       stream: true,
-      op: (a, ctx) => a.completionStream!(req, ctx).then(primeStream),
+      call: (a, ctx) => a.completionStream!(req, ctx).then(primeStream),
       supports: (a) => !!a.completionStream,
     })
   }
 
   embeddings(req: EmbeddingRequest, caller: Caller): Promise<Served<EmbeddingResponse>> {
-    return this.#run(caller, { model: req.model, what: 'embeddings', op: (a, ctx) => a.embeddings!(req, ctx), supports: (a) => !!a.embeddings })
+    return this.#run(caller, { model: req.model, what: 'embeddings', call: (a, ctx) => a.embeddings!(req, ctx), supports: (a) => !!a.embeddings })
+  }
+
+  /**
+   * Runs an operation through the attempt plan (keys, retries, circuits, fallback). A stream's value must
+   * be primed (`primeStream`), so that a failure before its first chunk still falls back.
+   */
+  run<T>(caller: Caller, op: Operation<T>): Promise<Served<T>> {
+    return this.#run(caller, op)
   }
 
   models(client: ClientConfig): ModelObject[] {
@@ -221,6 +237,8 @@ export class Gateway {
       selector: this.#keys,
       random: this.#random,
       unsupported: (target) => this.#unsupported(target, spec),
+      keyless: (provider) => isKeyless(provider.type),
+      pin: caller.pin,
     })
     let lastError: ProxyError | null = null
     let outOfTime = false
@@ -326,9 +344,10 @@ export class Gateway {
       timeouts: { firstByteMs: Math.min(timeouts_ms.first_byte, remaining) },
       warn: (param) => void (dropped ??= []).push(param),
     }
+    if (caller.passHeaders) ctx.passHeaders = caller.passHeaders
     try {
       const adapter = this.#adapterFor(candidate.target.provider)
-      const answer = await spec.op(adapter, ctx)
+      const answer = await spec.call(adapter, ctx)
       clearTimeout(timer)
       this.#registry.succeeded(lease)
       if (!spec.stream) {

@@ -6,7 +6,7 @@
  */
 import type { ProxyError } from '../core/errors.js'
 import type { EffectivePolicy } from '../core/policy-schema.js'
-import type { ConfigSnapshot, KeyConfig, RouteConfig, RouteTarget } from '../store/snapshot.js'
+import type { ConfigSnapshot, KeyConfig, ProviderConfig, RouteConfig, RouteTarget } from '../store/snapshot.js'
 import type { HealthRegistry } from './health-registry.js'
 import type { KeySelector } from './key-selector.js'
 import type { FailureOutcome } from './outcome.js'
@@ -42,14 +42,15 @@ export interface PlanDeps {
   random: () => number
   /** null when the target's adapter can do the operation, else the error to report if nothing else serves */
   unsupported: (target: RouteTarget) => ProxyError | null
+  /** whether a provider without keys can be called anyway (its adapter's capability) */
+  keyless: (provider: ProviderConfig) => boolean
+  /** only this provider (and key, when named) may serve */
+  pin?: { provider: string; key: string | null }
 }
-
-/** Providers that can be called without a key (local servers, the mock). */
-const KEYLESS: ReadonlySet<string> = new Set(['mock', 'ollama', 'openai-compatible'])
 
 export class AttemptPlanner {
   readonly #deps: PlanDeps
-  readonly #slots: Slot[]
+  #slots: Slot[]
   #slot = 0
   #key = 0
   #pass = 0
@@ -68,6 +69,8 @@ export class AttemptPlanner {
     const globalName = policy.fallback.global_route
     const global = globalName && globalName !== route.model ? snapshot.routes.get(globalName) : undefined
     if (global) for (const target of global.targets) this.#slots.push({ route: global, target, tier: 'global', keys: null })
+    const pin = deps.pin
+    if (pin) this.#slots = this.#slots.filter((slot) => slot.target.provider.name === pin.provider)
   }
 
   get pass(): number {
@@ -161,7 +164,7 @@ export class AttemptPlanner {
         continue
       }
       const active = p.keys.filter((k) => k.state === 'active')
-      if (active.length === 0 && !(p.keys.length === 0 && KEYLESS.has(p.type))) {
+      if (active.length === 0 && !(p.keys.length === 0 && this.#deps.keyless(p))) {
         reasons.push(`provider '${p.name}' has no active key`)
         continue
       }
@@ -189,7 +192,9 @@ export class AttemptPlanner {
       this.unsupported ??= unsupported
       return []
     }
-    if (provider.keys.length === 0) return KEYLESS.has(provider.type) ? [null] : []
+    if (provider.keys.length === 0) return this.#deps.keyless(provider) ? [null] : []
+    const pinned = this.#deps.pin?.key
+    if (pinned) return provider.keys.filter((k) => k.label === pinned && k.state === 'active')
     // One key, the common case: it is tried, out of service or not (see below), if it is active.
     if (provider.keys.length === 1) return provider.keys[0]!.state === 'active' ? [provider.keys[0]!] : []
     const active = provider.keys.filter((k) => k.state === 'active')

@@ -15,12 +15,12 @@ import type {
 import type { Dispatcher } from 'undici'
 import type { SignalLike } from '../core/signal-like.js'
 
-export type ProviderKind = 'openai' | 'openai-compatible' | 'anthropic' | 'azure' | 'ollama' | 'mock'
+import type { ProviderType } from '../core/provider-types.js'
 
 /** What an adapter is built from: one provider's endpoint and settings, never its keys. */
 export interface ProviderEndpoint {
   name: string
-  type: ProviderKind
+  type: ProviderType
   baseUrl: string | null
   settings: Record<string, unknown>
 }
@@ -42,6 +42,8 @@ export interface CallContext {
    * `seed` for Anthropic). The server lists them in the `x-proxy-dropped-params` response header.
    */
   warn?: (param: string) => void
+  /** the client's own request headers that a native call forwards (e.g. anthropic-version, anthropic-beta) */
+  passHeaders?: Record<string, string>
 }
 
 export interface ProviderAdapter {

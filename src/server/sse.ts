@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http'
 import type { ProxyError } from '../core/errors.js'
-import { rawJsonOf } from '../core/raw-json.js'
-
-const DONE = 'data: [DONE]\n\n'
+import type { Shape } from './shape.js'
 
 export interface SseOptions<T> {
+  /** how the client's API writes events, the end of a stream and an error */
+  shape: Shape
   /** sees every chunk before it is written (usage accounting); returns false to drop it */
   onChunk?: (chunk: T) => boolean
   /** called once, right after the first chunk is handed to the client (time to first token) */
@@ -18,14 +18,16 @@ export interface SseOptions<T> {
 }
 
 /**
- * Writes chunk objects to the response as OpenAI-style SSE, each as soon as it arrives. The next chunk
+ * Writes event objects to the response as SSE in the client API's shape, each as soon as it arrives. The next chunk
  * is pulled only once the socket took the last one, so a slow client slows the upstream read instead of
  * growing a buffer. An upstream failure after the first byte becomes an `error` event (which the OpenAI
  * SDKs raise) and ends the stream: never a silent truncation. Written straight to node:http, with no web
  * stream in between: that layer cost about a millisecond of the first byte.
  */
-export async function writeSse<T>(source: AsyncIterable<T>, res: ServerResponse, opts: SseOptions<T>): Promise<void> {
+export async function writeSse<T extends object>(source: AsyncIterable<T>, res: ServerResponse, opts: SseOptions<T>): Promise<void> {
+  const { shape } = opts
   const iterator = source[Symbol.asyncIterator]()
+  let last: T | null = null
   let over = false
   let wrote = false
   const end = (error: ProxyError | null, cancelled: boolean) => {
@@ -45,7 +47,7 @@ export async function writeSse<T>(source: AsyncIterable<T>, res: ServerResponse,
   const onShutdown = () => {
     if (over) return
     const error = opts.shutdownError!()
-    res.end(errorEvent(error))
+    res.end(shape.streamError(error, last))
     end(error, false)
     stop()
   }
@@ -59,14 +61,13 @@ export async function writeSse<T>(source: AsyncIterable<T>, res: ServerResponse,
       const { value, done } = await iterator.next()
       if (over) return
       if (done) {
-        res.end(DONE)
+        res.end(shape.done)
         end(null, false)
         return
       }
       if (opts.onChunk && !opts.onChunk(value)) continue
-      // the upstream's own event data when the chunk went through unchanged
-      const raw = rawJsonOf(value)
-      const flowing = res.write(`data: ${typeof raw === 'string' ? raw : JSON.stringify(value)}\n\n`)
+      last = value
+      const flowing = res.write(shape.event(value))
       if (!wrote) {
         wrote = true
         opts.onFirstWrite?.()
@@ -77,13 +78,9 @@ export async function writeSse<T>(source: AsyncIterable<T>, res: ServerResponse,
   } catch (err) {
     if (over) return
     const error = opts.toError(err)
-    res.end(errorEvent(error))
+    res.end(shape.streamError(error, last))
     end(error, false)
   }
-}
-
-function errorEvent(error: ProxyError): string {
-  return `data: ${JSON.stringify(error.toJSON())}\n\n`
 }
 
 /** Resolves when the socket wants more, or when the response is gone (the close handler ends the stream). */

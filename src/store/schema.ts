@@ -1,7 +1,8 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
 
-export const PROVIDER_TYPES = ['openai', 'openai-compatible', 'anthropic', 'azure', 'ollama', 'mock'] as const
-export type ProviderType = (typeof PROVIDER_TYPES)[number]
+import type { ProviderType } from '../core/provider-types.js'
+
+export { PROVIDER_TYPES, type ProviderType } from '../core/provider-types.js'
 export type KeyState = 'active' | 'disabled' | 'retired'
 export type ClientRole = 'admin' | 'user'
 export type KeyHealth = 'ok' | 'invalid'

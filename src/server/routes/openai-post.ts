@@ -24,6 +24,7 @@ import { parseJsonBody, readNodeBody } from '../body.js'
 import { toProxyError } from '../error-response.js'
 import { newRequestState, type RequestState } from '../request-context.js'
 import { writeSse } from '../sse.js'
+import { openAIShape } from '../chat/shape.js'
 import { serverShuttingDown } from '../shutdown.js'
 import { admit, finish, normalizeUsage, type OpenAIRouteDeps } from './openai.js'
 
@@ -102,6 +103,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
       // The headers go out with the first chunk, in one write.
       const wantsUsage = request.stream_options?.include_usage === true
       await writeSse<WithUsage>(served.value, res, {
+        shape: openAIShape,
         toError: (err) => toProxyError(err, state.record.requestId, path),
         shutdown: deps.shutdown,
         shutdownError: serverShuttingDown,
