@@ -4,12 +4,15 @@ import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
 
 const NO_CLIENTS_HINT = " This proxy has no client keys yet: create one with 'proxy clients add NAME' (or start it with 'proxy serve --demo')."
 
-/** `Authorization: Bearer <key>`, or Azure-style `api-key`, so both OpenAI and Azure SDKs work unchanged. */
+/**
+ * `Authorization: Bearer <key>`, or Azure-style `api-key`, or Anthropic-style `x-api-key`, so the OpenAI,
+ * Azure and Anthropic SDKs (and Claude Code) work unchanged.
+ */
 export function bearerToken(headers: Headers): string | null {
-  return tokenFrom(headers.get('authorization'), headers.get('api-key'))
+  return tokenFrom(headers.get('authorization'), headers.get('api-key') ?? headers.get('x-api-key'))
 }
 
-/** The same, from the two header values (node:http hands them over as plain strings). */
+/** The same, from the header values (node:http hands them over as plain strings); `apiKey` is api-key or x-api-key. */
 export function tokenFrom(authorization: string | null | undefined, apiKey: string | null | undefined): string | null {
   if (authorization) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
@@ -43,7 +46,7 @@ export function authenticate(headers: Headers, snapshot: ConfigSnapshot, now = D
 
 export function authenticateToken(token: string | null, snapshot: ConfigSnapshot, now = Date.now()): ClientConfig {
   if (!token) {
-    throw invalidApiKey(`You didn't provide an API key. Send your proxy client key as 'Authorization: Bearer KEY'.${hint(snapshot)}`)
+    throw invalidApiKey(`You didn't provide an API key. Send your proxy client key as 'Authorization: Bearer KEY' (or 'x-api-key: KEY').${hint(snapshot)}`)
   }
   const client = lookup(snapshot, token)
   if (!client) throw invalidApiKey(`Incorrect API key provided. Use a client key issued by this proxy ('proxy clients add').${hint(snapshot)}`)

@@ -81,7 +81,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
   // on(), not once(): once() wraps the listener in two more objects, and it is removed by hand anyway
   res.on('close', onClose)
   try {
-    const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key'])), deps.config())
+    const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key']) ?? one(h['x-api-key'])), deps.config())
     state.record.client = client.name
     const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes)
     deps.telemetry.captureRequest?.(state.record, client, body)

@@ -4,7 +4,7 @@
  * node:http directly (openai-post.ts).
  */
 import type { H3, H3Event } from 'h3'
-import type { Usage } from '../../core/openai-schema.js'
+import type { ModelObject, Usage } from '../../core/openai-schema.js'
 import type { Caller, Gateway } from '../../gateway/gateway.js'
 import type { Limiter } from '../../limits/limiter.js'
 import type { ConfigSnapshot } from '../../store/snapshot.js'
@@ -32,6 +32,8 @@ export function registerModelRoutes(app: H3, deps: OpenAIRouteDeps): void {
     setHeaders(event, await admit(deps, state, client, null))
     const data = gateway.models(client)
     finish(deps, state, 200)
+    // Claude Code discovers models with the Anthropic SDK, which sends anthropic-version
+    if (event.req.headers.has('anthropic-version')) return anthropicModelList(data)
     return { object: 'list', data }
   })
   app.get('/v1/models/**:id', async (event) => {
@@ -43,8 +45,18 @@ export function registerModelRoutes(app: H3, deps: OpenAIRouteDeps): void {
     setHeaders(event, await admit(deps, state, client, null))
     const model = gateway.model(client, id)
     finish(deps, state, 200)
-    return model
+    return event.req.headers.has('anthropic-version') ? anthropicModel(model) : model
   })
+}
+
+/** A model in the Anthropic Models API's shape. */
+function anthropicModel(m: ModelObject) {
+  return { type: 'model', id: m.id, display_name: m.id, created_at: new Date(m.created * 1000).toISOString() }
+}
+
+function anthropicModelList(models: ModelObject[]) {
+  const data = models.map(anthropicModel)
+  return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null }
 }
 
 function setHeaders(event: H3Event, headers: Record<string, string> | undefined): void {
