@@ -1,14 +1,7 @@
 /**
- * How far V8 lets the old generation grow past what survived the last full GC, for `proxy serve`.
- *
- * V8 picks that factor itself, up to 4x on a machine with memory to spare, and before its first full
- * GC under load it lets the heap grow further still. A gateway keeps little alive (modules, the config
- * snapshot, in-flight requests: 25-35 MB), but under sustained load some short-lived request garbage
- * outlives two young-generation GCs and is promoted; the old generation then filled to 80-90 MB before
- * each full GC, and RSS swung between 150 and 210 MB with no more live data. Capping growth at 30 %
- * (V8's own conservative factor; it still grows by at least 8 MB) keeps the footprint steady (144-148 MB
- * in the same load; 50 % gave 3-4 MB more) for a full GC every 2 s or so, 3-14 ms each and mostly
- * marked incrementally: under 1 µs per request at 8,000 requests/s, measured with --trace-gc.
+ * How far V8 lets the old generation grow past what survived the last full GC, for `proxy serve`:
+ * 30 % by default, because V8's own sizing let promoted request garbage swing RSS by tens of megabytes
+ * with no more live data (docs/performance.md).
  *
  * PROXY_HEAP_GROWING_PERCENT chooses another cap (0: V8's own sizing). Node refuses this V8 flag in
  * NODE_OPTIONS, so the variable is the way to set it for the `proxy` command; a flag given on node's own

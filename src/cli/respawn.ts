@@ -1,25 +1,14 @@
 /**
- * `proxy serve` runs node with V8's memory reducer off, a smaller young generation (SEMI_SPACE_FLAG),
- * and, on a machine or CPU set of one CPU, with V8's garbage collector on the main thread only.
+ * `proxy serve` runs node with V8 flags that only node's own command line can set, so the `proxy`
+ * command starts node again with them, unless that command line already decides (`node
+ * --no-memory-reducer …` as the systemd unit runs it, or `node --memory-reducer …` to keep it):
+ * - the memory reducer off: after a quiet spell it left the server slower under every later load;
+ * - a smaller young generation (SEMI_SPACE_FLAG);
+ * - on a machine or CPU set of one CPU, GC on the main thread: helper threads there only preempt it.
+ * The measurements behind each: docs/performance.md, "Why the code is the way it is".
  *
- * Once a process goes quiet, the reducer runs garbage collections meant to shrink the heap. A server
- * that answered a few requests and then idled, which is how most servers start their day, came out of
- * that about 20 % slower under every later load: 129-138 µs of CPU a request at 64 connections instead
- * of 105-116 µs, with `perf` showing V8 moving objects to new hidden classes in Node's and undici's
- * request constructors (README, Performance). V8 reads the flag only when it sets up the heap, so
- * `v8.setFlagsFromString` cannot turn it off, and Node refuses it in NODE_OPTIONS. So the `proxy`
- * command starts node again with the flag, unless node's own command line already decides
- * (`node --no-memory-reducer …` as the systemd unit runs it, or `node --memory-reducer …` to keep it).
- *
- * With one CPU, V8's helper threads cannot collect garbage beside the event loop: they take turns with
- * it. A scavenge then waits for helpers the scheduler has yet to run, and a helper that wakes (marking
- * for a full GC, sweeping) preempts the event loop for its whole time slice. Pinned to one core, `perf
- * sched` showed the event loop preempted by them for 45 ms in 4 s at one connection, up to 3-5 ms at a
- * time, and the longest request of an 8 s run took 12-18 ms; with `--single-threaded-gc`, 10 ms in 4 s
- * and 5-7 ms (README, Performance).
- *
- * This module is loaded before anything else, so the parent stays small (about 7 MB of its own
- * memory): it only forwards signals and hands back the child's exit status.
+ * This module is loaded before anything else, so the parent stays small: it only forwards signals
+ * and hands back the child's exit status.
  */
 import { spawn } from 'node:child_process'
 import { availableParallelism } from 'node:os'
@@ -27,13 +16,8 @@ import { availableParallelism } from 'node:os'
 export const SERVE_V8_FLAG = '--no-memory-reducer'
 export const ONE_CPU_GC_FLAG = '--single-threaded-gc'
 /**
- * Young-generation semi-spaces of 4 MB instead of V8's 16: the young generation is the largest part of
- * the server's memory under load that a bare Node process does not also have. Pinned to one core at 64
- * connections, peak RSS over 20 s was 152-164 MB with 16 MB, 147-157 MB with 8 MB and 131-139 MB with
- * 4 MB. It costs some throughput when the core is saturated (more objects live long enough to be
- * promoted: the collector's share went from 4.2-4.6 % to 7.2-7.3 %, requests a second down 7-12 %),
- * and the one-connection p99 did not move beyond the noise (README, Performance). A size on node's own
- * command line is kept.
+ * Semi-spaces of 4 MB instead of V8's 16: less memory under load for a little throughput on a saturated
+ * core (docs/performance.md). A size on node's own command line is kept.
  */
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=4'
 

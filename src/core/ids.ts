@@ -49,9 +49,9 @@ export function displayPrefix(key: string): string {
 
 /**
  * `req_` and 24 base62 characters: the time in milliseconds (8 characters, so ids sort by time) and
- * 16 random ones (95 bits). Time-ordered because every id lands in the audit table's request_id index:
- * random keys scatter each insert over the whole B-tree, which with a few hundred thousand rows made an
- * audit write about four times slower (~100 µs a row instead of ~25, measured), all on the event loop.
+ * 16 random ones (95 bits). Time-ordered because every id lands in the audit table's request_id index,
+ * where random keys scatter inserts over the whole B-tree and made audit writes several times slower
+ * (docs/performance.md).
  */
 export function newRequestId(): string {
   // one buffer written in place: this runs on every request, and character-by-character concatenation

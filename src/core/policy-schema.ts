@@ -113,7 +113,7 @@ export const POLICY_DEFAULTS = {
 
 export type EffectivePolicy = typeof POLICY_DEFAULTS
 
-/** The policy document's JSON schema (draft 2020-12), as published in the README and `proxy policy schema`. */
+/** The policy document's JSON schema (draft 2020-12), as published in docs/policies.md and `proxy policy schema`. */
 export function policyJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(policySchema, { io: 'input' }) as Record<string, unknown>
 }

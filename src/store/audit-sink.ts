@@ -2,11 +2,8 @@
  * Where the audit writer's batches go, and with them everything else the server writes behind (key
  * health, circuit states, quota usage). The server hands them to a thread of their own (audit-thread.js)
  * with its own connection, which gathers them into large transactions, so inserts, commits, waits for
- * the write lock and WAL checkpoints never stall requests: on the main thread they held the event loop
- * about 1.2 ms per 64 rows (sometimes 25 ms for a checkpoint) and were the largest cause of the
- * one-connection p99 in the benchmark; the half-second health and quota commits that stayed there
- * waited up to 10 ms for the thread's lock (BEGIN IMMEDIATE) and sometimes ran the checkpoint. The
- * inline sink writes on the shared connection: for in-memory stores, and as the fallback when the
+ * the write lock and WAL checkpoints never stall requests (on the main thread they were the largest
+ * cause of the one-connection p99: docs/performance.md). The inline sink writes on the shared connection: for in-memory stores, and as the fallback when the
  * thread cannot start or dies.
  */
 import { Worker } from 'node:worker_threads'
@@ -175,10 +172,8 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
 
   try {
     const w = new Worker(new URL('./audit-thread.js', import.meta.url), {
-      // A young generation of V8's default size (semi-spaces of up to 16 MB) is resident memory this
-      // thread has no use for: it only unpacks row batches and holds them until the next commit. With
-      // 1 MB semi-spaces the server's RSS under load was about 15 MB lower, and the thread's CPU per row
-      // did not change measurably.
+      // The thread only unpacks row batches and holds them until the next commit: V8's default young
+      // generation would be resident memory it has no use for (docs/performance.md).
       resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
       workerData: {
         file: opts.file,

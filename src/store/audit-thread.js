@@ -134,11 +134,9 @@ async function close() {
 }
 
 /**
- * Gives the core back for a moment in the middle of a large batch. On a machine (or container) with
- * one core, the scheduler lets a thread that has the core run for its whole slice, a few milliseconds,
- * even at a lower priority: requests arriving meanwhile waited behind the commit of a 100 ms batch, which was
- * most of the one-connection p99 in the benchmark. Sleeping 0.1 ms every few dozen rows (the write lock
- * stays held; only the CLI or another instance could want it) lets the server's thread in at once.
+ * Gives the core back for a moment in the middle of a large batch: on one core the scheduler lets a
+ * thread run its whole slice, a few milliseconds, even at a lower priority, while requests wait
+ * (docs/performance.md). The write lock stays held; only the CLI or another instance could want it.
  */
 const nap = new Int32Array(new SharedArrayBuffer(4))
 function pause() {
@@ -167,13 +165,10 @@ function errorMessage(err) {
 
 /**
  * On Linux a thread has its own nice value. Writing the audit trail can wait; answering requests cannot,
- * so when both want the same core the scheduler should pick the server's thread. But the trail must
- * still keep up when that core is saturated: the nice value sets the thread's share of a busy core
- * (weights 1024 against 335 at nice 5: about a quarter). At nice 10 (a tenth) the thread fell behind a
- * server answering 17,000 requests a second on one core, where a row costs it about 9 µs and a request
- * the server about 55 µs: it held 160,000 rows after 40 s, and RSS grew by 10 MB every 5 s. Best effort:
- * elsewhere, or without permission, the thread keeps the default priority. It is also named, so
- * `top -H` and /proc/PID/task tell its CPU apart from the server's.
+ * so when both want the same core the scheduler should pick the server's thread; nice 5 still leaves it
+ * about a quarter of a busy core, enough to keep up where nice 10 fell behind (docs/performance.md).
+ * Best effort: elsewhere, or without permission, the thread keeps the default priority. It is also
+ * named, so `top -H` and /proc/PID/task tell its CPU apart from the server's.
  */
 function lowerPriority() {
   try {

@@ -68,9 +68,8 @@ export type LineFields = Record<string, unknown> & { msg: string }
 
 /**
  * A writer for the one line every request logs, byte for byte what `logger[level](fields, fields.msg)`
- * writes, built with one JSON.stringify of the whole object rather than pino's loop over its keys (which
- * escapes and concatenates each key and value on its own: about 4.7 KB of garbage and a few microseconds
- * per line). The line goes through the same fence (Bearer values, scrubbed secrets) to the same stream.
+ * writes, built with one JSON.stringify of the whole object rather than pino's loop over its keys, which
+ * makes garbage for every key and value (docs/performance.md). The line goes through the same fence (Bearer values, scrubbed secrets) to the same stream.
  * `fields` must be a plain object of JSON values with `msg` last; undefined values are left out, as pino
  * does. Loggers not made by createLogger (and their children) are written through pino itself.
  */
@@ -89,10 +88,7 @@ export function lineWriter(logger: Logger): (level: LineLevel, fields: LineField
   }
 }
 
-/**
- * pino's isoTime, formatted once per millisecond: under load several lines share a millisecond, and
- * formatting the date was a fifth of writing a request line.
- */
+/** pino's isoTime, formatted once per millisecond: under load several lines share one (docs/performance.md). */
 function isoTimeOncePerMs(): () => string {
   let lastMs = -1
   let last = ''
@@ -118,18 +114,13 @@ export function setLogScrubber(logger: Logger, scrub: (text: string) => string):
 /**
  * Stdout, written asynchronously. JSON lines are gathered here and handed to pino's destination
  * (sonic-boom) about 16 KiB at a time, and at least once a second, so a quiet server's lines do not wait
- * for the batch to fill; a terminal gets every line at once. Each hand-over is a write on libuv's thread
- * pool, which wakes a thread: at 4 KiB that was a wake-up every nine request lines; a quarter as many
- * (16 KiB) took the server's futex calls from 0.77 to 0.41 per request under load (strace -c). Gathering them here rather than with
- * sonic-boom's own minLength: it appends each line to one growing string and measures that string's
- * byte length on every write, which flattens it each time (about 5 KB of garbage per request line).
+ * for the batch to fill; a terminal gets every line at once. Each hand-over wakes a thread of libuv's
+ * pool, so fewer is better; sonic-boom's own minLength would re-measure one growing string on every
+ * write (docs/performance.md).
  */
 function stdoutDestination(interactive: boolean): pino.DestinationStream {
-  // One write in flight at a time, and sonic-boom's default of 16 KiB per write capped the log at what
-  // fits in one write per turn of a busy event loop: a flood of short requests (11,000 401s a second,
-  // 5.7 MB/s of lines) outran it and the backlog grew without end. 256 KiB a write keeps up with far
-  // more (sonic-boom measures its pending string on every append, so not larger); past 64 MB of
-  // backlog (stdout stuck) lines are dropped rather than the process growing.
+  // 256 KiB a write: with one write in flight, the 16 KiB default fell behind a flood of short
+  // requests (docs/performance.md). Past 64 MB of backlog (stdout stuck) lines are dropped.
   const dest = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 256 * 1024, maxLength: 64 * 1024 * 1024 })
   if (interactive) return dest
   return batched(dest, 16 * 1024)

@@ -1,9 +1,8 @@
 /**
  * Counters and histograms for the per-request metrics, recorded as plain number updates on a series
- * object the caller keeps. prom-client's own classes hash the labels object (sort, join, validate) on
- * every inc() and observe(), even through labels() children: at tens of thousands of requests a second
- * that was the largest share of recording a request. These register in a prom-client Registry like its
- * own metrics do (name, help, type, get()), so exposition, default metrics and the registry stay prom-client's.
+ * object the caller keeps, because prom-client's own classes hash the labels object on every inc() and
+ * observe() (docs/performance.md). These register in a prom-client Registry like its own metrics do
+ * (name, help, type, get()), so exposition, default metrics and the registry stay prom-client's.
  */
 import type { Metric, Registry } from 'prom-client'
 

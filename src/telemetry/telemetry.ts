@@ -32,9 +32,8 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
   const scrubber = (isLogger(deps) ? undefined : deps.scrubber) ?? (config ? new SecretScrubber(config) : null)
   const writeLine = lineWriter(logger)
   // Finished requests are accounted for (metrics, audit record, live stats, log line) together, once
-  // per turn of the event loop, after every answer of that turn has been written. One pass over a batch
-  // keeps this code and its data warm: at 64 connections it took about 11 µs (9 %) off the CPU of a
-  // request, measured against accounting each one as it ended. Limits are settled before this, at once.
+  // per turn of the event loop, after every answer of that turn has been written: one pass over a batch
+  // keeps this code and its data warm (docs/performance.md). Limits are settled before this, at once.
   let pending: RequestRecord[] = []
   const flush = () => {
     const batch = pending

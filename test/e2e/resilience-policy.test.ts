@@ -114,16 +114,16 @@ describe('policy commands', () => {
   const data = tempDataDir()
   afterAll(() => data.cleanup())
 
-  it('`proxy policy schema` prints the JSON schema generated from the zod schema, as published in the README', async () => {
+  it('`proxy policy schema` prints the JSON schema generated from the zod schema, as published in docs/policies.md', async () => {
     const r = await must(cli(data.dir, ['policy', 'schema']))
     const schema = JSON.parse(r.stdout)
     expect(schema).toEqual(policyJsonSchema())
     expect(schema).toMatchObject({ type: 'object', additionalProperties: false })
     expect(schema.properties.keys.properties.strategy.enum).toEqual(['round-robin', 'priority', 'least-used', 'weighted'])
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-    const published = /<!-- policy-schema:start -->\s*```json\n([\s\S]*?)```\s*<!-- policy-schema:end -->/.exec(readme)
-    expect(published, 'README has the policy schema between its markers').not.toBeNull()
-    expect(JSON.parse(published![1]!), "the README's policy schema is stale: paste the output of 'proxy policy schema' between its markers").toEqual(schema)
+    const doc = readFileSync(new URL('../../docs/policies.md', import.meta.url), 'utf8')
+    const published = /<!-- policy-schema:start -->\s*```json\n([\s\S]*?)```\s*<!-- policy-schema:end -->/.exec(doc)
+    expect(published, 'docs/policies.md has the policy schema between its markers').not.toBeNull()
+    expect(JSON.parse(published![1]!), "the policy schema in docs/policies.md is stale: paste the output of 'proxy policy schema' between its markers").toEqual(schema)
   })
 
   it('`proxy policy set` names the offending field', async () => {

@@ -51,13 +51,10 @@ interface ExchangeLink {
  * and the first-byte timeout, which aborts the exchange when no response headers arrived in
  * `timeouts.firstByteMs`. An abort before undici hands over its controller is applied when it does.
  *
- * The first-byte timer is a plain Node timer, cleared the moment the headers arrive, and undici's own
- * headersTimeout and bodyTimeout are switched off. undici runs those on its "fast timers", whose cleared
- * entries wait in an array for the next sweep, half a second or more later. At a few thousand requests a
- * second that kept about 1,800 timers alive at any moment (a heap snapshot at one connection): each
- * outlived two scavenges, was promoted, and then filled the old generation towards its next full GC.
- * Nothing is lost by switching them off: every caller's signal bounds the whole exchange (the gateway's
- * attempt timer, the CLI probe's AbortSignal.timeout).
+ * The first-byte timer is a plain Node timer, cleared the moment the headers arrive, instead of undici's
+ * headersTimeout and bodyTimeout: cleared "fast timers" linger until undici's next sweep, long enough to
+ * be promoted, and bring full GCs closer (docs/performance.md). Nothing is lost: every caller's signal
+ * bounds the whole exchange (the gateway's attempt timer, the CLI probe's AbortSignal.timeout).
  */
 function exchangeLink(call: UpstreamCall): ExchangeLink {
   const signal = call.ctx.signal
@@ -167,8 +164,8 @@ export function callUpstream(call: UpstreamCall): Promise<UpstreamResponse> {
 /**
  * One whole JSON exchange: the request, the answer read to its end and parsed. A non-2xx answer is
  * thrown as a ProxyError, as callUpstream does. Every non-streaming call goes through here, so it uses
- * undici's dispatch with a handler that only collects the bytes: request() would wrap the answer in a
- * Readable stream and the signal in its own listeners, about a tenth of the CPU of a proxied request.
+ * undici's dispatch with a handler that only collects the bytes: request()'s Readable body and signal
+ * listeners were a noticeable share of a proxied request's CPU (docs/performance.md).
  */
 export function fetchJson<T>(call: UpstreamCall): Promise<T> {
   const { ctx, provider } = call

@@ -15,7 +15,7 @@ export const addProviderBody = z.strictObject({
   type: z.enum(PROVIDER_TYPES),
   baseUrl: httpUrl.nullish(),
   settings: z.record(z.string(), z.unknown()).optional(),
-  /** with type openai-compatible: a known host's base URL and quirks (see the README's presets) */
+  /** with type openai-compatible: a known host's base URL and quirks (see docs/providers.md) */
   preset: z.string().min(1).optional(),
 })
 

@@ -6,8 +6,8 @@
  *
  * Why not through h3 like the other routes: h3 2 speaks web Request/Response, and on node:http every
  * request then costs a Request facade, Headers objects, a Response and a web stream adapter on the way
- * out. For a gateway whose whole job is to add nothing, that was about a fifth of the CPU of a request
- * (issue 8's benchmark). Everything else (models, admin, metrics, health, 404/405) stays on h3.
+ * out: a large share of a request's CPU for a gateway whose whole job is to add nothing
+ * (docs/performance.md). Everything else (models, admin, metrics, health, 404/405) stays on h3.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'

@@ -12,7 +12,7 @@ import type { ChatCompletionChunk, Completion, ToolCall } from '../../../src/cor
 import { ProxyError } from '../../../src/core/errors.js'
 import { createAnthropicAdapter } from '../../../src/providers/anthropic/index.js'
 import type { CallContext, ProviderAdapter } from '../../../src/providers/types.js'
-import { testdataDir, testdataLocation } from '../../helpers/testdata.js'
+import { skipWithoutTestdata, testdataDir } from '../../helpers/testdata.js'
 
 interface Served {
   contentType: string
@@ -93,8 +93,9 @@ function accumulate(chunks: ChatCompletionChunk[]) {
   return { text, finish, calls, usage: chunks.at(-1)?.usage }
 }
 
-describe.skipIf(testdataDir === null)('anthropic transcripts', () => {
-  if (testdataDir === null) console.warn(`skipping anthropic transcript replays: shared test data not found at ${testdataLocation}`)
+const skipTranscripts = skipWithoutTestdata('the anthropic transcript replays')
+
+describe.skipIf(skipTranscripts)('anthropic transcripts', () => {
   const file = (name: string) => readFileSync(path.join(testdataDir ?? '', 'anthropic', name))
 
   it('replays stream.txt (text then a tool call, no trailing newline) into exact chunks', async () => {

@@ -6,7 +6,7 @@ import { createOllamaAdapter, ollamaRoot } from '../../../src/providers/ollama/i
 import { droppedParams, readOllamaSettings, toOllamaChat } from '../../../src/providers/ollama/request.js'
 import type { CallContext, ProviderAdapter } from '../../../src/providers/types.js'
 import { startFakeOllama, type FakeOllama } from '../../fakes/ollama-upstream.js'
-import { readTestdata, testdataDir, testdataLocation } from '../../helpers/testdata.js'
+import { readTestdata, skipWithoutTestdata } from '../../helpers/testdata.js'
 
 const ctx = (over: Partial<CallContext> = {}): CallContext => ({
   apiKey: null,
@@ -47,8 +47,7 @@ describe('ollama adapter', () => {
   })
 
   describe('replays the recorded transcripts verbatim', () => {
-    const skip = testdataDir === null
-    if (skip) console.warn(`ollama transcripts not found at ${testdataLocation}; skipping the replay tests (set PROXY_TESTDATA)`)
+    const skip = skipWithoutTestdata('the ollama transcript replays')
 
     it.skipIf(skip).each([
       ['in one piece', undefined],

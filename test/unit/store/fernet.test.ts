@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createFernet, FernetError, generateFernetKey, isValidFernetKey } from '../../../src/store/fernet.js'
-import { readTestdata, testdataDir, testdataLocation } from '../../helpers/testdata.js'
+import { readTestdata, skipWithoutTestdata, testdataDir } from '../../helpers/testdata.js'
 
 interface GenerateVector { token: string; now: string; iv: number[]; src: string; secret: string }
 interface VerifyVector { token: string; now: string; ttl_sec: number; src: string; secret: string }
@@ -12,11 +12,9 @@ function loadVectors<T>(name: string): T[] {
   return testdataDir === null ? [] : (JSON.parse(readTestdata(`fernet/${name}`)) as T[])
 }
 
-if (testdataDir === null) {
-  console.warn(`[fernet.test] SKIPPING the Fernet spec vectors: no shared test data at ${testdataLocation} (set PROXY_TESTDATA).`)
-}
+const skipVectors = skipWithoutTestdata('the Fernet spec vectors')
 
-describe.skipIf(testdataDir === null)('Fernet spec vectors', () => {
+describe.skipIf(skipVectors)('Fernet spec vectors', () => {
   const generate = loadVectors<GenerateVector>('generate.json')
   const verify = loadVectors<VerifyVector>('verify.json')
   const invalid = loadVectors<InvalidVector>('invalid.json')
