@@ -48,17 +48,17 @@ export function providersCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('set <name>')))
     .description("change a provider's base URL or settings in place: its keys and routes stay, a running server uses the change within a second")
     .option('--base-url <url>', 'the new base URL')
-    .option('--setting <key=value>', 'set a setting, repeatable; the other settings are kept (headers.X=v adds or replaces one header)', collectSetting, {})
-    .option('--unset-setting <key>', 'remove a setting, repeatable (e.g. stream_usage, headers.X-Org); key= would store an empty value instead', repeatable, [])
+    .option('--setting <key=value>', 'set a setting, repeatable; the other settings are kept (headers.X=v adds or replaces one header)', collectSetting)
+    .option('--unset-setting <key>', 'remove a setting, repeatable (e.g. stream_usage, headers.X-Org); key= would store an empty value instead', repeatable)
     .option('--preset <name>', `an openai-compatible provider: its base URL (unless --base-url is given) and settings again, over the current ones (${PRESET_NAMES.join(', ')})`)
     .addHelpText(
       'after',
       '\nExamples:\n  proxy providers set local --base-url http://10.0.0.7:1234/v1\n  proxy providers set azure --setting api_version=2025-01-01-preview\n' +
         '  proxy providers set local --setting headers.X-Org=acme --unset-setting stream_usage\n  proxy providers set mis --preset mistral',
     )
-    .action(async (name: string, opts: { baseUrl?: string; setting: Record<string, unknown>; unsetSetting: string[]; preset?: string; json?: boolean; dataDir?: string }) => {
+    .action(async (name: string, opts: { baseUrl?: string; setting?: Record<string, unknown>; unsetSetting?: string[]; preset?: string; json?: boolean; dataDir?: string }) => {
       if (opts.baseUrl !== undefined) checkUrl(opts.baseUrl)
-      if (opts.baseUrl === undefined && Object.keys(opts.setting).length === 0 && opts.unsetSetting.length === 0 && opts.preset === undefined) {
+      if (opts.baseUrl === undefined && opts.setting === undefined && opts.unsetSetting === undefined && opts.preset === undefined) {
         throw new CliError('Nothing to change: give --base-url, --setting, --unset-setting or --preset.')
       }
       const edit = { baseUrl: opts.baseUrl, settings: opts.setting, unset: opts.unsetSetting, preset: opts.preset }
