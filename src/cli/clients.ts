@@ -5,7 +5,7 @@ import type { WindowLimit } from '../limits/types.js'
 import { formatCount, parseLimitFlag, RATE_SYNTAX } from '../core/windows.js'
 import { addClient, listClients, revokeClient, rotateClient, setClientLimits, type ClientLimitsPatch, type ClientSummary } from '../store/repos/clients.js'
 import { quotaUsageByClient } from '../store/repos/quotas.js'
-import { CliError, dataDirOption, err, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
+import { CliError, dataDirOption, err, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
 
 export function clientsCommand(deps: CliDeps): Command {
   const cmd = new Command('clients').description('the API keys this proxy issues to applications (stored hashed, shown once)')
@@ -101,7 +101,7 @@ function limitOptions(cmd: Command): Command {
     .option('--tpm <n>', 'tokens per minute (estimated before the call, settled with the usage the upstream reports)')
     .option('--daily-tokens <n>', 'token quota per UTC day')
     .option('--monthly-tokens <n>', 'token quota per UTC month')
-    .option('--limit <kind=N/window>', `a sliding window, repeatable: requests=100/10s, tokens=2000000/1h (${RATE_SYNTAX.replace(/^N\/WINDOW with /, '')})`, (v: string, prev: string[] = []) => [...prev, v])
+    .option('--limit <kind=N/window>', `a sliding window, repeatable: requests=100/10s, tokens=2000000/1h (${RATE_SYNTAX.replace(/^N\/WINDOW with /, '')})`, repeatable)
 }
 
 function limitsPatch(opts: LimitFlags, allowOff: boolean): ClientLimitsPatch {

@@ -68,6 +68,9 @@ export function table<T extends object>(rows: T[], columns: string[]): string {
   return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(get(r, c)))))].join('\n')
 }
 
+/** The argument parser of a repeatable option: every value, in order. */
+export const repeatable = (value: string, previous: string[] = []): string[] => [...previous, value]
+
 export function parseIntOption(name: string) {
   return (value: string): number => {
     const n = Number(value)

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { Command } from 'commander'
 import { openStore } from '../store/db.js'
-import { defaultKeychain } from '../store/master-key.js'
+import { defaultKeychain, masterKeyPath, resolveMasterKey, type MasterKey } from '../store/master-key.js'
 import { appliedMigrations, latestMigration } from '../store/migrate.js'
 import { resolveDataDir, STORE_FILE } from '../store/paths.js'
 import { loadSnapshot } from '../store/snapshot.js'
@@ -82,26 +82,72 @@ async function runChecks(deps: CliDeps, dataDir: string): Promise<Check[]> {
     checks.push({ name: 'store file', ok: (mode & 0o077) === 0, detail: `${file} mode ${mode.toString(8)}${mode & 0o077 ? ` (chmod 600 ${file})` : ''}` })
   }
 
-  const keychain = deps.keychain === undefined ? await defaultKeychain(deps.env) : deps.keychain
-  const status = keychain ? await keychain.probe() : { available: false, detail: deps.env.PROXY_KEYCHAIN === 'off' ? 'disabled by PROXY_KEYCHAIN=off' : 'no keyring module' }
-  checks.push({ name: 'OS keychain', ok: status.available, warn: !status.available, detail: status.available ? 'available' : `not available (${status.detail}); the master key file is used instead` })
-
   try {
     const store = await openStore({ dataDir, env: deps.env, keychain: deps.keychain })
     try {
       const applied = await appliedMigrations(store.db)
       checks.push({ name: 'store and migrations', ok: applied.at(-1) === latestMigration(), detail: `${applied.length} migration(s) applied, latest ${applied.at(-1) ?? 'none'}` })
-      checks.push({ name: 'master key', ok: true, detail: `from ${store.masterKey.source}; it decrypts this store` })
+      checks.push(...(await masterKeyChecks(deps, store.masterKey, dataDir)))
     } finally {
       await store.close()
     }
   } catch (e) {
     checks.push({ name: 'store and master key', ok: false, detail: (e as Error).message })
+    checks.push(await keychainCheck(deps))
   }
 
   const redisUrl = deps.env.PROXY_REDIS_URL
   if (redisUrl) checks.push(await checkRedis(redisUrl))
   return checks
+}
+
+/**
+ * Where the master key comes from, and what deserves a warning about it: a key file beside the store
+ * when no keychain could hold it (a copy of the data directory then holds both), or a leftover key file
+ * that is not the key PROXY_MASTER_KEY gives (without the variable, the store would not open).
+ */
+async function masterKeyChecks(deps: CliDeps, masterKey: MasterKey, dataDir: string): Promise<Check[]> {
+  const file = masterKeyPath(dataDir)
+  if (masterKey.source === 'env') {
+    const checks: Check[] = [
+      { name: 'master key', ok: true, detail: 'from environment variable PROXY_MASTER_KEY; it decrypts this store' },
+      { name: 'OS keychain', ok: true, detail: 'not used: the master key comes from PROXY_MASTER_KEY' },
+    ]
+    if (existsSync(file)) {
+      const other = await resolveMasterKey({ dataDir, env: { PROXY_KEYCHAIN: 'off' }, keychain: null, create: false }).then(
+        (k) => (k.key === masterKey.key ? null : `${file} holds another key than PROXY_MASTER_KEY: without the variable this store would not open. Remove the file, or keep PROXY_MASTER_KEY set wherever proxy runs.`),
+        (e: Error) => `${e.message} (PROXY_MASTER_KEY is used instead)`,
+      )
+      if (other) checks.push({ name: 'master key file', ok: false, warn: true, detail: other })
+    }
+    return checks
+  }
+  if (masterKey.source === 'keychain') {
+    return [
+      { name: 'master key', ok: true, detail: `from the OS keychain (${masterKey.keychain.detail}); it decrypts this store` },
+      { name: 'OS keychain', ok: true, detail: `available (${masterKey.keychain.detail}); it holds the master key` },
+    ]
+  }
+  const keyFile: Check = { name: 'master key', ok: true, detail: `from the key file ${file}; it decrypts this store` }
+  if (masterKey.keychain.available) return [keyFile, { name: 'OS keychain', ok: true, detail: `available (${masterKey.keychain.detail}), but the master key is in ${file}, made when the keychain was not in use` }]
+  if (deps.env.PROXY_KEYCHAIN?.trim().toLowerCase() === 'off') return [keyFile, { name: 'OS keychain', ok: true, detail: `turned off by PROXY_KEYCHAIN=off; the master key is in ${file}` }]
+  return [
+    keyFile,
+    {
+      name: 'OS keychain',
+      ok: false,
+      warn: true,
+      detail: `not available (${masterKey.keychain.detail}), so the master key is kept in ${file} beside the store, and a copy of the data directory holds both. To keep them apart, set PROXY_MASTER_KEY (e.g. from an EnvironmentFile) instead.`,
+    },
+  ]
+}
+
+/** The keychain on its own, when the store (and so the master key) could not be opened. */
+async function keychainCheck(deps: CliDeps): Promise<Check> {
+  if (deps.env.PROXY_MASTER_KEY?.trim()) return { name: 'OS keychain', ok: true, detail: 'not used: the master key comes from PROXY_MASTER_KEY' }
+  const keychain = deps.keychain === undefined ? await defaultKeychain(deps.env) : deps.keychain
+  const status = keychain ? await keychain.probe() : { available: false, detail: deps.env.PROXY_KEYCHAIN === 'off' ? 'disabled by PROXY_KEYCHAIN=off' : 'no keyring module' }
+  return { name: 'OS keychain', ok: status.available, warn: !status.available, detail: status.available ? 'available' : `not available (${status.detail})` }
 }
 
 async function checkRedis(url: string): Promise<Check> {

@@ -1,15 +1,13 @@
 import { Command } from 'commander'
 import { addRoute, listRoutes, parseTarget, removeRoute } from '../store/repos/routes.js'
-import { dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
-
-const collect = (value: string, previous: string[] = []) => [...previous, value]
+import { dataDirOption, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
 
 export function modelsCommand(deps: CliDeps): Command {
   const cmd = new Command('models').description('model names clients use, routed to provider models')
 
   dataDirOption(jsonOption(cmd.command('add <model>')))
     .description('route a model name to one or more targets, tried in order')
-    .requiredOption('--target <provider/upstream-model>', 'a target, repeatable; the first is preferred', collect)
+    .requiredOption('--target <provider/upstream-model>', 'a target, repeatable; the first is preferred', repeatable)
     .option('--policy <name>', "a named policy for this route (layered over 'global'; a client's own policy wins)")
     .option('--replace', 'replace the targets of an existing route')
     .addHelpText('after', '\nExamples:\n  proxy models add gpt-4o-mini --target openai/gpt-4o-mini\n  proxy models add smart --target anthropic/claude-sonnet-4-5 --target openai/gpt-4o\n  proxy models add smart --target openai/gpt-4o --policy patient --replace   # requests for it run under policy \'patient\'\n  proxy models add \'claude-sonnet-4-5*\' --target anthropic/claude-sonnet-4-5   # a pattern: catches claude-sonnet-4-5-20250929\n  proxy models add \'claude-*\' --target anthropic/claude-*   # * in the target: the text the pattern matched\n\nA model name with * is a pattern; an exact name always wins over a pattern, and the pattern with the\nmost literal characters wins over the others.\n\n--policy names a policy stored with \'proxy policy set NAME --file …\'; it is layered over the global one\n(and under a client\'s own --policy). See it with \'proxy policy show MODEL\'.')

@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander'
 import { PROVIDER_TYPES, type ProviderType } from '../store/schema.js'
-import { addProvider, listProviders, removeProvider } from '../store/repos/providers.js'
-import { applyPreset, PRESET_NAMES, PRESETS, isPresetName } from '../providers/presets.js'
-import { CliError, dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
+import { addProvider, listProviders, removeProvider, updateProvider } from '../store/repos/providers.js'
+import { editProvider } from '../providers/provider-edit.js'
+import { PRESET_NAMES, PRESETS, isPresetName } from '../providers/presets.js'
+import { CliError, dataDirOption, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
 import { providersTestCommand } from './providers-test.js'
 
 /** `--setting key=value`, repeatable; numbers and booleans are stored as such, `headers.X=v` and `options.X=v` nest. */
@@ -36,15 +37,35 @@ export function providersCommand(deps: CliDeps): Command {
     )
     .action(async (name: string, opts: { type: ProviderType; baseUrl?: string; setting: Record<string, unknown>; preset?: string; json?: boolean; dataDir?: string }) => {
       if (opts.baseUrl) checkUrl(opts.baseUrl)
-      let baseUrl = opts.baseUrl ?? null
-      let settings = opts.setting
-      if (opts.preset !== undefined) ({ baseUrl, settings } = applyPreset(opts.preset, { type: opts.type, baseUrl, settings }))
-      if (opts.type === 'azure' && !baseUrl) throw new CliError('An azure provider needs --base-url https://RESOURCE.openai.azure.com (the resource endpoint from the Azure portal).')
-      const provider = await withStore(deps, opts, (store) => addProvider(store.db, { name, type: opts.type, baseUrl, settings }))
+      const endpoint = editProvider(opts.type, { baseUrl: null, settings: {} }, { baseUrl: opts.baseUrl, settings: opts.setting, preset: opts.preset })
+      const provider = await withStore(deps, opts, (store) => addProvider(store.db, { name, type: opts.type, ...endpoint }))
       if (opts.json) return printJson(deps, provider)
       const keyless = opts.type === 'ollama' || (opts.preset !== undefined && isPresetName(opts.preset) && !PRESETS[opts.preset].keyRequired)
       const next = keyless ? `No key needed; check it with: proxy providers test ${provider.name}` : `Next: proxy keys add ${provider.name}`
       out(deps, `Added provider '${provider.name}' (${provider.type}${provider.baseUrl ? `, ${provider.baseUrl}` : ''}). ${next}`)
+    })
+
+  dataDirOption(jsonOption(cmd.command('set <name>')))
+    .description("change a provider's base URL or settings in place: its keys and routes stay, a running server uses the change within a second")
+    .option('--base-url <url>', 'the new base URL')
+    .option('--setting <key=value>', 'set a setting, repeatable; the other settings are kept (headers.X=v adds or replaces one header)', collectSetting)
+    .option('--unset-setting <key>', 'remove a setting, repeatable (e.g. stream_usage, headers.X-Org); key= would store an empty value instead', repeatable)
+    .option('--preset <name>', `an openai-compatible provider: its base URL (unless --base-url is given) and settings again, over the current ones (${PRESET_NAMES.join(', ')})`)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  proxy providers set local --base-url http://10.0.0.7:1234/v1\n  proxy providers set azure --setting api_version=2025-01-01-preview\n' +
+        '  proxy providers set local --setting headers.X-Org=acme --unset-setting stream_usage\n  proxy providers set mis --preset mistral',
+    )
+    .action(async (name: string, opts: { baseUrl?: string; setting?: Record<string, unknown>; unsetSetting?: string[]; preset?: string; json?: boolean; dataDir?: string }) => {
+      if (opts.baseUrl !== undefined) checkUrl(opts.baseUrl)
+      if (opts.baseUrl === undefined && opts.setting === undefined && opts.unsetSetting === undefined && opts.preset === undefined) {
+        throw new CliError('Nothing to change: give --base-url, --setting, --unset-setting or --preset.')
+      }
+      const edit = { baseUrl: opts.baseUrl, settings: opts.setting, unset: opts.unsetSetting, preset: opts.preset }
+      const provider = await withStore(deps, opts, (store) => updateProvider(store.db, name, (current) => editProvider(current.type, current, edit)))
+      if (opts.json) return printJson(deps, provider)
+      const settings = settingsText(provider.settings)
+      out(deps, `Updated provider '${provider.name}' (${provider.type}, ${provider.baseUrl ?? 'default base URL'}${settings ? `; ${settings}` : ''}). A running server uses it within a second.`)
     })
 
   dataDirOption(jsonOption(cmd.command('ls')))

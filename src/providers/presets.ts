@@ -100,11 +100,22 @@ export function applyPreset(name: string, input: PresetInput): { baseUrl: string
     throw invalidRequest(`Unknown preset '${name}'. Presets: ${PRESET_NAMES.join(', ')}. Any other host works with --base-url and no preset.`, 'preset')
   }
   const preset = PRESETS[name]
-  const settings: Record<string, unknown> = { preset: name, ...preset.settings, ...input.settings }
-  for (const [short, header] of Object.entries(preset.headerSettings ?? {})) {
+  const settings = withPresetHeaders(name, { preset: name, ...preset.settings, ...input.settings })
+  return { baseUrl: input.baseUrl || preset.baseUrl, settings }
+}
+
+/**
+ * A preset's short setting names (openrouter's `site_url`) turned into the headers they stand for, so
+ * they work when given later too (`providers set`); any other name, or preset, passes through.
+ */
+export function withPresetHeaders(name: unknown, input: Record<string, unknown>): Record<string, unknown> {
+  const shorts = typeof name === 'string' && isPresetName(name) ? PRESETS[name].headerSettings : undefined
+  if (!shorts) return input
+  const settings = { ...input }
+  for (const [short, header] of Object.entries(shorts)) {
     if (settings[short] === undefined) continue
     settings.headers = { ...(settings.headers as Record<string, unknown> | undefined), [header]: String(settings[short]) }
     delete settings[short]
   }
-  return { baseUrl: input.baseUrl || preset.baseUrl, settings }
+  return settings
 }

@@ -119,6 +119,43 @@ describe('admin API', () => {
       expectError(await call('POST', '/providers', { name: 'up', type: 'openai' }), 409, null, 'conflict')
     })
 
+    it('changes a provider with PATCH: settings merge, a header goes with unsetSettings, keys stay', async () => {
+      expect((await call('POST', '/providers', { name: 'edit-me', type: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1', settings: { headers: { 'X-A': '1' } } })).status).toBe(201)
+      const patched = await call('PATCH', '/providers/edit-me', { baseUrl: 'http://127.0.0.1:2/v1', settings: { headers: { 'X-B': '2' }, stream_usage: false } })
+      expect(patched.status).toBe(200)
+      expect(patched.json).toMatchObject({ name: 'edit-me', baseUrl: 'http://127.0.0.1:2/v1', settings: { headers: { 'X-A': '1', 'X-B': '2' }, stream_usage: false } })
+      const unset = await call('PATCH', '/providers/edit-me', { unsetSettings: ['headers.X-A'], preset: 'groq' })
+      expect(unset.json).toMatchObject({ baseUrl: 'https://api.groq.com/openai/v1', settings: { preset: 'groq', headers: { 'X-B': '2' }, stream_usage: false } })
+      expect(unset.json.settings.headers).not.toHaveProperty('X-A')
+      expect((await call('DELETE', '/providers/edit-me')).status).toBe(200)
+    })
+
+    it('validates a PATCH and names the field, changing nothing', async () => {
+      const before = (await call('GET', '/providers')).json
+      expectError(await call('PATCH', '/providers/up', { baseUrl: 'ftp://host' }), 400, 'baseUrl', 'invalid_value')
+      expectError(await call('PATCH', '/providers/up', { type: 'azure' }), 400, 'type', 'unknown_parameter')
+      expectError(await call('PATCH', '/providers/up', { settings: { a: 1 }, unsetSettings: ['nope'] }), 400, 'unsetSettings', 'invalid_value')
+      expectError(await call('PATCH', '/providers/up', { preset: 'groq' }), 400, 'preset')
+      expectError(await call('PATCH', '/providers/up', {}), 400, null)
+      expectError(await call('PATCH', '/providers/ghost', { baseUrl: 'http://127.0.0.1:1/v1' }), 404, null, 'not_found')
+      expect((await call('GET', '/providers')).json).toEqual(before)
+      expect((await call('POST', '/providers', { name: 'az', type: 'azure', baseUrl: 'https://res.openai.azure.com' })).status).toBe(201)
+      expectError(await call('PATCH', '/providers/az', { baseUrl: null }), 400, 'baseUrl', 'missing_required_parameter')
+      expect((await call('DELETE', '/providers/az')).status).toBe(200)
+    })
+
+    it('applies a PATCHed base URL to the next request at once', async () => {
+      const other = await startFakeOpenAI()
+      try {
+        expect((await call('PATCH', '/providers/up', { baseUrl: other.url })).status).toBe(200)
+        expect((await chat(userKey, 'gpt-4o-mini')).status).toBe(200)
+        expect(other.requests).toHaveLength(1)
+      } finally {
+        expect((await call('PATCH', '/providers/up', { baseUrl: upstream.url })).status).toBe(200)
+        await other.close()
+      }
+    })
+
     it('refuses to remove a provider a route still uses', async () => {
       expectError(await call('DELETE', '/providers/up'), 409, null, 'conflict')
     })

@@ -19,8 +19,8 @@ interface TopFlags {
 export function topCommand(deps: CliDeps): Command {
   return dataDirOption(jsonOption(new Command('top')))
     .description('live dashboard of a running server: request and error rates, latency, providers, keys, recent requests')
-    .option('--url <url>', 'a server other than the local one (e.g. http://10.0.0.5:8000); needs --admin-key')
-    .option('--admin-key <key>', 'an admin client key for --url (or $PROXY_ADMIN_KEY); the local server is reached with its admin.token')
+    .option('--url <url>', "a server's URL (e.g. http://10.0.0.5:8000); needs --admin-key unless it is the local server's")
+    .option('--admin-key <key>', 'an admin client key for --url (or $PROXY_ADMIN_KEY); the local server is reached with its admin.token, by --url too')
     .option('--interval <ms>', 'refresh interval', parseIntOption('--interval'), 1000)
     .option('--once', 'print one frame and exit (for scripts; also what happens when stdout is not a terminal)')
     .addHelpText(

@@ -7,7 +7,7 @@
 import type { z } from 'zod'
 import { parseDuration } from '../../core/duration.js'
 import { invalidRequest } from '../../core/errors.js'
-import { applyPreset } from '../../providers/presets.js'
+import { editProvider } from '../../providers/provider-edit.js'
 import type { Store } from '../../store/db.js'
 import { setClientCapture } from '../../store/repos/audit.js'
 import { listCircuits, setCircuitOverride, type CircuitAction } from '../../store/repos/circuits.js'
@@ -15,9 +15,9 @@ import { addClient, listClients, revokeClient, rotateClient } from '../../store/
 import { resetKeyHealth } from '../../store/repos/key-health.js'
 import { getPolicy, listPolicies, removePolicy, setPolicy } from '../../store/repos/policies.js'
 import { addKey, listKeys, removeKey, rotateKey, setKeyState } from '../../store/repos/provider-keys.js'
-import { addProvider, listProviders, removeProvider } from '../../store/repos/providers.js'
+import { addProvider, listProviders, removeProvider, updateProvider } from '../../store/repos/providers.js'
 import { addRoute, listRoutes, parseTarget, removeRoute, type RouteTargetInput } from '../../store/repos/routes.js'
-import { addClientBody, addKeyBody, addProviderBody, addRouteBody, circuitBody, keyRefBody, rotateKeyBody } from './schemas.js'
+import { addClientBody, addKeyBody, addProviderBody, addRouteBody, circuitBody, keyRefBody, rotateKeyBody, setProviderBody } from './schemas.js'
 
 export interface AdminCall {
   params: Record<string, string>
@@ -31,7 +31,7 @@ export interface AdminCall {
 }
 
 export interface AdminEndpoint {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   /** under /admin/v1 */
   path: string
   /** writes name an action for the log line and trigger a config reload */
@@ -55,11 +55,20 @@ export function configEndpoints(store: Store): AdminEndpoint[] {
       status: 201,
       async run(call) {
         const body = await call.body(addProviderBody)
-        let baseUrl = body.baseUrl ?? null
-        let settings = body.settings ?? {}
-        if (body.preset !== undefined) ({ baseUrl, settings } = applyPreset(body.preset, { type: body.type, baseUrl, settings }))
-        if (body.type === 'azure' && !baseUrl) throw invalidRequest('An azure provider needs baseUrl: the resource endpoint, https://RESOURCE.openai.azure.com.', 'baseUrl', 'missing_required_parameter')
-        return addProvider(db, { name: body.name, type: body.type, baseUrl, settings })
+        const endpoint = editProvider(body.type, { baseUrl: null, settings: {} }, body)
+        return addProvider(db, { name: body.name, type: body.type, ...endpoint })
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/providers/:name',
+      action: 'providers.set',
+      async run(call) {
+        // As `proxy providers set`: settings merge into the current ones; keys and routes stay.
+        const { unsetSettings, ...body } = await call.body(setProviderBody)
+        if (Object.keys(body).length === 0 && !unsetSettings) throw invalidRequest('Nothing to change: send baseUrl, settings, unsetSettings or preset.')
+        const edit = { ...body, unset: unsetSettings }
+        return updateProvider(db, call.params.name!, (current) => editProvider(current.type, current, edit))
       },
     },
     {

@@ -19,6 +19,17 @@ export const addProviderBody = z.strictObject({
   preset: z.string().min(1).optional(),
 })
 
+/** PATCH /providers/:name: only what changes; settings merge into the current ones */
+export const setProviderBody = z.strictObject({
+  /** null: back to the type's default */
+  baseUrl: httpUrl.nullish(),
+  settings: z.record(z.string(), z.unknown()).optional(),
+  /** setting names to remove: 'stream_usage', 'headers.X-Org' */
+  unsetSettings: z.array(z.string().min(1)).min(1).optional(),
+  /** a preset's base URL (unless baseUrl is given) and settings, again */
+  preset: z.string().min(1).optional(),
+})
+
 export const addKeyBody = z.strictObject({
   provider: name,
   /** the upstream secret: stored encrypted, never returned */

@@ -70,6 +70,34 @@ export async function getProvider(db: Kysely<Database>, name: string): Promise<P
   return row
 }
 
+/**
+ * Changes a provider's base URL and settings in one transaction: `edit` gets the stored provider and
+ * returns the new values; when it throws, nothing changes. Routes and keys stay as they are.
+ */
+export async function updateProvider(
+  db: Kysely<Database>,
+  name: string,
+  edit: (current: ProviderSummary) => { baseUrl: string | null; settings: Record<string, unknown> },
+): Promise<ProviderSummary> {
+  return db.transaction().execute(async (tx) => {
+    const row = await getProvider(tx, name)
+    const keys = await tx
+      .selectFrom('provider_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('provider_id', '=', row.id)
+      .where('state', '!=', 'retired')
+      .executeTakeFirstOrThrow()
+    const next = edit(summarize(row, Number(keys.n)))
+    const updated = await tx
+      .updateTable('providers')
+      .set({ base_url: next.baseUrl, settings: JSON.stringify(next.settings), updated_at: nowIso() })
+      .where('id', '=', row.id)
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    return summarize(updated, Number(keys.n))
+  })
+}
+
 export async function removeProvider(db: Kysely<Database>, name: string): Promise<void> {
   const provider = await getProvider(db, name)
   const users = await db
