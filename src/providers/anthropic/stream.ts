@@ -5,6 +5,7 @@
 import type { UpstreamResponse } from '../shared/http.js'
 import { ProxyError } from '../../core/errors.js'
 import type { ChatCompletionChunk, Completion, FinishReason } from '../../core/openai-schema.js'
+import { streamTruncated } from '../shared/native-stream.js'
 import { readSse } from '../shared/stream-readers.js'
 import { upstreamNetworkError } from '../shared/upstream-error.js'
 import type { CallContext } from '../types.js'
@@ -103,13 +104,7 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
     }
   }
   // Ending without message_stop means the answer was cut off: say so instead of ending the stream as if complete.
-  throw new ProxyError({
-    status: 502,
-    type: 'upstream_error',
-    code: 'upstream_stream_truncated',
-    message: `Provider '${provider}' ended the stream before the message was complete.`,
-    retryable: true,
-  })
+  throw streamTruncated(provider)
 }
 
 /** Legacy completions reuse the chat mapping: text deltas become `text`, the usage chunk stays a usage chunk. */
