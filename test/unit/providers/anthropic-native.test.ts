@@ -5,7 +5,7 @@
  */
 import { Agent } from 'undici'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { ProxyError } from '../../../src/core/errors.js'
+import { collect, proxyErrorOf } from '../../helpers/async.js'
 import { rawJsonOf } from '../../../src/core/raw-json.js'
 import { createAnthropicAdapter } from '../../../src/providers/anthropic/index.js'
 import { UpstreamError } from '../../../src/providers/shared/upstream-error.js'
@@ -58,22 +58,6 @@ const clientHeaders = {
   'x-claude-code-session-id': 'fe45da2c',
 }
 
-async function collect(stream: AsyncIterable<NativeEvent>): Promise<NativeEvent[]> {
-  const out: NativeEvent[] = []
-  for await (const e of stream) out.push(e)
-  return out
-}
-
-async function failure(run: () => Promise<unknown>): Promise<ProxyError> {
-  try {
-    await run()
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProxyError)
-    return err as ProxyError
-  }
-  throw new Error('expected a ProxyError')
-}
-
 describe('anthropic native messages', () => {
   it('passes the body through untouched but for model, and answers with the upstream bytes', async () => {
     const body = claudeCodeBody()
@@ -102,7 +86,7 @@ describe('anthropic native messages', () => {
     const h = fake.requests.at(-1)!.headers
     expect(h['anthropic-version']).toBe('2023-01-01')
     expect(h['anthropic-beta']).toBe('operator-beta-1')
-    const err = await failure(() => adapter.messages!(claudeCodeBody(), ctx()))
+    const err = await proxyErrorOf(() => adapter.messages!(claudeCodeBody(), ctx()))
     expect(err).toMatchObject({ status: 400, type: 'invalid_request_error', message: expect.stringContaining('context_management: Extra inputs are not permitted') })
   })
 
@@ -119,7 +103,7 @@ describe('anthropic native messages', () => {
     [400, 'invalid_request_error', { status: 400, type: 'invalid_request_error', retryable: false, fault: 'bad_request' }],
   ])('maps an upstream %i (%s) like the chat path does', async (status, type, expected) => {
     fake.respond(() => ({ kind: 'json', status, body: { type: 'error', error: { type, message: `native ${type}` } }, headers: { 'retry-after': '7' } }))
-    const err = await failure(() => adapter.messages!(claudeCodeBody(), ctx({ passHeaders: clientHeaders })))
+    const err = await proxyErrorOf(() => adapter.messages!(claudeCodeBody(), ctx({ passHeaders: clientHeaders })))
     expect(err).toBeInstanceOf(UpstreamError)
     expect(err).toMatchObject({ ...expected, message: expect.stringContaining(`native ${type}`) })
     expect(err.message).not.toContain('client-key')
@@ -128,7 +112,7 @@ describe('anthropic native messages', () => {
 
   it('maps a streamed call refused with 529 before any event', async () => {
     fake.play({ kind: 'error', status: 529, message: 'Overloaded' })
-    const err = await failure(() => adapter.messagesStream!(claudeCodeBody(), ctx({ passHeaders: clientHeaders })))
+    const err = await proxyErrorOf(() => adapter.messagesStream!(claudeCodeBody(), ctx({ passHeaders: clientHeaders })))
     expect(err).toMatchObject({ status: 502, code: 'upstream_overloaded', retryable: true })
   })
 })
@@ -162,7 +146,7 @@ describe('anthropic native message streams', () => {
   it('throws a mid-stream error event as a ProxyError after yielding the events before it', async () => {
     fake.play({ kind: 'stream_error', text: 'Partial answer', message: 'Overloaded mid-stream' })
     const seen: string[] = []
-    const err = await failure(async () => {
+    const err = await proxyErrorOf(async () => {
       for await (const e of await adapter.messagesStream!(claudeCodeBody(), ctx({ passHeaders: clientHeaders }))) seen.push(e.type)
     })
     expect(seen).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_delta'])
@@ -173,7 +157,7 @@ describe('anthropic native message streams', () => {
     const text = 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","usage":{"input_tokens":1,"output_tokens":1}}}\n\n'
     fake.respond(() => ({ kind: 'raw-sse', text }))
     const seen: string[] = []
-    const err = await failure(async () => {
+    const err = await proxyErrorOf(async () => {
       for await (const e of await adapter.messagesStream!(claudeCodeBody(), ctx({ passHeaders: clientHeaders }))) seen.push(e.type)
     })
     expect(seen).toEqual(['message_start'])
@@ -194,7 +178,7 @@ describe('anthropic count_tokens', () => {
   })
 
   it('maps a refused count like any upstream error', async () => {
-    const err = await failure(() => adapter.countTokens!({ model: 'x', messages: [] }, ctx()))
+    const err = await proxyErrorOf(() => adapter.countTokens!({ model: 'x', messages: [] }, ctx()))
     expect(err).toMatchObject({ status: 400, message: expect.stringContaining('at least one message') })
   })
 })
