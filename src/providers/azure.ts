@@ -6,8 +6,15 @@
  * SDK's AzureOpenAI client does); Azure-only response fields (prompt_filter_results,
  * content_filter_results) pass through untouched.
  *
- * settings: api_version (default 2024-10-21), stream_usage (default: on from api-version 2024-08-01, which
- * is when Azure started accepting stream_options), headers.NAME=value.
+ * The Responses API is not under a deployment: the deployment goes in the body's `model`, as with OpenAI.
+ * By default the v1 API is called, {base}/openai/v1/responses (no api-version: v1 is Azure's current
+ * surface, and the one its Responses features ship on); settings.responses_api_version = 'preview' calls
+ * {base}/openai/v1/responses?api-version=preview, and a dated version (e.g. 2025-04-01-preview) the older
+ * form {base}/openai/responses?api-version=2025-04-01-preview. Retrieve, delete and input_items add
+ * /{id} and /{id}/input_items to the same address.
+ *
+ * settings: api_version (default 2024-10-21), responses_api_version (default v1), stream_usage (default:
+ * on from api-version 2024-08-01, which is when Azure started accepting stream_options), headers.NAME=value.
  */
 import { ProxyError } from '../core/errors.js'
 import { forgetRawJson } from '../core/raw-json.js'
@@ -24,14 +31,23 @@ export function azureApiVersion(settings: Record<string, unknown>): string {
   return typeof v === 'string' && v.trim() ? v.trim() : typeof v === 'number' ? String(v) : AZURE_DEFAULT_API_VERSION
 }
 
-/** `https://res.openai.azure.com`, with or without a trailing slash or `/openai`, as the resource root. */
+/** `https://res.openai.azure.com`, with or without a trailing slash, `/openai` or `/openai/v1`, as the resource root. */
 export function azureResourceRoot(baseUrl: string): string {
-  return baseUrl.replace(/\/+$/, '').replace(/\/openai$/i, '')
+  return baseUrl.replace(/\/+$/, '').replace(/\/openai(\/v1)?$/i, '')
 }
 
-export function azureDialect(provider: string, baseUrl: string | null, apiVersion: string): OpenAIDialect {
+/** Where the Responses API lives for a responses_api_version setting (see the header comment). */
+export function azureResponsesPath(version: unknown): string {
+  const v = typeof version === 'string' ? version.trim() : ''
+  if (!v || v === 'v1') return 'openai/v1/responses'
+  if (v === 'preview') return 'openai/v1/responses?api-version=preview'
+  return `openai/responses?api-version=${encodeURIComponent(v)}`
+}
+
+export function azureDialect(provider: string, baseUrl: string | null, apiVersion: string, responsesVersion?: string): OpenAIDialect {
   const query = `api-version=${encodeURIComponent(apiVersion)}`
   const root = baseUrl ? azureResourceRoot(baseUrl) : null
+  const responsesPath = azureResponsesPath(responsesVersion)
   return {
     url(path: OpenAIPath, ctx) {
       if (!root) {
@@ -42,8 +58,9 @@ export function azureDialect(provider: string, baseUrl: string | null, apiVersio
           message: `Provider '${provider}' (azure) has no base URL. Re-add it with --base-url https://RESOURCE.openai.azure.com.`,
         })
       }
-      // Listing models is per resource; everything else is per deployment.
+      // Listing models and Responses are per resource; everything else is per deployment.
       if (path === 'models') return `${root}/openai/models?${query}`
+      if (path === 'responses') return `${root}/${responsesPath}`
       return `${root}/openai/deployments/${encodeURIComponent(ctx.upstreamModel)}/${path}?${query}`
     },
     authHeaders: (apiKey) => ({ 'api-key': apiKey }),
@@ -54,7 +71,8 @@ export function createAzureAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps
   const apiVersion = azureApiVersion(endpoint.settings)
   const settings = { ...endpoint.settings }
   if (typeof settings.stream_usage !== 'boolean') settings.stream_usage = apiVersion >= FIRST_STREAM_USAGE_VERSION
-  const base = createOpenAIAdapter({ ...endpoint, settings }, deps, azureDialect(endpoint.name, endpoint.baseUrl, apiVersion))
+  const responsesVersion = typeof settings.responses_api_version === 'string' ? settings.responses_api_version : undefined
+  const base = createOpenAIAdapter({ ...endpoint, settings }, deps, azureDialect(endpoint.name, endpoint.baseUrl, apiVersion, responsesVersion))
   const name = endpoint.name
   const guard = <T>(call: () => Promise<T>): Promise<T> =>
     call().catch((err: unknown) => {
@@ -70,6 +88,11 @@ export function createAzureAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps
     embeddings: (req, ctx) => guard(() => base.embeddings!(req, ctx)),
     // The resource's models (base and fine-tuned), not its deployments: enough to prove a key works.
     listModels: (ctx) => base.listModels!(ctx),
+    responses: (body, ctx) => guard(() => base.responses!(body, ctx)),
+    responsesStream: (body, ctx) => guard(() => base.responsesStream!(body, ctx)),
+    responseGet: (id, ctx) => base.responseGet!(id, ctx),
+    responseDelete: (id, ctx) => base.responseDelete!(id, ctx),
+    responseInputItems: (id, query, ctx) => base.responseInputItems!(id, query, ctx),
   }
 }
 

@@ -2,14 +2,21 @@
  * The built-in mock provider: deterministic replies with configurable latency, chunking, errors and
  * embeddings. It backs `proxy serve --demo` and drives fault tests without any network.
  *
+ * With tool_calls on, a request with tools is answered with a call to one of them (mock-answer.ts says
+ * which, and with what arguments); a request with a reasoning_effort other than 'none' gets `reasoning`
+ * and a signed thinking block first. Streams send reasoning, then the answer, in pieces; usage always.
+ *
  * settings: latency_ms (before the answer starts), chunks (stream pieces), chunk_gap_ms, error_rate (0..1),
- * error_status (HTTP status of injected failures), dimensions (embedding size), reply (fixed text).
+ * error_status (HTTP status of injected failures), dimensions (embedding size), reply (fixed text),
+ * tool_calls (true: call a tool when the request offers tools).
  */
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { newCompletionId } from '../core/ids.js'
 import { abortSignalFor } from '../core/signal-like.js'
-import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/openai-schema.js'
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/openai-schema.js'
+import type { ThinkingBlock } from '../core/reasoning.js'
+import { contentText, lastUserText, mockThinking, mockToolCall, type MockThinking, type MockToolCall } from './mock-answer.js'
 import { upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
 import type { CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
 
@@ -21,6 +28,18 @@ interface MockSettings {
   errorStatus: number
   dimensions: number
   reply: string | null
+  toolCalls: boolean
+}
+
+/** A chunk's delta with the gateway's reasoning extensions (core/reasoning.ts). */
+type Delta = ChatCompletionChunk['choices'][number]['delta'] & { reasoning?: string; thinking_blocks?: ThinkingBlock[] }
+
+/** What a chat request gets: a tool call or text, with thinking first when asked. */
+interface ChatAnswer {
+  text: string | null
+  call: MockToolCall | null
+  thinking: MockThinking | null
+  usage: Usage
 }
 
 export function readMockSettings(settings: Record<string, unknown>): MockSettings {
@@ -33,6 +52,7 @@ export function readMockSettings(settings: Record<string, unknown>): MockSetting
     errorStatus: num('error_status', 500),
     dimensions: Math.max(1, Math.floor(num('dimensions', 16))),
     reply: typeof settings.reply === 'string' ? settings.reply : null,
+    toolCalls: settings.tool_calls === true,
   }
 }
 
@@ -48,37 +68,63 @@ export function createMockAdapter(endpoint: ProviderEndpoint): ProviderAdapter {
 
   const replyTo = (prompt: string, model: string) => s.reply ?? `Mock reply from ${model}: you said "${prompt.slice(0, 200)}".`
 
+  const answer = (req: ChatRequest, model: string): ChatAnswer => {
+    const prompt = lastUserText(req.messages)
+    const call = s.toolCalls ? mockToolCall(req) : null
+    const thinking = mockThinking(req, prompt, call)
+    const text = call ? null : replyTo(prompt, model)
+    const reasoningTokens = countTokens(thinking?.text ?? '')
+    const u = usage(promptTokens(req), countTokens(text ?? call!.arguments) + reasoningTokens)
+    if (thinking) u.completion_tokens_details = { reasoning_tokens: reasoningTokens }
+    return { text, call, thinking, usage: u }
+  }
+
   return {
     endpoint,
     async chat(req, ctx) {
       await begin(ctx)
-      const text = replyTo(lastUserText(req.messages), ctx.upstreamModel)
+      const a = answer(req, ctx.upstreamModel)
+      const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: a.text, refusal: null }
+      if (a.call) message.tool_calls = [{ id: a.call.id, type: 'function', function: { name: a.call.name, arguments: a.call.arguments } }]
+      if (a.thinking) Object.assign(message, { reasoning: a.thinking.text, thinking_blocks: [a.thinking.block] })
       const completion: ChatCompletion = {
         id: newCompletionId('chatcmpl'),
         object: 'chat.completion',
         created: nowSeconds(),
         model: ctx.upstreamModel,
-        choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null }],
-        usage: usage(promptTokens(req), countTokens(text)),
+        choices: [{ index: 0, message, finish_reason: a.call ? 'tool_calls' : 'stop', logprobs: null }],
+        usage: a.usage,
       }
       return completion
     },
     async chatStream(req, ctx) {
       await begin(ctx)
-      const text = replyTo(lastUserText(req.messages), ctx.upstreamModel)
+      const a = answer(req, ctx.upstreamModel)
       const id = newCompletionId('chatcmpl')
       const created = nowSeconds()
       const base = { id, object: 'chat.completion.chunk' as const, created, model: ctx.upstreamModel }
-      const prompt = promptTokens(req)
       const name = endpoint.name
+      const chunk = (delta: Delta, finish_reason: 'stop' | 'tool_calls' | null = null): ChatCompletionChunk => ({ ...base, choices: [{ index: 0, delta, finish_reason, logprobs: null }] })
+      // every delta after the first, reasoning first, then the tool call (its arguments in pieces) or the text
+      const deltas: Delta[] = []
+      if (a.thinking) {
+        for (const piece of splitInto(a.thinking.text, s.chunks)) deltas.push({ reasoning: piece })
+        deltas.push({ thinking_blocks: [{ ...a.thinking.block, thinking: '' }] })
+      }
+      if (a.call) {
+        deltas.push({ tool_calls: [{ index: 0, id: a.call.id, type: 'function', function: { name: a.call.name, arguments: '' } }] })
+        for (const piece of splitInto(a.call.arguments, Math.max(3, s.chunks))) deltas.push({ tool_calls: [{ index: 0, function: { arguments: piece } }] })
+      } else {
+        for (const piece of splitInto(a.text ?? '', s.chunks)) deltas.push({ content: piece })
+      }
       return (async function* (): AsyncGenerator<ChatCompletionChunk> {
-        yield { ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }] }
-        for (const [i, piece] of splitInto(text, s.chunks).entries()) {
+        yield chunk({ role: 'assistant', content: '' })
+        for (const [i, delta] of deltas.entries()) {
           if (i > 0 && s.chunkGapMs > 0) await wait(s.chunkGapMs, name, ctx)
-          yield { ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null, logprobs: null }] }
+          yield chunk(delta)
         }
-        yield { ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop', logprobs: null }] }
-        yield { ...base, choices: [], usage: usage(prompt, countTokens(text)) }
+        yield chunk({}, a.call ? 'tool_calls' : 'stop')
+        yield { ...base, choices: [], usage: a.usage }
       })()
     },
     async completion(req, ctx) {
@@ -147,17 +193,6 @@ function completionObject(id: string, model: string, text: string, finish: 'stop
 
 function usage(prompt: number, completion: number): Usage {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
-}
-
-function contentText(content: ChatMessage['content']): string {
-  if (typeof content === 'string') return content
-  if (!content) return ''
-  return content.map((p) => (typeof p.text === 'string' ? p.text : '')).join('')
-}
-
-function lastUserText(messages: ChatMessage[]): string {
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!.role === 'user') return contentText(messages[i]!.content)
-  return ''
 }
 
 function promptTokens(req: ChatRequest): number {

@@ -1,19 +1,25 @@
 /**
  * OpenAI and any host that speaks its API (Groq, Together, vLLM, LM Studio…). The request passes through
  * with only `model` rewritten; unknown parameters reach the upstream untouched.
+ *
+ * The Responses API (POST /responses, GET/DELETE /responses/{id}, GET /responses/{id}/input_items) is
+ * called natively for type `openai` (and Azure, which reuses this adapter), and for `openai-compatible`
+ * hosts only with settings.responses = true: most compatible servers have no /responses.
  */
 import { ProxyError } from '../core/errors.js'
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
 import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from './shared/http.js'
+import { nativeEvents, type NativeStreamRules } from './shared/native-stream.js'
+import { forwardedHeaders } from './shared/pass-headers.js'
 import { readSse } from './shared/stream-readers.js'
 import { attachRawJson } from '../core/raw-json.js'
-import { redactSecrets, upstreamNetworkError } from './shared/upstream-error.js'
-import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
+import { redactSecrets, UpstreamError, upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
+import type { AdapterDeps, CallContext, NativeBody, NativeEvent, ProviderAdapter, ProviderEndpoint } from './types.js'
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
 
 /** The operations of OpenAI's API the adapter calls, as paths relative to an OpenAI base URL. */
-export type OpenAIPath = 'chat/completions' | 'completions' | 'embeddings' | 'models'
+export type OpenAIPath = 'chat/completions' | 'completions' | 'embeddings' | 'models' | 'responses'
 
 /**
  * What differs between hosts that speak OpenAI's wire format: where each operation lives and how the key
@@ -31,6 +37,7 @@ export function openAIDialect(baseUrl: string): OpenAIDialect {
     completions: joinUrl(baseUrl, 'completions'),
     embeddings: joinUrl(baseUrl, 'embeddings'),
     models: joinUrl(baseUrl, 'models'),
+    responses: joinUrl(baseUrl, 'responses'),
   }
   return { url: (path) => urls[path], authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }) }
 }
@@ -64,6 +71,27 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   const postJson = <T>(url: string, body: unknown, ctx: CallContext) =>
     fetchJson<T>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: headersFor(ctx, true), body, ctx, keepRaw: true })
 
+  // Native Responses calls also carry the client's own headers (OpenAI-Beta and the like); the operator's win.
+  const nativeHeadersFor = (ctx: CallContext, json: boolean) => ({ ...forwardedHeaders(ctx.passHeaders), ...headersFor(ctx, json) })
+  const nativeJson = (url: string, ctx: CallContext, method: 'GET' | 'POST' | 'DELETE', body?: NativeBody) =>
+    fetchJson<NativeBody>({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: nativeHeadersFor(ctx, body !== undefined), body, method, ctx, keepRaw: true })
+  const responseUrl = (id: string, ctx: CallContext, suffix = '', query = '') => withPath(dialect.url('responses', ctx), `/${encodeURIComponent(id)}${suffix}`, query)
+  const streamRules = responsesStreamRules(endpoint.name)
+  const native: Partial<ProviderAdapter> = {
+    async responses(body, ctx) {
+      return nativeJson(dialect.url('responses', ctx), ctx, 'POST', { ...body, model: ctx.upstreamModel, ...(body.stream ? { stream: false } : {}) })
+    },
+    async responsesStream(body, ctx) {
+      const url = dialect.url('responses', ctx)
+      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: nativeHeadersFor(ctx, true), body: { ...body, model: ctx.upstreamModel, stream: true }, ctx })
+      return nativeEvents(res, endpoint.name, ctx, streamRules)
+    },
+    responseGet: (id, ctx) => nativeJson(responseUrl(id, ctx), ctx, 'GET').catch(missingResponse),
+    responseDelete: (id, ctx) => nativeJson(responseUrl(id, ctx), ctx, 'DELETE').catch(missingResponse),
+    responseInputItems: (id, query, ctx) => nativeJson(responseUrl(id, ctx, '/input_items', query), ctx, 'GET').catch(missingResponse),
+  }
+  const speaksResponses = endpoint.type !== 'openai-compatible' || endpoint.settings.responses === true
+
   const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
     const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }
     if (askStreamUsage) body.stream_options = { ...(req.stream_options as object | undefined), include_usage: true }
@@ -74,6 +102,7 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
 
   return {
     endpoint,
+    ...(speaksResponses ? native : {}),
     async chat(req: ChatRequest, ctx) {
       return postJson<ChatCompletion>(dialect.url('chat/completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
     },
@@ -133,6 +162,43 @@ async function* sseObjects<T>(res: UpstreamResponse, provider: string, ctx: Call
     // read to its end when it finished (the connection is reused), dropped when the reader left early
     if (!finished) res.body.release()
   }
+}
+
+/** `url` with `suffix` added to its path and `query` (with or without its '?') to its query string. */
+export function withPath(url: string, suffix: string, query = ''): string {
+  const q = url.indexOf('?')
+  const own = q < 0 ? '' : url.slice(q + 1)
+  const extra = query.replace(/^\?/, '')
+  const search = own && extra ? `${own}&${extra}` : own || extra
+  return (q < 0 ? url : url.slice(0, q)) + suffix + (search ? `?${search}` : '')
+}
+
+/**
+ * A 404 for a response id means the response is not there (never stored, deleted, or another key's): the
+ * client's own 404, not the misrouted provider the shared mapper assumes for a 404 on create.
+ */
+function missingResponse(err: unknown): never {
+  if (err instanceof UpstreamError && err.upstreamStatus === 404) {
+    throw new UpstreamError({ fault: 'not_found', upstreamStatus: 404, status: 404, type: 'invalid_request_error', code: 'not_found', message: err.detail ?? 'No response with that id was found.' })
+  }
+  throw err
+}
+
+/** Responses streams end with completed, failed or incomplete; an `error` event is thrown. */
+function responsesStreamRules(provider: string): NativeStreamRules {
+  return { errorOf: (event) => (event.type === 'error' ? responsesStreamError(provider, event) : null), terminal: new Set(['response.completed', 'response.failed', 'response.incomplete']) }
+}
+
+/**
+ * A Responses `error` event ({type:'error', code, message, param}) through the shared mapper, with the
+ * status its code stands for, so a rate limit mid-stream stays a rate limit and a bad request stays one.
+ */
+export function responsesStreamError(provider: string, event: NativeEvent): ProxyError {
+  const e = (event.error && typeof event.error === 'object' ? event.error : event) as { code?: unknown; message?: unknown; param?: unknown }
+  const code = typeof e.code === 'string' ? e.code : null
+  const status = code === 'rate_limit_exceeded' || code === 'insufficient_quota' ? 429 : code && /^(invalid|context_length|unsupported)/.test(code) ? 400 : 500
+  const message = typeof e.message === 'string' ? e.message : (code ?? 'the stream failed')
+  return upstreamHttpError(provider, status, { message, code, param: typeof e.param === 'string' ? e.param : null })
 }
 
 /** The string-valued entries of a settings object (e.g. `headers`); anything else is dropped. */

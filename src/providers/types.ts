@@ -42,9 +42,21 @@ export interface CallContext {
    * `seed` for Anthropic). The server lists them in the `x-proxy-dropped-params` response header.
    */
   warn?: (param: string) => void
-  /** the client's own request headers that a native call forwards (e.g. anthropic-version, anthropic-beta) */
+  /**
+   * The client's own request headers that a native call forwards (e.g. anthropic-version, anthropic-beta).
+   * Credentials and connection headers among them are never forwarded: the adapter sets its own.
+   */
   passHeaders?: Record<string, string>
 }
+
+/**
+ * One event of a native stream (Anthropic Messages, OpenAI Responses): `type` is the event name. The
+ * upstream's data bytes are attached with core/raw-json.ts, so the server relays them byte for byte.
+ */
+export type NativeEvent = { type: string; [k: string]: unknown }
+
+/** A native request or answer body: the client's own JSON, passed through untranslated. */
+export type NativeBody = Record<string, unknown>
 
 export interface ProviderAdapter {
   readonly endpoint: ProviderEndpoint
@@ -59,6 +71,23 @@ export interface ProviderAdapter {
   completionStream?(req: CompletionRequest, ctx: CallContext): Promise<AsyncIterable<Completion>>
   embeddings?(req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse>
   listModels?(ctx: CallContext): Promise<string[]>
+
+  // Native calls: the body goes through untouched except `model` (= ctx.upstreamModel) and, for streams,
+  // `stream: true`. Answers and events carry the upstream's bytes (core/raw-json.ts). Streams resolve once
+  // the upstream accepted the request, as chatStream does.
+
+  /** Anthropic Messages (POST /v1/messages): the Message object */
+  messages?(body: NativeBody, ctx: CallContext): Promise<NativeBody>
+  messagesStream?(body: NativeBody, ctx: CallContext): Promise<AsyncIterable<NativeEvent>>
+  /** Anthropic POST /v1/messages/count_tokens */
+  countTokens?(body: NativeBody, ctx: CallContext): Promise<{ input_tokens: number }>
+  /** OpenAI Responses (POST /v1/responses): the Response object */
+  responses?(body: NativeBody, ctx: CallContext): Promise<NativeBody>
+  responsesStream?(body: NativeBody, ctx: CallContext): Promise<AsyncIterable<NativeEvent>>
+  responseGet?(id: string, ctx: CallContext): Promise<NativeBody>
+  responseDelete?(id: string, ctx: CallContext): Promise<NativeBody>
+  /** GET /responses/{id}/input_items with the client's query string (with or without its leading '?') */
+  responseInputItems?(id: string, query: string, ctx: CallContext): Promise<NativeBody>
 }
 
 export interface AdapterDeps {

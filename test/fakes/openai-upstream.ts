@@ -2,9 +2,15 @@
  * A fake OpenAI API on loopback that records every request it receives and answers in OpenAI's real
  * wire format (JSON, or `data:` SSE ending with `data: [DONE]`). Behaviour per request is scripted
  * through `respond`, so tests can inject failures, delays and hangs.
+ *
+ * It also serves the Responses API (responses-api.ts builds its objects and events): POST /responses
+ * answers with a Response object, or with the event stream (`event:` lines, sequence numbers); responses
+ * created with `store` other than false can be read back, listed (input_items) and deleted, as upstream.
+ * Any path ending in /responses… is served, so Azure's /openai/v1/responses reaches it too.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { createResponsesStore } from './responses-api.js'
 
 export interface RecordedRequest {
   method: string
@@ -17,15 +23,19 @@ export type Scripted =
   | { kind: 'json'; status?: number; body: unknown; headers?: Record<string, string>; delayMs?: number }
   /** exactly these bytes as a JSON answer (formatting and escapes as a real upstream may send them) */
   | { kind: 'raw'; text: string }
-  /** an event stream written exactly as given */
-  | { kind: 'raw-sse'; text: string }
+  /** an event stream written exactly as given, in pieces of `pieceSize` bytes when set */
+  | { kind: 'raw-sse'; text: string; pieceSize?: number }
   | { kind: 'sse'; events: unknown[]; gapMs?: number; done?: boolean; hangAfter?: number }
+  /** named events, as the Responses API streams them: `event: <type>` and `data: <json>`, no [DONE] */
+  | { kind: 'events'; events: Array<{ type: string }>; gapMs?: number; hangAfter?: number }
   | { kind: 'hang' }
   | { kind: 'reset' }
 
 export interface FakeUpstream {
   url: string
   requests: RecordedRequest[]
+  /** the Responses API's routes and the responses created so far */
+  responses: ReturnType<typeof createResponsesStore>
   /** the client aborted this many requests (their sockets closed before the answer ended) */
   aborted: () => number
   respond: (fn: (req: RecordedRequest) => Scripted | undefined) => void
@@ -60,7 +70,10 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
   let script: (req: RecordedRequest) => Scripted | undefined = () => undefined
   const sockets = new Set<import('node:net').Socket>()
 
+  const responses = createResponsesStore()
   const defaultAnswer = (req: RecordedRequest): Scripted => {
+    const native = responses.answer(req)
+    if (native) return native
     if (req.path.endsWith('/embeddings')) {
       const inputs = Array.isArray(req.body.input) ? req.body.input : [req.body.input]
       return {
@@ -92,10 +105,29 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(answer.text)
         return
-      case 'raw-sse':
+      case 'raw-sse': {
         res.writeHead(200, { 'content-type': 'text/event-stream' })
-        res.end(answer.text)
+        const bytes = Buffer.from(answer.text)
+        const size = answer.pieceSize ?? bytes.length
+        for (let i = 0; i < bytes.length; i += size) {
+          if (res.destroyed) return
+          res.write(bytes.subarray(i, i + size))
+          if (answer.pieceSize) await new Promise((r) => setImmediate(r))
+        }
+        res.end()
         return
+      }
+      case 'events': {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
+        for (const [i, event] of answer.events.entries()) {
+          if (answer.hangAfter !== undefined && i >= answer.hangAfter) return
+          if (res.destroyed) return
+          res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
+          if (answer.gapMs) await new Promise((r) => setTimeout(r, answer.gapMs))
+        }
+        res.end()
+        return
+      }
       case 'sse': {
         res.writeHead(200, { 'content-type': 'text/event-stream' })
         for (const [i, event] of answer.events.entries()) {
@@ -124,6 +156,7 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    responses,
     aborted: () => aborted,
     respond: (fn) => {
       script = fn

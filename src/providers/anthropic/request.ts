@@ -5,6 +5,7 @@
  */
 import { invalidRequest, type ProxyError } from '../../core/errors.js'
 import type { ChatMessage, ChatRequest, CompletionRequest } from '../../core/openai-schema.js'
+import { applyThinking, thinkingBlocksOf } from './thinking.js'
 import type { ContentBlock, DocumentBlock, ImageBlock, MediaSource, MessageParam, MessagesRequest, TextBlock, ToolChoiceParam, ToolResultBlock, ToolUseBlock } from './wire.js'
 
 export interface MappingOptions {
@@ -21,7 +22,7 @@ export interface MappingOptions {
 const CHAT_HANDLED = new Set([
   'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'user',
   'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'n', 'logprobs', 'top_logprobs', 'functions', 'function_call', 'safety_identifier',
-  'presence_penalty', 'frequency_penalty', 'seed', 'logit_bias',
+  'presence_penalty', 'frequency_penalty', 'seed', 'logit_bias', 'reasoning_effort',
 ])
 const COMPLETION_HANDLED = new Set([
   'model', 'prompt', 'stream', 'stream_options', 'max_tokens', 'temperature', 'top_p', 'stop', 'user', 'n', 'best_of', 'echo', 'suffix', 'logprobs',
@@ -67,6 +68,7 @@ export function toMessagesRequest(req: ChatRequest, opts: MappingOptions): Messa
     const choice = toolChoice(req.tool_choice, req.parallel_tool_calls === false)
     if (choice) body.tool_choice = choice
   }
+  applyThinking(body, { effort: r.reasoning_effort, clientMaxTokens: req.max_completion_tokens ?? req.max_tokens, defaultMaxTokens: opts.defaultMaxTokens, warn: opts.warn })
   return body
 }
 
@@ -144,7 +146,12 @@ function mapMessages(input: ChatMessage[], opts: MappingOptions): { system: stri
       case 'user':
         return push('user', contentBlocks(m.content, `${at}.content`, opts))
       case 'assistant':
-        return push('assistant', [...contentBlocks(m.content, `${at}.content`, opts), ...(m.tool_calls ?? []).map((call, j) => toolUse(call, `${at}.tool_calls[${j}]`))])
+        // thinking first, as Anthropic answered it; applyThinking takes it out again when thinking is off
+        return push('assistant', [
+          ...thinkingBlocksOf(m.thinking_blocks, `${at}.thinking_blocks`),
+          ...contentBlocks(m.content, `${at}.content`, opts),
+          ...(m.tool_calls ?? []).map((call, j) => toolUse(call, `${at}.tool_calls[${j}]`)),
+        ])
       case 'tool': {
         const content = typeof m.content === 'string' ? m.content : contentBlocks(m.content, `${at}.content`, opts)
         const result: ToolResultBlock = { type: 'tool_result', tool_use_id: m.tool_call_id }
@@ -155,13 +162,18 @@ function mapMessages(input: ChatMessage[], opts: MappingOptions): { system: stri
         throw unsupported(opts, `${at}.role`, "takes tool results as role 'tool' messages; the deprecated role 'function' is not translated.")
     }
   })
-  // In a user turn that answers tool calls, Anthropic wants the tool_result blocks before any other content.
+  // In a user turn that answers tool calls, Anthropic wants the tool_result blocks before any other content;
+  // in an assistant turn (two messages merged), the thinking blocks.
   for (const turn of turns) {
-    if (turn.role === 'user') turn.content = [...turn.content.filter((b) => b.type === 'tool_result'), ...turn.content.filter((b) => b.type !== 'tool_result')]
+    const first = turn.role === 'user' ? isToolResult : isThinking
+    turn.content = [...turn.content.filter(first), ...turn.content.filter((b) => !first(b))]
   }
   const cached = system.some((b) => b.cache_control !== undefined)
   return { system: system.length === 0 ? undefined : cached ? system : system.map((b) => b.text).join('\n\n'), messages: turns }
 }
+
+const isToolResult = (b: ContentBlock) => b.type === 'tool_result'
+const isThinking = (b: ContentBlock) => b.type === 'thinking' || b.type === 'redacted_thinking'
 
 function toolUse(call: { id: string; function: { name: string; arguments: string } }, at: string): ToolUseBlock {
   const param = `${at}.function.arguments`

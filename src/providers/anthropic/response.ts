@@ -1,8 +1,9 @@
 /** Anthropic message -> OpenAI chat.completion / text_completion, and the pieces the stream mapper shares. */
 import type { ProxyError } from '../../core/errors.js'
 import type { ChatCompletion, Completion, FinishReason, ToolCall, Usage } from '../../core/openai-schema.js'
+import type { ThinkingBlock } from '../../core/reasoning.js'
 import { upstreamHttpError } from '../shared/upstream-error.js'
-import type { ErrorDetail, MessageResponse, Usage as AnthropicUsage } from './wire.js'
+import type { ErrorDetail, MessageResponse, ResponseBlock, Usage as AnthropicUsage } from './wire.js'
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000)
 
@@ -27,24 +28,47 @@ export function finishReason(stopReason: string | null | undefined): FinishReaso
   }
 }
 
-/** Anthropic counts cached prompt tokens apart from input_tokens; OpenAI counts them into prompt_tokens. */
+/**
+ * Anthropic counts cached prompt tokens apart from input_tokens; OpenAI counts them into prompt_tokens.
+ * Cache writes are reported as prompt_tokens_details.cache_creation_tokens (the gateway's extension), as
+ * they are priced apart from plain input.
+ */
 export function toUsage(u: AnthropicUsage): Usage {
   const cacheRead = u.cache_read_input_tokens ?? 0
-  const prompt = (u.input_tokens ?? 0) + cacheRead + (u.cache_creation_input_tokens ?? 0)
+  const cacheCreation = u.cache_creation_input_tokens ?? 0
+  const prompt = (u.input_tokens ?? 0) + cacheRead + cacheCreation
   const completion = u.output_tokens ?? 0
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cacheRead } }
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: cacheRead, ...(cacheCreation > 0 ? { cache_creation_tokens: cacheCreation } : {}) },
+  }
+}
+
+/** A thinking or redacted_thinking block as the gateway carries it; anything else is null. */
+export function thinkingBlock(block: ResponseBlock): ThinkingBlock | null {
+  if (block.type === 'thinking') return { type: 'thinking', thinking: block.thinking ?? '', signature: block.signature ?? '' }
+  if (block.type === 'redacted_thinking' && typeof block.data === 'string') return { type: 'redacted_thinking', data: block.data }
+  return null
 }
 
 export function toChatCompletion(msg: MessageResponse, fallbackModel: string): ChatCompletion {
   let text: string | null = null
   const toolCalls: ToolCall[] = []
+  const thinking: ThinkingBlock[] = []
   for (const block of msg.content ?? []) {
     if (block.type === 'text' && typeof block.text === 'string') text = (text ?? '') + block.text
     else if (block.type === 'tool_use') {
       toolCalls.push({ id: block.id ?? `call_${toolCalls.length}`, type: 'function', function: { name: block.name ?? '', arguments: JSON.stringify(block.input ?? {}) } })
+    } else {
+      const t = thinkingBlock(block)
+      if (t) thinking.push(t)
     }
-    // thinking, redacted_thinking and server-side tool blocks have no OpenAI counterpart and are skipped
+    // server-side tool blocks have no OpenAI counterpart and are skipped
   }
+  // the text of the thinking as `reasoning`; the blocks whole, signatures included, for the next turn
+  const reasoning = thinking.map((t) => (t.type === 'thinking' ? t.thinking : '')).join('')
   return {
     id: completionId('chatcmpl', msg.id),
     object: 'chat.completion',
@@ -53,7 +77,13 @@ export function toChatCompletion(msg: MessageResponse, fallbackModel: string): C
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text, refusal: null, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
+        message: {
+          role: 'assistant',
+          content: text,
+          refusal: null,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          ...(thinking.length > 0 ? { reasoning, thinking_blocks: thinking } : {}),
+        },
         finish_reason: finishReason(msg.stop_reason),
         logprobs: null,
       },

@@ -5,10 +5,12 @@
 import type { UpstreamResponse } from '../shared/http.js'
 import { ProxyError } from '../../core/errors.js'
 import type { ChatCompletionChunk, Completion, FinishReason } from '../../core/openai-schema.js'
+import type { ThinkingBlock } from '../../core/reasoning.js'
+import { streamTruncated } from '../shared/native-stream.js'
 import { readSse } from '../shared/stream-readers.js'
 import { upstreamNetworkError } from '../shared/upstream-error.js'
 import type { CallContext } from '../types.js'
-import { completionId, finishReason, nowSeconds, streamError, toUsage } from './response.js'
+import { completionId, finishReason, nowSeconds, streamError, thinkingBlock, toUsage } from './response.js'
 import type { ErrorDetail, StreamEvent, Usage } from './wire.js'
 
 /** The upstream's SSE body as parsed events; an `error` event becomes a thrown ProxyError. */
@@ -32,11 +34,18 @@ export async function* readEvents(res: UpstreamResponse, provider: string, ctx: 
   }
 }
 
+/** A chunk's delta with the gateway's reasoning extensions (core/reasoning.ts). */
+type Delta = ChatCompletionChunk['choices'][number]['delta'] & { reasoning?: string; thinking_blocks?: ThinkingBlock[] }
+
 /**
  * Chunks as OpenAI streams them: a first chunk with the role, content and tool-call deltas, a chunk with
  * finish_reason, then always one usage chunk (`choices: []`); the server drops it when the client did not
  * ask. Tool calls are numbered 0, 1, … in the order their tool_use blocks start, whatever Anthropic's
  * block index (a text block usually comes first).
+ *
+ * Thinking streams as `reasoning` deltas; its signature (signature_delta) is collected, and when the block
+ * stops one delta carries the block with its signature and an empty `thinking` (the text went out already).
+ * A redacted_thinking block arrives whole and leaves the same way at its stop.
  */
 export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider: string, fallbackModel: string): AsyncGenerator<ChatCompletionChunk> {
   let id = completionId('chatcmpl', undefined)
@@ -46,7 +55,8 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
   let finish: FinishReason | null = null
   let started = false
   const toolIndex = new Map<number, number>()
-  const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finish_reason: FinishReason | null = null): ChatCompletionChunk => ({
+  const thinking = new Map<number, ThinkingBlock>()
+  const chunk = (delta: Delta, finish_reason: FinishReason | null = null): ChatCompletionChunk => ({
     id,
     object: 'chat.completion.chunk',
     created,
@@ -68,6 +78,11 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
       case 'content_block_start': {
         const block = event.content_block
         if (block.type === 'text' && block.text) yield chunk({ content: block.text })
+        const t = thinkingBlock(block)
+        if (t) {
+          thinking.set(event.index, t.type === 'thinking' ? { ...t, thinking: '' } : t)
+          if (t.type === 'thinking' && t.thinking) yield chunk({ reasoning: t.thinking })
+        }
         if (block.type === 'tool_use') {
           const index = toolIndex.size
           toolIndex.set(event.index, index)
@@ -83,9 +98,20 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
       case 'content_block_delta': {
         const delta = event.delta
         if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text })
+        if (delta.type === 'thinking_delta' && delta.thinking) yield chunk({ reasoning: delta.thinking })
+        const open = thinking.get(event.index)
+        if (delta.type === 'signature_delta' && open?.type === 'thinking') open.signature += delta.signature ?? ''
         const index = toolIndex.get(event.index)
         if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
           yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
+        }
+        break
+      }
+      case 'content_block_stop': {
+        const done = thinking.get(event.index)
+        if (done) {
+          thinking.delete(event.index)
+          yield chunk({ thinking_blocks: [done] })
         }
         break
       }
@@ -98,18 +124,12 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
         yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: toUsage(usage) }
         return
       default:
-        // ping, content_block_stop, thinking and citation deltas carry nothing for an OpenAI client
+        // ping and citation deltas carry nothing for an OpenAI client
         break
     }
   }
   // Ending without message_stop means the answer was cut off: say so instead of ending the stream as if complete.
-  throw new ProxyError({
-    status: 502,
-    type: 'upstream_error',
-    code: 'upstream_stream_truncated',
-    message: `Provider '${provider}' ended the stream before the message was complete.`,
-    retryable: true,
-  })
+  throw streamTruncated(provider)
 }
 
 /** Legacy completions reuse the chat mapping: text deltas become `text`, the usage chunk stays a usage chunk. */

@@ -38,7 +38,10 @@ export interface ToolResultBlock {
   cache_control?: unknown
 }
 
-export type ContentBlock = TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock
+/** Thinking from an earlier answer, sent back unchanged (the signature proves it is Anthropic's own). */
+export type ThinkingBlockParam = { type: 'thinking'; thinking: string; signature: string } | { type: 'redacted_thinking'; data: string }
+
+export type ContentBlock = TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock | ThinkingBlockParam
 
 export interface MessageParam {
   role: 'user' | 'assistant'
@@ -67,6 +70,7 @@ export interface MessagesRequest {
   tools?: ToolParam[]
   tool_choice?: ToolChoiceParam
   metadata?: { user_id: string }
+  thinking?: { type: 'enabled'; budget_tokens: number }
   stream?: boolean
 }
 
@@ -77,13 +81,16 @@ export interface Usage {
   cache_creation_input_tokens?: number | null
 }
 
-/** A response content block: text and tool_use are read; thinking, server tools and the like are skipped. */
+/** A response content block: text, tool_use, thinking and redacted_thinking are read; server tools and the like are skipped. */
 export interface ResponseBlock {
   type: string
   text?: string
   id?: string
   name?: string
   input?: unknown
+  thinking?: string
+  signature?: string
+  data?: string
 }
 
 export interface MessageResponse {
@@ -106,8 +113,8 @@ export interface ErrorDetail {
 export type StreamEvent =
   | { type: 'message_start'; message: Partial<MessageResponse> }
   | { type: 'content_block_start'; index: number; content_block: ResponseBlock }
-  /** delta types read: text_delta (text) and input_json_delta (partial_json); thinking and citation deltas are skipped */
-  | { type: 'content_block_delta'; index: number; delta: { type: string; text?: string; partial_json?: string } }
+  /** delta types read: text_delta (text), input_json_delta (partial_json), thinking_delta, signature_delta; citation deltas are skipped */
+  | { type: 'content_block_delta'; index: number; delta: { type: string; text?: string; partial_json?: string; thinking?: string; signature?: string } }
   | { type: 'content_block_stop'; index: number }
   | { type: 'message_delta'; delta: { stop_reason?: string | null; stop_sequence?: string | null }; usage?: Usage }
   | { type: 'message_stop' }

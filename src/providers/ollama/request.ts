@@ -6,6 +6,7 @@
  */
 import { invalidRequest } from '../../core/errors.js'
 import type { ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest } from '../../core/openai-schema.js'
+import { reasoningText } from '../../core/reasoning.js'
 import type { OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaMessage, OllamaOptions, OllamaTool, OllamaToolCall } from './wire.js'
 
 /** Provider settings that shape every request: `options.*` and `num_ctx` become model options. */
@@ -94,6 +95,8 @@ export function toOllamaMessages(messages: ChatMessage[]): OllamaMessage[] {
           calls.push({ function: { name: legacy.name, arguments: parseArguments(legacy.arguments, `messages[${i}].function_call.arguments`) } })
         }
         if (calls.length > 0) msg.tool_calls = calls
+        const thinking = earlierThinking(m)
+        if (thinking) msg.thinking = thinking
         return msg
       }
       case 'tool': {
@@ -104,6 +107,19 @@ export function toOllamaMessages(messages: ChatMessage[]): OllamaMessage[] {
         return { role: 'tool', content: textOf(m.content, i), tool_name: m.name }
     }
   })
+}
+
+/**
+ * The reasoning of an earlier answer, sent back as Ollama's `thinking` (its chat templates put it in
+ * the prompt where the model expects it): `reasoning` (or `reasoning_content`), else the text of
+ * Anthropic-style thinking blocks, whose signatures mean nothing to Ollama.
+ */
+function earlierThinking(m: Record<string, unknown>): string | undefined {
+  const text = reasoningText(m)
+  if (text) return text
+  if (!Array.isArray(m.thinking_blocks)) return undefined
+  const joined = m.thinking_blocks.map((b: { thinking?: unknown }) => (typeof b?.thinking === 'string' ? b.thinking : '')).join('')
+  return joined || undefined
 }
 
 /** The function a tool result answers, found by its tool_call_id in the assistant turns before it. */

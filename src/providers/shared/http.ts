@@ -11,7 +11,7 @@ export interface UpstreamCall {
   url: string
   headers: Record<string, string>
   body?: unknown
-  method?: 'GET' | 'POST'
+  method?: 'GET' | 'POST' | 'DELETE'
   ctx: CallContext
   /** fetchJson: keep the answer's bytes beside the parsed object (core/raw-json.ts), for answers passed through unchanged */
   keepRaw?: boolean

@@ -17,11 +17,14 @@ export class UpstreamError extends ProxyError {
   readonly fault: UpstreamFault
   /** the upstream's own HTTP status, when it answered */
   readonly upstreamStatus: number | null
+  /** the upstream's own message (secrets redacted), when it answered with one */
+  readonly detail: string | null
 
-  constructor(init: ProxyErrorInit & { fault: UpstreamFault; upstreamStatus?: number | null }) {
+  constructor(init: ProxyErrorInit & { fault: UpstreamFault; upstreamStatus?: number | null; detail?: string | null }) {
     super(init)
     this.fault = init.fault
     this.upstreamStatus = init.upstreamStatus ?? null
+    this.detail = init.detail ?? null
   }
 }
 
@@ -91,6 +94,7 @@ export function upstreamHttpError(provider: string, status: number, details: Ups
     return new UpstreamError({
       fault: 'not_found',
       upstreamStatus: status,
+      detail,
       status: 502,
       type: 'upstream_error',
       code: 'upstream_not_found',

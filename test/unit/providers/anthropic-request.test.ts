@@ -174,8 +174,8 @@ describe('anthropic request mapping', () => {
   })
 
   it('drops and reports sampling parameters Anthropic lacks, and any parameter it does not know', () => {
-    const { out, dropped } = map({ seed: 0, presence_penalty: 0.4, frequency_penalty: 0, logit_bias: { '1': 5 }, response_format: { type: 'json_object' }, reasoning_effort: 'low', store: true, metadata: { a: 'b' }, messages: [user('x')] })
-    expect(dropped.sort()).toEqual(['logit_bias', 'presence_penalty', 'reasoning_effort', 'response_format', 'seed'])
+    const { out, dropped } = map({ seed: 0, presence_penalty: 0.4, frequency_penalty: 0, logit_bias: { '1': 5 }, response_format: { type: 'json_object' }, verbosity: 'low', store: true, metadata: { a: 'b' }, messages: [user('x')] })
+    expect(dropped.sort()).toEqual(['logit_bias', 'presence_penalty', 'response_format', 'seed', 'verbosity'])
     expect(Object.keys(out).sort()).toEqual(['max_tokens', 'messages', 'model'])
     expect(map({ logit_bias: {}, presence_penalty: 0, response_format: { type: 'text' }, messages: [user('x')] }).dropped).toEqual([])
   })
@@ -208,12 +208,12 @@ describe('anthropic response pieces', () => {
     expect(finishReason(null)).toBeNull()
   })
 
-  it('counts cache reads and writes into prompt_tokens and reports reads as cached_tokens', () => {
+  it('counts cache reads and writes into prompt_tokens and reports reads as cached_tokens, writes as cache_creation_tokens', () => {
     expect(toUsage({ input_tokens: 10, cache_read_input_tokens: 100, cache_creation_input_tokens: 5, output_tokens: 7 })).toEqual({
       prompt_tokens: 115,
       completion_tokens: 7,
       total_tokens: 122,
-      prompt_tokens_details: { cached_tokens: 100 },
+      prompt_tokens_details: { cached_tokens: 100, cache_creation_tokens: 5 },
     })
   })
 
