@@ -2,9 +2,10 @@
  * The gateway's chat completion as a Response object. Output items, in order: a `reasoning` item (the
  * reasoning text as its summary; the thinking blocks, with their signatures, in `encrypted_content` so the
  * client can send them back), the `message` (text, then a refusal), then one item per tool call
- * (`function_call`, or `custom_tool_call` for a custom tool). `encrypted_content` is always filled when
- * there are thinking blocks, as OpenAI now does by default: that way the items a stored response keeps
- * (previous_response_id) carry them as well, whatever `include` said.
+ * (`function_call`, or `custom_tool_call` for a custom tool). `encrypted_content` is always filled, as
+ * OpenAI now does by default, whatever `include` said: that way the items a stored response keeps
+ * (previous_response_id) carry the blocks as well, and every reasoning item made here can be recognised
+ * (thinking-codec.ts).
  */
 import type { ChatCompletion, ToolCall } from '../../core/openai-schema.js'
 import { reasoningText, type ThinkingBlock } from '../../core/reasoning.js'
@@ -42,7 +43,7 @@ export function reasoningItem(text: string | undefined, blocks: readonly Thinkin
     id: newItemId('rs'),
     type: 'reasoning',
     summary: text ? [{ type: 'summary_text', text }] : [],
-    encrypted_content: blocks?.length ? encodeThinking(blocks) : null,
+    encrypted_content: encodeThinking(blocks ?? []),
   }
 }
 

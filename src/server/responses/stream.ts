@@ -110,7 +110,7 @@ export async function* toResponseEvents(chunks: AsyncIterable<ChatCompletionChun
     const r = reasoning
     reasoning = null
     yield* closeSummaryPart(r)
-    if (r.blocks.length > 0) r.item.encrypted_content = encodeThinking(r.blocks)
+    r.item.encrypted_content = encodeThinking(r.blocks)
     yield event(state, 'response.output_item.done', { output_index: r.index, item: r.item })
   }
 

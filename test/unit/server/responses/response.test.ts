@@ -5,6 +5,7 @@ import { parseResponsesRequest, type InputItem } from '../../../../src/core/resp
 import { responsesErrorBody } from '../../../../src/server/responses/errors.js'
 import { toChatRequest } from '../../../../src/server/responses/request.js'
 import { toResponse } from '../../../../src/server/responses/response.js'
+import { decodeThinking, withoutProxyReasoning } from '../../../../src/server/responses/thinking-codec.js'
 import { toResponsesUsage, usageOfEvent, usageOfResponse } from '../../../../src/server/responses/usage.js'
 import { USAGE } from './fixtures.js'
 
@@ -121,10 +122,19 @@ describe('chat completion -> Response', () => {
     })
   })
 
-  it('gives a reasoning item with a summary and no encrypted content when there are no thinking blocks', () => {
+  it('gives a reasoning item with a summary, and our mark with no blocks, when there are no thinking blocks', () => {
     const res = toResponse(completion({ content: '4', reasoning_content: '2+2 is 4.' }), request())
-    expect(res.output[0]).toEqual({ id: expect.stringMatching(/^rs_/), type: 'reasoning', summary: [{ type: 'summary_text', text: '2+2 is 4.' }], encrypted_content: null })
+    expect(res.output[0]).toEqual({ id: expect.stringMatching(/^rs_/), type: 'reasoning', summary: [{ type: 'summary_text', text: '2+2 is 4.' }], encrypted_content: expect.any(String) })
+    expect(decodeThinking((res.output[0] as { encrypted_content: string }).encrypted_content)).toEqual([])
     expect(res.output[1]).toMatchObject({ type: 'message' })
+  })
+
+  it('lets a native call to OpenAI leave out the reasoning items this proxy made, and only those', () => {
+    const ours = toResponse(completion({ content: 'x', reasoning: 'r' }), request()).output
+    const openai = { type: 'reasoning', id: 'rs_openai', summary: [], encrypted_content: 'gAAAAABo-openai' }
+    const input = [{ role: 'user', content: 'Hi' }, ...ours, openai] as InputItem[]
+    expect(withoutProxyReasoning(input).map((i) => (i as { type?: string }).type ?? 'message')).toEqual(['message', 'message', 'reasoning'])
+    expect(withoutProxyReasoning(input).at(-1)).toBe(openai)
   })
 })
 
