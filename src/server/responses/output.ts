@@ -5,7 +5,7 @@
  */
 import { randomBase62 } from '../../core/ids.js'
 import type { FinishReason } from '../../core/openai-schema.js'
-import type { ResponsesRequest } from '../../core/responses-schema.js'
+import type { NamespaceTool, ResponsesRequest, ResponsesTool } from '../../core/responses-schema.js'
 import type { ResponsesUsage } from './usage.js'
 
 export type ItemStatus = 'in_progress' | 'completed' | 'incomplete'
@@ -65,7 +65,8 @@ export interface ResponseObject {
   model: string
   output: OutputItem[]
   output_text?: string
-  usage: ResponsesUsage | null
+  /** absent until known (the spec does not allow null) */
+  usage?: ResponsesUsage
   [param: string]: unknown
 }
 
@@ -106,14 +107,20 @@ export function responseShell(req: ResponsesRequest, opts: ResponseOptions = {})
     temperature: req.temperature ?? 1,
     text: { format: req.text?.format ?? { type: 'text' }, verbosity: req.text?.verbosity ?? 'medium' },
     tool_choice: req.tool_choice ?? 'auto',
-    tools: req.tools ?? [],
+    tools: (req.tools ?? []).map(echoTool),
     top_logprobs: req.top_logprobs ?? 0,
     top_p: req.top_p ?? 1,
     truncation: req.truncation ?? 'disabled',
-    usage: null,
-    user: req.user ?? null,
+    ...(req.user !== undefined ? { user: req.user } : {}),
     metadata: req.metadata ?? {},
   }
+}
+
+/** A function tool as a Response lists it: strict, parameters and description always present (null when not sent). */
+function echoTool(tool: ResponsesTool): ResponsesTool {
+  if (tool.type === 'namespace') return { ...tool, tools: (tool as NamespaceTool).tools.map(echoTool) }
+  if (tool.type !== 'function') return tool
+  return { ...tool, description: tool.description ?? null, parameters: tool.parameters ?? null, strict: tool.strict ?? null }
 }
 
 /** Marks a Response finished by the chat finish reason: cut off (length, content filter) means incomplete. */
