@@ -78,7 +78,7 @@ export interface ResponseOptions {
 }
 
 export const newResponseId = (): string => `resp_${randomBase62(32)}`
-export const newItemId = (prefix: 'msg' | 'rs' | 'fc' | 'ctc'): string => `${prefix}_${randomBase62(32)}`
+export const newItemId = (prefix: 'msg' | 'rs' | 'fc' | 'ctc' | 'call'): string => `${prefix}_${randomBase62(32)}`
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** A Response with no output yet (status in_progress) that echoes the request's parameters. */

@@ -216,7 +216,7 @@ export async function* toResponseEvents(chunks: AsyncIterable<ChatCompletionChun
     if (!call) {
       const chatName = delta.function?.name ?? ''
       const origin = state.names.get(chatName)
-      const base = { call_id: delta.id || newItemId('fc').replace(/^fc_/, 'call_'), name: origin?.name ?? chatName, ...(origin?.namespace ? { namespace: origin.namespace } : {}) }
+      const base = { call_id: delta.id || newItemId('call'), name: origin?.name ?? chatName, ...(origin?.namespace ? { namespace: origin.namespace } : {}) }
       const item: OutputItem =
         origin?.kind === 'custom'
           ? { id: newItemId('ctc'), type: 'custom_tool_call', ...base, input: '' }
@@ -226,6 +226,8 @@ export async function* toResponseEvents(chunks: AsyncIterable<ChatCompletionChun
       calls.set(delta.index, call)
       openCalls.push(call)
     }
+    // a host that sends the name after the id: the item gets it before it is done
+    if (!call.item.name && delta.function?.name) call.item.name = state.names.get(delta.function.name)?.name ?? delta.function.name
     // pieces of a call already closed (text came in between) have no item left to go to
     const piece = delta.function?.arguments
     if (!piece || call.done) return

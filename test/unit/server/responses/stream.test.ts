@@ -166,6 +166,12 @@ describe('chat chunk stream -> Responses events', () => {
     expect(last.response.output.map((i: any) => i.status)).toEqual(['completed', 'completed'])
   })
 
+  it('names a call whose name came after its id', async () => {
+    const { events, last } = await run([chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function' }] }), chunk({ tool_calls: [{ index: 0, function: { name: 'get_weather', arguments: '{}' } }] }), finishChunk('tool_calls')])
+    expect(events.find((e) => e.type === 'response.function_call_arguments.done')).toMatchObject({ name: 'get_weather', arguments: '{}' })
+    expect(last.response.output[0]).toMatchObject({ call_id: 'call_1', name: 'get_weather' })
+  })
+
   it('ends well formed on an empty stream', async () => {
     const { types, last } = await run([])
     expect(types).toEqual(['response.created', 'response.in_progress', 'response.completed'])
