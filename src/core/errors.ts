@@ -92,6 +92,14 @@ export const bodyTooLarge = (limitBytes: number) =>
     message: `The request body is larger than this proxy accepts (${limitBytes} bytes). Raise PROXY_MAX_BODY_BYTES or --max-body to allow it.`,
   })
 
+export const jsonTooDeep = (limit: number) =>
+  new ProxyError({
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'json_too_deep',
+    message: `The request body nests arrays and objects more than ${limit} levels deep, which this proxy does not accept. Raise PROXY_MAX_JSON_DEPTH or --max-json-depth to allow it.`,
+  })
+
 export const internalError = (requestId: string) =>
   new ProxyError({
     status: 500,

@@ -27,12 +27,14 @@ export interface AppDeps {
   telemetry: Telemetry
   readiness: () => Readiness
   maxBodyBytes?: number
+  /** deepest nesting of arrays and objects a request body may have; DEFAULT_MAX_JSON_DEPTH when absent */
+  maxJsonDepth?: number
   /** GET /metrics from this registry; without it the path is not served */
   metrics?: { registry: Registry; requireAdmin: boolean }
   /** rate limits and quotas for /v1; none without it */
   limits?: Limiter
   /** the admin API under /admin/v1; not served without it */
-  admin?: Omit<AdminRouteDeps, 'maxBodyBytes'>
+  admin?: Omit<AdminRouteDeps, 'maxBodyBytes' | 'maxJsonDepth'>
   /** aborted at the drain deadline of a shutdown: open SSE responses end with a `server_shutting_down` error event */
   shutdown?: AbortSignal
 }
@@ -59,6 +61,7 @@ function openAIDeps(deps: AppDeps): OpenAIRouteDeps {
     config: deps.config,
     telemetry: deps.telemetry,
     maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxJsonDepth: deps.maxJsonDepth,
     limits: deps.limits,
     shutdown: deps.shutdown ? prepareShutdownSignal(deps.shutdown) : undefined,
   }
@@ -88,7 +91,7 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
     return { status: readiness.ready ? (readiness.checks.degraded ? 'degraded' : 'ready') : 'not_ready', checks: readiness.checks }
   })
 
-  if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
+  if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxJsonDepth: deps.maxJsonDepth })
   if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
   registerModelRoutes(app, openai)
 

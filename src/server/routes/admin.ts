@@ -37,6 +37,7 @@ export interface AdminRouteDeps {
   localAccess: () => LocalAccess | null
   draining: () => boolean
   maxBodyBytes: number
+  maxJsonDepth?: number
 }
 
 export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
@@ -74,7 +75,7 @@ function handle(deps: AdminRouteDeps, endpoint: AdminEndpoint) {
     const state = beginRequest(event)
     const principal = authenticateAdmin(event.req.headers, deps.config.current(), deps.localAccess())
     state.record.client = principal.name
-    const call = adminCall(event, deps.maxBodyBytes)
+    const call = adminCall(event, deps.maxBodyBytes, deps.maxJsonDepth)
     const result = await endpoint.run(call)
     if (endpoint.action) {
       await applyNow(deps.config, Date.now())
@@ -86,9 +87,9 @@ function handle(deps: AdminRouteDeps, endpoint: AdminEndpoint) {
   }
 }
 
-function adminCall(event: H3Event, maxBodyBytes: number): AdminCall {
+function adminCall(event: H3Event, maxBodyBytes: number, maxJsonDepth: number | undefined): AdminCall {
   const params = Object.fromEntries(Object.entries(event.context.params ?? {}).map(([k, v]) => [k, String(v)]))
-  const json = () => readJsonBody(event, maxBodyBytes)
+  const json = () => readJsonBody(event, maxBodyBytes, maxJsonDepth)
   return {
     params,
     query: event.url.searchParams,

@@ -82,7 +82,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
   try {
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key'])), deps.config())
     state.record.client = client.name
-    const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes)
+    const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes, deps.maxJsonDepth)
     deps.telemetry.captureRequest?.(state.record, client, body)
     const request = parseRequest(spec.schema, body) as { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null }
     state.record.model = request.model

