@@ -100,12 +100,14 @@ export const jsonTooDeep = (limit: number) =>
     message: `The request body nests arrays and objects more than ${limit} levels deep, which this proxy does not accept. Raise PROXY_MAX_JSON_DEPTH or --max-json-depth to allow it.`,
   })
 
-export const internalError = (requestId: string) =>
+/** The proxy's own failure; `cause` (what was thrown) goes to the request's log line, never to the client. */
+export const internalError = (requestId: string, cause?: unknown) =>
   new ProxyError({
     status: 500,
     type: 'server_error',
     code: 'internal_error',
     message: `The proxy failed to handle this request (request id ${requestId}). The server log has the details.`,
+    cause,
   })
 
 export function isProxyError(err: unknown): err is ProxyError {

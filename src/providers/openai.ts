@@ -7,7 +7,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, Comp
 import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from './shared/http.js'
 import { readSse } from './shared/stream-readers.js'
 import { attachRawJson } from '../core/raw-json.js'
-import { redactSecrets, upstreamNetworkError } from './shared/upstream-error.js'
+import { redactSecrets, upstreamBadAnswer, upstreamNetworkError } from './shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from './types.js'
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
@@ -111,7 +111,7 @@ async function* sseObjects<T>(res: UpstreamResponse, provider: string, ctx: Call
       try {
         parsed = JSON.parse(event.data)
       } catch {
-        throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
+        throw upstreamBadAnswer(provider, 'a stream event that is not JSON', 'upstream_bad_stream')
       }
       const error = (parsed as { error?: { message?: string } }).error
       // Written to the client as the upstream sent it, unless someone changes the chunk on the way; data

@@ -8,7 +8,7 @@ import type { Limiter } from '../limits/limiter.js'
 import type { ConfigSnapshot } from '../store/snapshot.js'
 import type { Telemetry } from '../telemetry/request-record.js'
 import { errorResponse, toProxyError } from './error-response.js'
-import { beginRequest, requestState } from './request-context.js'
+import { beginRequest, recordError, requestState } from './request-context.js'
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
 import { registerMetricsRoute } from './routes/metrics.js'
 import { finish, registerModelRoutes, type OpenAIRouteDeps } from './routes/openai.js'
@@ -74,7 +74,7 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
     onError: (error, event) => {
       const state = requestState(event) ?? beginRequest(event)
       const proxyError = toProxyError(error, state.record.requestId, event.url.pathname)
-      state.record.error = { type: proxyError.type, code: proxyError.code, message: proxyError.message }
+      recordError(state, proxyError)
       finish(deps, state, proxyError.status)
       const response = errorResponse(proxyError, state.record.requestId)
       // Errors after the limit check (an upstream failure, say) still report the limits, as successes do.

@@ -4,7 +4,7 @@ import { bodyTooLarge, internalError, notFound, ProxyError, isProxyError } from 
 /**
  * Turns anything thrown while handling a request into a ProxyError. h3 wraps thrown values in an
  * HTTPError; unwrap it so our own errors keep their type, code and headers. Anything unknown becomes a
- * 500 that names the request id and leaks nothing else.
+ * 500 that names the request id and leaks nothing else; what was thrown rides along for the log line.
  */
 export function toProxyError(err: unknown, requestId: string, path: string): ProxyError {
   const original = err instanceof HTTPError && err.cause instanceof Error ? err.cause : err
@@ -15,7 +15,7 @@ export function toProxyError(err: unknown, requestId: string, path: string): Pro
     if (status === 413) return bodyTooLarge(Number(((original as HTTPError).data as { limit?: number } | undefined)?.limit ?? 0))
     if (status === 400) return new ProxyError({ status: 400, type: 'invalid_request_error', code: 'invalid_request', message: (original as HTTPError).message })
   }
-  return internalError(requestId)
+  return internalError(requestId, original)
 }
 
 export function errorResponse(error: ProxyError, requestId: string): Response {

@@ -39,6 +39,72 @@ async function alphaCircuits(proxy: RunningProxy, dir: string) {
   return { provider: alpha.circuit.state as string, key: alpha.keys[0].circuit.state as string, keyHealth: alpha.keys[0].health as string, errors: alpha.errors as number }
 }
 
+describe('deep JSON cannot take a provider down for everyone', () => {
+  let data: ReturnType<typeof tempDataDir>
+  let alpha: FaultUpstream
+  let proxy: RunningProxy | null = null
+  let key: string
+  let log: Awaited<ReturnType<typeof captureLogger>>
+
+  beforeEach(async () => {
+    data = tempDataDir()
+    alpha = await startFaultUpstream('alpha')
+    // the default policy: 3 attempts, a circuit that opens after 5 consecutive failures
+    await addProvider(data.dir, 'alpha', alpha, ['a1'])
+    await addRoute(data.dir, 'm', ['alpha/up'])
+    key = await addClient(data.dir, 'app')
+    log = await captureLogger()
+  })
+  afterEach(async () => {
+    await proxy?.close()
+    proxy = null
+    await alpha.close()
+    data.cleanup()
+  })
+
+  it('refuses 5,000 levels of nesting with a 400 before parsing; the provider stays closed and serves the next request', async () => {
+    proxy = await startTestProxy(data.dir, { logger: log.logger })
+    for (let i = 0; i < 2; i++) {
+      const res = await post(proxy.url, key, nested(5000))
+      expect(res.status).toBe(400)
+      expect((await readJson(res)).error).toMatchObject({ type: 'invalid_request_error', code: 'json_too_deep', param: null })
+    }
+    expect(alpha.count()).toBe(0)
+    const next = await chat(proxy.url, key, 'm')
+    expect(next.status).toBe(200)
+    expect(next.headers.get('x-proxy-attempts')).toBe('1')
+    expect(await alphaCircuits(proxy, data.dir)).toEqual({ provider: 'closed', key: 'closed', keyHealth: 'ok', errors: 0 })
+  })
+
+  it('with the limit raised past what the proxy can encode, the request gets a 500 of its own: no retry, no circuit, the cause in the log', async () => {
+    proxy = await startTestProxy(data.dir, { logger: log.logger, maxJsonDepth: 100_000 })
+    const ids: string[] = []
+    for (let i = 0; i < 2; i++) {
+      const res = await post(proxy.url, key, nested(5000))
+      expect(res.status).toBe(500)
+      expect((await readJson(res)).error).toMatchObject({ type: 'server_error', code: 'internal_error' })
+      ids.push(res.headers.get('x-request-id')!)
+    }
+    // nothing reached the upstream, and nothing was tried twice
+    expect(alpha.count()).toBe(0)
+    const lines = await eventually(() => log.lines.filter((l) => ids.includes(l.request_id) && l.msg === 'request'), (l) => l.length === 2)
+    for (const line of lines) {
+      expect(line).toMatchObject({ level: 50, status: 500, attempts: 1, method: 'POST', path: '/v1/chat/completions' })
+      expect(line.err).toMatchObject({ type: 'RangeError', message: expect.stringContaining('call stack') })
+      expect(line.err.stack).toContain('RangeError')
+    }
+    const next = await chat(proxy.url, key, 'm')
+    expect(next.status).toBe(200)
+    expect(next.headers.get('x-proxy-attempts')).toBe('1')
+    // (the failed attempts still show among alpha's errors in the live figures, as any failed attempt does)
+    expect(await alphaCircuits(proxy, data.dir)).toMatchObject({ provider: 'closed', key: 'closed', keyHealth: 'ok' })
+    // the upstream's own failures still count: a dead upstream still opens the circuit
+    alpha.fail({ reset: true })
+    for (let i = 0; i < 2; i++) expect((await chat(proxy.url, key, 'm')).status).toBe(502)
+    expect((await alphaCircuits(proxy, data.dir)).provider).toBe('open')
+  })
+})
+
 describe('the nesting limit', () => {
   const data = tempDataDir()
   let proxy: RunningProxy
@@ -133,5 +199,37 @@ describe('the nesting limit of `proxy serve`', () => {
         await serve.stop()
       }
     }
+  })
+})
+
+describe('an admin 500 is explained in the log', () => {
+  const data = tempDataDir()
+  let proxy: RunningProxy
+  let log: Awaited<ReturnType<typeof captureLogger>>
+
+  beforeAll(async () => {
+    log = await captureLogger()
+    proxy = await startTestProxy(data.dir, { logger: log.logger })
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    data.cleanup()
+  })
+
+  it('logs the error, its stack, the request id, method and path at error level', async () => {
+    proxy.liveStats.report = () => {
+      throw new TypeError('the live windows broke')
+    }
+    const token = readFileSync(path.join(data.dir, 'admin.token'), 'utf8').trim()
+    const res = await fetch(`${proxy.url}/admin/v1/stats`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'admin-boom-1' } })
+    expect(res.status).toBe(500)
+    const { error } = await readJson(res)
+    expect(error).toMatchObject({ type: 'server_error', code: 'internal_error' })
+    expect(error.message).toContain('admin-boom-1')
+    expect(error.message).not.toContain('live windows')
+    const line = await eventually(() => log.lines.find((l) => l.request_id === 'admin-boom-1'), (l) => l !== undefined)
+    expect(line).toMatchObject({ level: 50, method: 'GET', path: '/admin/v1/stats', status: 500 })
+    expect(line!.err).toMatchObject({ type: 'TypeError', message: 'the live windows broke' })
+    expect(line!.err.stack).toMatch(/TypeError: the live windows broke\n\s+at /)
   })
 })

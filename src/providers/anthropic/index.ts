@@ -9,6 +9,7 @@
  */
 import type { Completion, ChatCompletionChunk } from '../../core/openai-schema.js'
 import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from '../shared/http.js'
+import { readAnswer } from '../shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from '../types.js'
 import { completionToMessagesRequest, toMessagesRequest, type MappingOptions } from './request.js'
 import { toChatCompletion, toCompletion } from './response.js'
@@ -47,13 +48,15 @@ export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: Adapter
   return {
     endpoint,
     async chat(req, ctx) {
-      return toChatCompletion(await messages(toMessagesRequest(req, mapping(ctx)), ctx), ctx.upstreamModel)
+      const answer = await messages(toMessagesRequest(req, mapping(ctx)), ctx)
+      return readAnswer(name, () => toChatCompletion(answer, ctx.upstreamModel))
     },
     async chatStream(req, ctx) {
       return chunks(toMessagesRequest(req, mapping(ctx)), ctx)
     },
     async completion(req, ctx) {
-      return toCompletion(await messages(completionToMessagesRequest(req, mapping(ctx)), ctx), ctx.upstreamModel)
+      const answer = await messages(completionToMessagesRequest(req, mapping(ctx)), ctx)
+      return readAnswer(name, () => toCompletion(answer, ctx.upstreamModel))
     },
     async completionStream(req, ctx): Promise<AsyncIterable<Completion>> {
       return toCompletionChunks(await chunks(completionToMessagesRequest(req, mapping(ctx)), ctx))

@@ -6,7 +6,7 @@ import type { UpstreamResponse } from '../shared/http.js'
 import { ProxyError } from '../../core/errors.js'
 import type { ChatCompletionChunk, Completion, FinishReason } from '../../core/openai-schema.js'
 import { readSse } from '../shared/stream-readers.js'
-import { upstreamNetworkError } from '../shared/upstream-error.js'
+import { answerFault, upstreamBadAnswer, upstreamNetworkError } from '../shared/upstream-error.js'
 import type { CallContext } from '../types.js'
 import { completionId, finishReason, nowSeconds, streamError, toUsage } from './response.js'
 import type { ErrorDetail, StreamEvent, Usage } from './wire.js'
@@ -19,7 +19,7 @@ export async function* readEvents(res: UpstreamResponse, provider: string, ctx: 
       try {
         event = JSON.parse(sse.data) as StreamEvent
       } catch {
-        throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
+        throw upstreamBadAnswer(provider, 'a stream event that is not JSON', 'upstream_bad_stream')
       }
       if (event.type === 'error' || sse.event === 'error') throw streamError(provider, (event as { error?: ErrorDetail }).error)
       yield event
@@ -54,53 +54,58 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
     choices: [{ index: 0, delta, finish_reason, logprobs: null }],
   })
 
-  for await (const event of events) {
-    if (event.type === 'message_start') {
-      id = completionId('chatcmpl', event.message.id)
-      model = event.message.model ?? model
-      mergeUsage(usage, event.message.usage)
-    }
-    if (!started && event.type !== 'ping') {
-      started = true
-      yield chunk({ role: 'assistant', content: '' })
-    }
-    switch (event.type) {
-      case 'content_block_start': {
-        const block = event.content_block
-        if (block.type === 'text' && block.text) yield chunk({ content: block.text })
-        if (block.type === 'tool_use') {
-          const index = toolIndex.size
-          toolIndex.set(event.index, index)
-          yield chunk({ tool_calls: [{ index, id: block.id ?? `call_${index}`, type: 'function', function: { name: block.name ?? '', arguments: '' } }] })
-          // Anthropic streams the input as input_json_delta fragments after an empty `input: {}`; an input
-          // that arrives whole (some compatible servers do this) is sent as one fragment.
-          if (block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0) {
-            yield chunk({ tool_calls: [{ index, function: { arguments: JSON.stringify(block.input) } }] })
+  try {
+    for await (const event of events) {
+      if (event.type === 'message_start') {
+        id = completionId('chatcmpl', event.message.id)
+        model = event.message.model ?? model
+        mergeUsage(usage, event.message.usage)
+      }
+      if (!started && event.type !== 'ping') {
+        started = true
+        yield chunk({ role: 'assistant', content: '' })
+      }
+      switch (event.type) {
+        case 'content_block_start': {
+          const block = event.content_block
+          if (block.type === 'text' && block.text) yield chunk({ content: block.text })
+          if (block.type === 'tool_use') {
+            const index = toolIndex.size
+            toolIndex.set(event.index, index)
+            yield chunk({ tool_calls: [{ index, id: block.id ?? `call_${index}`, type: 'function', function: { name: block.name ?? '', arguments: '' } }] })
+            // Anthropic streams the input as input_json_delta fragments after an empty `input: {}`; an input
+            // that arrives whole (some compatible servers do this) is sent as one fragment.
+            if (block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0) {
+              yield chunk({ tool_calls: [{ index, function: { arguments: JSON.stringify(block.input) } }] })
+            }
           }
+          break
         }
-        break
-      }
-      case 'content_block_delta': {
-        const delta = event.delta
-        if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text })
-        const index = toolIndex.get(event.index)
-        if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
-          yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
+        case 'content_block_delta': {
+          const delta = event.delta
+          if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text })
+          const index = toolIndex.get(event.index)
+          if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
+            yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
+          }
+          break
         }
-        break
+        case 'message_delta':
+          if (event.delta.stop_reason) finish = finishReason(event.delta.stop_reason)
+          mergeUsage(usage, event.usage)
+          break
+        case 'message_stop':
+          yield chunk({}, finish ?? 'stop')
+          yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: toUsage(usage) }
+          return
+        default:
+          // ping, content_block_stop, thinking and citation deltas carry nothing for an OpenAI client
+          break
       }
-      case 'message_delta':
-        if (event.delta.stop_reason) finish = finishReason(event.delta.stop_reason)
-        mergeUsage(usage, event.usage)
-        break
-      case 'message_stop':
-        yield chunk({}, finish ?? 'stop')
-        yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: toUsage(usage) }
-        return
-      default:
-        // ping, content_block_stop, thinking and citation deltas carry nothing for an OpenAI client
-        break
     }
+  } catch (err) {
+    // an event without what its type promises (no `message`, no `delta`) is the upstream's fault
+    throw answerFault(provider, err)
   }
   // Ending without message_stop means the answer was cut off: say so instead of ending the stream as if complete.
   throw new ProxyError({

@@ -131,6 +131,7 @@ async function applyNow(config: ConfigSource, wroteAt: number): Promise<void> {
       type: 'server_error',
       code: 'reload_failed',
       message: `The change was stored, but reloading the configuration failed (${err instanceof Error ? err.message : String(err)}); the server keeps serving the previous configuration until the next change.`,
+      cause: err,
     })
   }
 }

@@ -22,7 +22,7 @@ import type { Usage } from '../../core/openai-schema.js'
 import { authenticateToken, tokenFrom } from '../auth.js'
 import { parseJsonBody, readNodeBody } from '../body.js'
 import { toProxyError } from '../error-response.js'
-import { newRequestState, type RequestState } from '../request-context.js'
+import { newRequestState, recordError, type RequestState } from '../request-context.js'
 import { writeSse } from '../sse.js'
 import { serverShuttingDown } from '../shutdown.js'
 import { admit, finish, normalizeUsage, type OpenAIRouteDeps } from './openai.js'
@@ -123,7 +123,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
         },
         onEnd: ({ error, cancelled }) => {
           res.off('close', onClose)
-          if (error) state.record.error = { type: error.type, code: error.code, message: error.message }
+          if (error) recordError(state, error)
           finish(deps, state, cancelled ? 499 : 200)
         },
       })
@@ -167,7 +167,7 @@ function describe(out: OutHeaders, state: RequestState, served: Served<unknown>)
 /** An error answer in OpenAI's shape; errors after the limit check still carry the x-ratelimit-* headers. */
 function fail(deps: OpenAIRouteDeps, state: RequestState, res: ServerResponse, err: unknown): void {
   const error = toProxyError(err, state.record.requestId, state.record.path)
-  state.record.error = { type: error.type, code: error.code, message: error.message }
+  recordError(state, error)
   if (!res.headersSent && !res.destroyed) writeError(state, res, error)
   // after the answer, as for a success
   finish(deps, state, error.status)
