@@ -1,4 +1,4 @@
-import { modelNotFound, permissionDenied } from '../core/errors.js'
+import { modelNotAllowed, modelNotFound } from '../core/errors.js'
 import type { ClientConfig, ConfigSnapshot, RouteConfig } from '../store/snapshot.js'
 
 export const SETUP_HINT =
@@ -11,7 +11,7 @@ export function resolveRoute(snapshot: ConfigSnapshot, model: string, client: Cl
     throw modelNotFound(model, snapshot.routes.size === 0 ? SETUP_HINT : "List the models you can use with GET /v1/models.")
   }
   if (client.models && !client.models.has(model)) {
-    throw permissionDenied(`Client '${client.name}' is not allowed to use model '${model}'. An admin can allow it with 'proxy clients' (--models).`)
+    throw modelNotAllowed(client.name, model)
   }
   return route
 }

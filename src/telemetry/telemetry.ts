@@ -81,7 +81,8 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
     writeLine(level, {
       request_id: r.requestId,
       method: r.method,
-      path: r.path,
+      // the client's own strings, clipped: a 5 MB model name is not a 5 MB log line
+      path: clip(r.path),
       status: r.status,
       ms: r.ms,
       upstream_ms: upstream,
@@ -89,7 +90,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
       ttft_ms: r.ttftMs ?? undefined,
       client: r.client,
       ip: r.ip,
-      model: r.model,
+      model: r.model === null ? null : clip(r.model),
       stream: r.stream,
       provider: r.provider,
       upstream_model: r.upstreamModel,

@@ -202,6 +202,50 @@ describe('the nesting limit of `proxy serve`', () => {
   })
 })
 
+describe('client strings in answers and log lines are capped', () => {
+  const data = tempDataDir()
+  let proxy: RunningProxy
+  let key: string
+  let log: Awaited<ReturnType<typeof captureLogger>>
+
+  beforeAll(async () => {
+    key = await mockModel(data.dir)
+    log = await captureLogger()
+    proxy = await startTestProxy(data.dir, { logger: log.logger })
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    data.cleanup()
+  })
+
+  const lineOf = (id: string) => eventually(() => log.lines.find((l) => l.request_id === id && l.msg === 'request'), (l) => l !== undefined)
+
+  it('a 5 MB model name: a short 404 and a short log line', async () => {
+    const model = 'm'.repeat(5 * 1024 * 1024)
+    const res = await post(proxy.url, key, JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }))
+    expect(res.status).toBe(404)
+    const { error } = await readJson(res)
+    expect(error.code).toBe('model_not_found')
+    expect(error.message.length).toBeLessThan(600)
+    expect(error.message).toContain(`${'m'.repeat(256)}…(${model.length - 256} more characters)`)
+    const line = await lineOf(res.headers.get('x-request-id')!)
+    expect(JSON.stringify(line).length).toBeLessThan(2000)
+    expect(line!.model).toBe(`${'m'.repeat(256)}…(${model.length - 256} more characters)`)
+  })
+
+  it('a long path: a short 404 and a short log line', async () => {
+    const long = `/v1/${'p'.repeat(8000)}`
+    const res = await fetch(`${proxy.url}${long}`, { headers: { authorization: `Bearer ${key}` } })
+    expect(res.status).toBe(404)
+    const { error } = await readJson(res)
+    expect(error.message.length).toBeLessThan(600)
+    expect(error.message).toContain('more characters)')
+    const line = await lineOf(res.headers.get('x-request-id')!)
+    expect(JSON.stringify(line).length).toBeLessThan(2000)
+    expect(line!.path).toMatch(/^\/v1\/p+…\(\d+ more characters\)$/)
+  })
+})
+
 describe('an admin 500 is explained in the log', () => {
   const data = tempDataDir()
   let proxy: RunningProxy

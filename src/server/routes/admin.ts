@@ -10,7 +10,7 @@
  */
 import type { H3, H3Event } from 'h3'
 import type { z } from 'zod'
-import { invalidRequest, methodNotAllowed, notFound, ProxyError } from '../../core/errors.js'
+import { invalidRequest, methodNotAllowed, pathNotFound, ProxyError } from '../../core/errors.js'
 import { parseRequest } from '../../core/openai-schema.js'
 import type { GatewayHealth } from '../../gateway/gateway.js'
 import type { ConfigSource } from '../../store/config-source.js'
@@ -51,7 +51,7 @@ export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
     const path = event.url.pathname
     const allowed = [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))]
     if (allowed.length > 0) throw methodNotAllowed(event.req.method, path, allowed)
-    throw notFound(`Unknown admin path ${path}. The admin API serves providers, keys, clients, routes, policies, circuits and stats under ${ADMIN_PREFIX}.`)
+    throw pathNotFound(path, `The admin API serves providers, keys, clients, routes, policies, circuits and stats under ${ADMIN_PREFIX}.`)
   }
   app.all(ADMIN_PREFIX, unknown)
   app.all(`${ADMIN_PREFIX}/**`, unknown)
