@@ -246,6 +246,45 @@ describe('client strings in answers and log lines are capped', () => {
   })
 })
 
+describe('validation errors say what is wrong', () => {
+  const data = tempDataDir()
+  let proxy: RunningProxy
+  let key: string
+
+  beforeAll(async () => {
+    key = await mockModel(data.dir)
+    proxy = await startTestProxy(data.dir)
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    data.cleanup()
+  })
+
+  const errorFor = async (body: unknown) => {
+    const res = await post(proxy.url, key, JSON.stringify(body))
+    expect(res.status).toBe(400)
+    return (await readJson(res)).error
+  }
+  const hi = [{ role: 'user', content: 'hi' }]
+
+  it('a wrong type is a type error naming the parameter and the expected type', async () => {
+    expect(await errorFor({ model: 123, messages: hi })).toEqual({ type: 'invalid_request_error', code: 'invalid_type', param: 'model', message: "Invalid type for 'model': expected a string, got a number." })
+    expect(await errorFor({ model: 'm', messages: hi, temperature: 'hot' })).toMatchObject({ code: 'invalid_type', param: 'temperature', message: "Invalid type for 'temperature': expected a number, got a string." })
+    expect(await errorFor({ model: null, messages: hi })).toMatchObject({ code: 'invalid_type', param: 'model', message: "Invalid type for 'model': expected a string, got null." })
+    expect(await errorFor({ model: 'm', messages: 'hi' })).toMatchObject({ code: 'invalid_type', param: 'messages', message: "Invalid type for 'messages': expected an array, got a string." })
+    expect(await errorFor({ model: 'm', messages: [{ role: 'user', content: 5 }] })).toMatchObject({
+      code: 'invalid_type',
+      param: 'messages[0].content',
+      message: "Invalid type for 'messages[0].content': expected a string or an array, got a number.",
+    })
+  })
+
+  it('a parameter that is truly absent is still a missing one', async () => {
+    expect(await errorFor({ messages: hi })).toEqual({ type: 'invalid_request_error', code: 'missing_required_parameter', param: 'model', message: "Missing required parameter: 'model'." })
+    expect(await errorFor({ model: 'm', messages: [{ content: 'hi' }] })).toMatchObject({ code: 'missing_required_parameter', param: 'messages[0].role' })
+  })
+})
+
 describe('an admin 500 is explained in the log', () => {
   const data = tempDataDir()
   let proxy: RunningProxy
