@@ -51,6 +51,9 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const post = openAIPostHandler(openai)
   const rest = toNodeHandler(createApp(deps, openai).fetch, { maxRequestBodySize: maxBodyBytes }) as (req: IncomingMessage, res: ServerResponse) => unknown
   return (req, res) => {
+    // HEAD is GET without a body, on every GET route: node's response leaves the body out of a HEAD answer
+    // by itself (it knew the method before this point), so the routes need not know.
+    if (req.method === 'HEAD') req.method = 'GET'
     if (!post(req, res)) void rest(req, res)
   }
 }

@@ -316,3 +316,69 @@ describe('an admin 500 is explained in the log', () => {
     expect(line!.err.stack).toMatch(/TypeError: the live windows broke\n\s+at /)
   })
 })
+
+describe('odd paths and methods', () => {
+  const data = tempDataDir()
+  let proxy: RunningProxy
+  let key: string
+  let adminKey: string
+
+  beforeAll(async () => {
+    key = await mockModel(data.dir)
+    adminKey = await addClient(data.dir, 'ops', ['--role', 'admin'])
+    proxy = await startTestProxy(data.dir)
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    data.cleanup()
+  })
+
+  it('serves POST /v1/chat/completions/ (trailing slash) as the route without it', async () => {
+    const res = await fetch(`${proxy.url}/v1/chat/completions/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    })
+    expect(res.status).toBe(200)
+    expect((await readJson(res)).object).toBe('chat.completion')
+    const embed = await fetch(`${proxy.url}/v1/embeddings/`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) })
+    expect(embed.status).toBe(200)
+  })
+
+  it('answers HEAD like GET, without a body', async () => {
+    const head = (route: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        httpRequest(`${proxy.url}${route}`, { method: 'HEAD', headers }, (res) => {
+          let body = ''
+          res.on('data', (d) => (body += d))
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+        })
+          .on('error', reject)
+          .end()
+      })
+    for (const route of ['/health', '/readyz']) {
+      const res = await head(route)
+      expect(res.status, route).toBe(200)
+      expect(res.body).toBe('')
+    }
+    const models = await head('/v1/models', { authorization: `Bearer ${key}` })
+    expect(models.status).toBe(200)
+    expect(models.headers['content-type']).toMatch(/^application\/json/)
+    expect(models.body).toBe('')
+    expect((await head('/v1/models')).status).toBe(401)
+  })
+
+  it('checks the admin key before saying whether an admin path exists', async () => {
+    const call = (route: string, method: string, auth?: string) => fetch(`${proxy.url}/admin/v1${route}`, { method, headers: auth ? { authorization: `Bearer ${auth}` } : {} })
+    for (const [route, method] of [
+      ['/no-such-thing', 'GET'],
+      ['/providers/x/y/z', 'DELETE'],
+      ['/providers', 'PATCH'],
+    ] as const) {
+      expect((await call(route, method)).status, `${method} ${route} without a key`).toBe(401)
+      expect((await call(route, method, key)).status, `${method} ${route} with a user key`).toBe(403)
+    }
+    expect((await call('/no-such-thing', 'GET', adminKey)).status).toBe(404)
+    expect((await call('/providers', 'PATCH', adminKey)).status).toBe(405)
+  })
+})

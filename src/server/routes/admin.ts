@@ -44,10 +44,12 @@ export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
   const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), statsEndpoint(deps)]
   for (const e of endpoints) app.on(e.method, ADMIN_PREFIX + e.path, handle(deps, e))
 
-  // Anything else under the prefix: 405 for a known path with another method, else 404.
+  // Anything else under the prefix: 405 for a known path with another method, else 404; both only to an
+  // admin, so that which paths exist cannot be probed without a key.
   const patterns = endpoints.map((e) => ({ method: e.method, re: pathPattern(ADMIN_PREFIX + e.path) }))
   const unknown = (event: H3Event) => {
-    beginRequest(event)
+    const state = beginRequest(event)
+    state.record.client = authenticateAdmin(event.req.headers, deps.config.current(), deps.localAccess()).name
     const path = event.url.pathname
     const allowed = [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))]
     if (allowed.length > 0) throw methodNotAllowed(event.req.method, path, allowed)

@@ -55,9 +55,15 @@ export function openAIPostHandler(deps: OpenAIRouteDeps): (req: IncomingMessage,
     if (req.method !== 'POST') return false
     const url = req.url ?? ''
     const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const spec = endpoints.get(path)
-    if (!spec) return false
+    let path = q === -1 ? url : url.slice(0, q)
+    let spec = endpoints.get(path)
+    if (!spec) {
+      // the SDKs sometimes add a trailing slash: the same endpoint
+      if (!path.endsWith('/')) return false
+      path = path.slice(0, -1)
+      spec = endpoints.get(path)
+      if (!spec) return false
+    }
     // serve() answers every failure itself; this only keeps a bug in that answer from becoming an
     // unhandled rejection that takes the process down
     serve(deps, spec, path, req, res).catch(() => res.destroy())
