@@ -249,8 +249,8 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     fallback: fallbackKind(r),
     error_code: r.error?.code ?? null,
     error_message: r.error === null ? null : clip(scrubber ? scrubber.scrub(r.error.message) : r.error.message, MAX_ERROR),
-    request_body: r.capture?.requestText() ?? null,
-    response_body: r.capture?.responseText() ?? null,
+    request_body: r.capture?.requestText(scrubber) ?? null,
+    response_body: r.capture?.responseText(scrubber) ?? null,
   }
 }
 

@@ -382,3 +382,36 @@ describe('odd paths and methods', () => {
     expect((await call('/providers', 'PATCH', adminKey)).status).toBe(405)
   })
 })
+
+describe('content capture', () => {
+  const data = tempDataDir()
+  let alpha: FaultUpstream
+  let proxy: RunningProxy
+  let key: string
+
+  beforeAll(async () => {
+    alpha = await startFaultUpstream('alpha')
+    await addProvider(data.dir, 'alpha', alpha, ['a1'])
+    await addRoute(data.dir, 'm', ['alpha/up'])
+    key = await addClient(data.dir, 'app', ['--capture'])
+    proxy = await startTestProxy(data.dir)
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    await alpha.close()
+    data.cleanup()
+  })
+
+  it('keeps no configured upstream key in the captured bodies', async () => {
+    const upstreamKey = secret('alpha', 'a1')
+    const res = await post(proxy.url, key, JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `is ${upstreamKey} still valid?` }] }), { 'x-request-id': 'pasted-key-1' })
+    expect(res.status).toBe(200)
+    // the fake upstream names the key it was called with, so the answer carries it too
+    expect(await res.text()).toContain(upstreamKey)
+    const shown = await eventually(() => cli(data.dir, ['audit', 'show', 'pasted-key-1', '--json']), (r) => r.code === 0)
+    const row = JSON.parse(shown.stdout) as { request_body: string; response_body: string }
+    expect(row.request_body).toContain('is [redacted] still valid?')
+    expect(row.response_body).toContain('[redacted]')
+    expect(shown.stdout).not.toContain(upstreamKey)
+  })
+})
