@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { DEFAULT_MAX_JSON_DEPTH } from '../server/json-depth.js'
 import type { Env } from '../store/paths.js'
 import { CliError } from './context.js'
 
@@ -10,6 +11,7 @@ const fileSchema = z.strictObject({
   data_dir: z.string().optional(),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
   max_body_bytes: z.number().int().min(1024).optional(),
+  max_json_depth: z.number().int().min(1).optional(),
 })
 
 export interface ServeFlags {
@@ -18,6 +20,7 @@ export interface ServeFlags {
   dataDir?: string
   logLevel?: string
   maxBody?: string
+  maxJsonDepth?: string
   config?: string
 }
 
@@ -27,6 +30,7 @@ export interface ServeSettings {
   dataDir: string | undefined
   logLevel: string
   maxBodyBytes: number
+  maxJsonDepth: number
 }
 
 export function resolveServeSettings(flags: ServeFlags, env: Env): ServeSettings {
@@ -35,12 +39,15 @@ export function resolveServeSettings(flags: ServeFlags, env: Env): ServeSettings
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Port must be a whole number from 0 to 65535, not '${flags.port ?? env.PROXY_PORT}'.`)
   const maxBodyBytes = Number(flags.maxBody ?? env.PROXY_MAX_BODY_BYTES ?? file.max_body_bytes ?? 10 * 1024 * 1024)
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new CliError('The body limit must be a whole number of bytes, at least 1024.')
+  const maxJsonDepth = Number(flags.maxJsonDepth ?? env.PROXY_MAX_JSON_DEPTH ?? file.max_json_depth ?? DEFAULT_MAX_JSON_DEPTH)
+  if (!Number.isInteger(maxJsonDepth) || maxJsonDepth < 1) throw new CliError('The JSON nesting limit (--max-json-depth, PROXY_MAX_JSON_DEPTH) must be a whole number, at least 1.')
   return {
     host: flags.host ?? env.PROXY_HOST ?? file.host ?? '127.0.0.1',
     port,
     dataDir: flags.dataDir ?? env.PROXY_DATA_DIR ?? file.data_dir,
     logLevel: flags.logLevel ?? env.PROXY_LOG_LEVEL ?? file.log_level ?? 'info',
     maxBodyBytes,
+    maxJsonDepth,
   }
 }
 

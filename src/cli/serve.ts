@@ -18,7 +18,8 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--data-dir <dir>', 'data directory (default: $PROXY_DATA_DIR or ~/.local/share/proxy)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info, or $PROXY_LOG_LEVEL)')
     .option('--max-body <bytes>', 'largest request body accepted (default 10485760, or $PROXY_MAX_BODY_BYTES)')
-    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes), or $PROXY_CONFIG')
+    .option('--max-json-depth <levels>', 'deepest nesting of arrays and objects a request body may have (default 64, or $PROXY_MAX_JSON_DEPTH)')
+    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes, max_json_depth), or $PROXY_CONFIG')
     .option('--log-format <format>', 'json|pretty|auto: pretty on a terminal, JSON otherwise (default auto, or $PROXY_LOG_FORMAT)')
     .option('--capture', 'keep request and response bodies of every client in the audit trail ($PROXY_CAPTURE=on)')
     .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, or $PROXY_CAPTURE_MAX_BYTES)')
@@ -42,6 +43,7 @@ export function serveCommand(deps: CliDeps): Command {
         env: deps.env,
         logger,
         maxBodyBytes: settings.maxBodyBytes,
+        maxJsonDepth: settings.maxJsonDepth,
         keychain: deps.keychain,
         observability,
         redisUrl: flags.redisUrl,

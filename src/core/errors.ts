@@ -2,7 +2,14 @@
  * The one error type of the proxy. Everything that can reach a client is a ProxyError; the server's
  * onError hook is the only place that renders it as OpenAI's `{error:{message,type,param,code}}`.
  * `retryable` lets the gateway decide on retries and fallbacks without string matching.
+ *
+ * A client's strings (model names, paths) are echoed clipped (core/clip.ts): by the constructors below
+ * that take them, and past MAX_MESSAGE_CHARS by ProxyError itself, whatever built the message.
  */
+import { clip } from './clip.js'
+
+const MAX_MESSAGE_CHARS = 2000
+
 export type OpenAIErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
@@ -35,7 +42,7 @@ export class ProxyError extends Error {
   readonly headers: Record<string, string>
 
   constructor(init: ProxyErrorInit) {
-    super(init.message, init.cause === undefined ? undefined : { cause: init.cause })
+    super(clip(init.message, MAX_MESSAGE_CHARS), init.cause === undefined ? undefined : { cause: init.cause })
     this.name = 'ProxyError'
     this.status = init.status
     this.type = init.type
@@ -69,18 +76,24 @@ export const modelNotFound = (model: string, hint = '') =>
     type: 'invalid_request_error',
     code: 'model_not_found',
     param: 'model',
-    message: `The model '${model}' does not exist or is not routed by this proxy.${hint ? ' ' + hint : ''}`,
+    message: `The model '${clip(model)}' does not exist or is not routed by this proxy.${hint ? ' ' + hint : ''}`,
   })
+
+export const modelNotAllowed = (client: string, model: string) =>
+  permissionDenied(`Client '${client}' is not allowed to use model '${clip(model)}'. An admin can allow it with 'proxy clients' (--models).`)
 
 export const notFound = (message: string) =>
   new ProxyError({ status: 404, type: 'invalid_request_error', code: 'not_found', message })
+
+/** A path nothing is served at; `hint` says what is. */
+export const pathNotFound = (path: string, hint: string) => notFound(`Unknown path ${clip(path)}. ${hint}`)
 
 export const methodNotAllowed = (method: string, path: string, allowed: string[]) =>
   new ProxyError({
     status: 405,
     type: 'invalid_request_error',
     code: 'method_not_allowed',
-    message: `${method} is not allowed on ${path}; use ${allowed.join(' or ')}.`,
+    message: `${clip(method)} is not allowed on ${clip(path)}; use ${allowed.join(' or ')}.`,
     headers: { allow: allowed.join(', ') },
   })
 
@@ -92,12 +105,22 @@ export const bodyTooLarge = (limitBytes: number) =>
     message: `The request body is larger than this proxy accepts (${limitBytes} bytes). Raise PROXY_MAX_BODY_BYTES or --max-body to allow it.`,
   })
 
-export const internalError = (requestId: string) =>
+export const jsonTooDeep = (limit: number) =>
+  new ProxyError({
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'json_too_deep',
+    message: `The request body nests arrays and objects more than ${limit} levels deep, which this proxy does not accept. Raise PROXY_MAX_JSON_DEPTH or --max-json-depth to allow it.`,
+  })
+
+/** The proxy's own failure; `cause` (what was thrown) goes to the request's log line, never to the client. */
+export const internalError = (requestId: string, cause?: unknown) =>
   new ProxyError({
     status: 500,
     type: 'server_error',
     code: 'internal_error',
     message: `The proxy failed to handle this request (request id ${requestId}). The server log has the details.`,
+    cause,
   })
 
 export function isProxyError(err: unknown): err is ProxyError {

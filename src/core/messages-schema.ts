@@ -214,14 +214,14 @@ function parseWith<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return parseRequest(schema, body)
   const result = schema.safeParse(body)
   if (result.success) return result.data
-  throw toError(result.error)
+  throw toError(result.error, body)
 }
 
 /**
  * A failed union (string or blocks) reports the branch that got furthest, with its full path: a block
  * missing its `text` names `messages[0].content[2].text`, not just `messages[0].content`.
  */
-function toError(error: z.ZodError): ProxyError {
+function toError(error: z.ZodError, body: unknown): ProxyError {
   let issue = error.issues[0]
   if (!issue) return invalidRequest('The request body is invalid.')
   const prefix: PropertyKey[] = []
@@ -235,5 +235,5 @@ function toError(error: z.ZodError): ProxyError {
     prefix.push(...issue.path)
     issue = best
   }
-  return zodToProxyError(new z.ZodError([{ ...issue, path: [...prefix, ...issue.path] }]))
+  return zodToProxyError(new z.ZodError([{ ...issue, path: [...prefix, ...issue.path] }]), body)
 }

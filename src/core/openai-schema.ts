@@ -111,17 +111,63 @@ export function parseRequest<T extends z.ZodType>(schema: T, body: unknown): z.i
   }
   const result = schema.safeParse(body)
   if (result.success) return result.data
-  throw zodToProxyError(result.error)
+  throw zodToProxyError(result.error, body)
 }
 
-export function zodToProxyError(error: z.ZodError): ProxyError {
+/**
+ * The first issue as OpenAI words it: a parameter the body does not have is missing, one of the wrong
+ * type is a type error naming what was expected, anything else an invalid value. Whether a parameter
+ * is there is read from the body itself (zod leaves `issue.input` out unless asked for it).
+ */
+export function zodToProxyError(error: z.ZodError, body: unknown): ProxyError {
   const issue = error.issues[0]!
   const param = formatPath(issue.path)
-  const missing = issue.code === 'invalid_type' && issue.input === undefined
-  const message = missing
-    ? `Missing required parameter: '${param}'.`
-    : `Invalid value for '${param || 'body'}': ${issue.message}.`
-  return invalidRequest(message, param || null, missing ? 'missing_required_parameter' : 'invalid_value')
+  const at = valueAt(body, issue.path)
+  const typeError = issue.code === 'invalid_type' || (issue.code === 'invalid_union' && !('discriminator' in issue))
+  if (at === ABSENT && (typeError || issue.code === 'invalid_union')) {
+    return invalidRequest(`Missing required parameter: '${param}'.`, param || null, 'missing_required_parameter')
+  }
+  const expected = typeError ? expectedTypes(issue) : null
+  if (expected) {
+    return invalidRequest(`Invalid type for '${param || 'body'}': expected ${expected}, got ${describeType(at)}.`, param || null, 'invalid_type')
+  }
+  return invalidRequest(`Invalid value for '${param || 'body'}': ${issue.message}.`, param || null, 'invalid_value')
+}
+
+const ABSENT = Symbol('absent')
+
+function valueAt(body: unknown, path: PropertyKey[]): unknown {
+  let value = body
+  for (const key of path) {
+    if (value === null || typeof value !== 'object' || !(key in value)) return ABSENT
+    value = (value as Record<PropertyKey, unknown>)[key]
+  }
+  return value
+}
+
+/** 'a string', or 'a string or an array' for a union whose every branch wanted another type; null when not a type error. */
+function expectedTypes(issue: z.core.$ZodIssue): string | null {
+  if (issue.code === 'invalid_type') return withArticle(issue.expected)
+  if (issue.code !== 'invalid_union') return null
+  const types: string[] = []
+  for (const branch of issue.errors) {
+    const first = branch[0]
+    if (first?.code !== 'invalid_type' || first.path.length > 0) return null
+    const type = withArticle(first.expected)
+    if (!types.includes(type)) types.push(type)
+  }
+  return types.length > 0 ? types.join(' or ') : null
+}
+
+function withArticle(type: string): string {
+  if (type === 'int') return 'an integer'
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return withArticle(typeof value)
 }
 
 function formatPath(path: PropertyKey[]): string {

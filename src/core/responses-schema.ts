@@ -245,7 +245,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('The request body must be a JSON object.', null, 'invalid_body')
   }
-  const result = responsesRequestSchema.safeParse(body, { reportInput: true })
+  const result = responsesRequestSchema.safeParse(body)
   if (result.success) return result.data
-  throw zodToProxyError(result.error)
+  throw zodToProxyError(result.error, body)
 }

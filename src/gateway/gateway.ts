@@ -236,7 +236,7 @@ export class Gateway {
       registry: this.#registry,
       selector: this.#keys,
       random: this.#random,
-      unsupported: (target) => this.#unsupported(target, spec),
+      unsupported: (target) => this.#unsupported(target, spec, caller),
       keyless: (provider) => isKeyless(provider.type),
       pin: caller.pin,
     })
@@ -361,7 +361,7 @@ export class Gateway {
           // a failure after the first chunk reaches the client as an error event; the circuits still hear of it
           failed: (err) => {
             if (lease.ended) return
-            const error = asProxyError(err)
+            const error = asProxyError(err, caller.requestId)
             this.#registry.failed(lease, classifyFailure(error, caller.signal.aborted, clock.now()), error.message, policy, null)
           },
           ended: () => {
@@ -375,7 +375,7 @@ export class Gateway {
     } catch (err) {
       clearTimeout(timer)
       unlink()
-      const error = asProxyError(err)
+      const error = asProxyError(err, caller.requestId)
       const failure = classifyFailure(error, caller.signal.aborted, clock.now())
       this.#registry.failed(lease, failure, error.message, policy)
       this.#registry.end(lease)
@@ -383,12 +383,12 @@ export class Gateway {
     }
   }
 
-  #unsupported(target: RouteTarget, spec: OpSpec<unknown>): ProxyError | null {
+  #unsupported(target: RouteTarget, spec: OpSpec<unknown>, caller: Caller): ProxyError | null {
     let adapter: ProviderAdapter
     try {
       adapter = this.#adapterFor(target.provider)
     } catch (err) {
-      return asProxyError(err)
+      return asProxyError(err, caller.requestId)
     }
     if (!spec.supports || spec.supports(adapter)) return null
     return new ProxyError({

@@ -2,7 +2,7 @@
  * What a failed attempt means for the rest of the request and for upstream health. The classification
  * rests on UpstreamError.fault (set by the one upstream-error mapping), never on message text.
  */
-import { ProxyError } from '../core/errors.js'
+import { internalError, ProxyError } from '../core/errors.js'
 import { upstreamFault } from '../providers/shared/upstream-error.js'
 import { parseRetryAfter } from './retry.js'
 
@@ -50,20 +50,16 @@ export function classifyFailure(error: ProxyError, clientGone: boolean, now: num
     case 'client_closed':
       return { reason: 'client_closed', availability: false, fallback: false, retryAfterMs: null }
     default:
-      // Errors from outside the mapping (an adapter's own, or something unexpected): trust `retryable`.
+      // Errors from outside the mapping (an adapter's own, or the proxy's): trust `retryable`.
       return { reason: 'error', availability: error.retryable, fallback: error.retryable, retryAfterMs }
   }
 }
 
-/** Anything an adapter threw, as a ProxyError; an unknown error counts as a retryable upstream failure. */
-export function asProxyError(err: unknown): ProxyError {
-  if (err instanceof ProxyError) return err
-  return new ProxyError({
-    status: 502,
-    type: 'upstream_error',
-    code: 'upstream_error',
-    message: `The upstream call failed: ${err instanceof Error ? err.message : String(err)}`,
-    retryable: true,
-    cause: err,
-  })
+/**
+ * Anything an attempt threw, as a ProxyError. Upstream failures arrive mapped already (adapters map them
+ * through upstream-error.ts); anything else is the proxy's own failure or the client's input, never the
+ * upstream's: a 500 of its own that is not retried and touches no key health or circuit.
+ */
+export function asProxyError(err: unknown, requestId: string): ProxyError {
+  return err instanceof ProxyError ? err : internalError(requestId, err)
 }

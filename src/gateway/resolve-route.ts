@@ -1,4 +1,4 @@
-import { modelNotFound, permissionDenied } from '../core/errors.js'
+import { modelNotAllowed, modelNotFound } from '../core/errors.js'
 import { findRoute, isPattern } from '../store/route-patterns.js'
 import type { ClientConfig, ConfigSnapshot, RouteConfig } from '../store/snapshot.js'
 
@@ -13,7 +13,7 @@ export function resolveRoute(snapshot: ConfigSnapshot, model: string, client: Cl
   }
   // a client allowed a pattern may use every name it matches
   if (client.models && !client.models.has(model) && !client.models.has(route.model)) {
-    throw permissionDenied(`Client '${client.name}' is not allowed to use model '${model}'. An admin can allow it with 'proxy clients' (--models).`)
+    throw modelNotAllowed(client.name, model)
   }
   return route
 }

@@ -20,6 +20,7 @@ import { ProxyError } from '../core/errors.js'
 import { forgetRawJson } from '../core/raw-json.js'
 import type { ChatCompletionChunk, Completion } from '../core/openai-schema.js'
 import { createOpenAIAdapter, type OpenAIDialect, type OpenAIPath } from './openai.js'
+import { answerFault } from './shared/upstream-error.js'
 import type { AdapterDeps, ProviderAdapter, ProviderEndpoint } from './types.js'
 
 export const AZURE_DEFAULT_API_VERSION = '2024-10-21'
@@ -82,9 +83,9 @@ export function createAzureAdapter(endpoint: ProviderEndpoint, deps: AdapterDeps
   return {
     endpoint,
     chat: (req, ctx) => guard(() => base.chat(req, ctx)),
-    chatStream: (req, ctx) => guard(async () => normalizeAzureStream(await base.chatStream(req, ctx), 'chat')),
+    chatStream: (req, ctx) => guard(async () => normalizeAzureStream(await base.chatStream(req, ctx), 'chat', name)),
     completion: (req, ctx) => guard(() => base.completion!(req, ctx)),
-    completionStream: (req, ctx) => guard(async () => normalizeAzureStream(await base.completionStream!(req, ctx), 'text')),
+    completionStream: (req, ctx) => guard(async () => normalizeAzureStream(await base.completionStream!(req, ctx), 'text', name)),
     embeddings: (req, ctx) => guard(() => base.embeddings!(req, ctx)),
     // The resource's models (base and fine-tuned), not its deployments: enough to prove a key works.
     listModels: (ctx) => base.listModels!(ctx),
@@ -117,24 +118,29 @@ const STANDARD_CHUNK_FIELDS = new Set(['id', 'object', 'created', 'model', 'choi
  * into the next chunk (its Azure fields ride along), so no chunk leaves with an empty id or object; a
  * missing delta becomes `{}`. The usage chunk (`choices: []` with `usage`) is OpenAI's own and passes.
  */
-export async function* normalizeAzureStream<T extends ChatCompletionChunk | Completion>(source: AsyncIterable<T>, kind: 'chat' | 'text'): AsyncGenerator<T> {
+export async function* normalizeAzureStream<T extends ChatCompletionChunk | Completion>(source: AsyncIterable<T>, kind: 'chat' | 'text', provider: string): AsyncGenerator<T> {
   let held: Record<string, unknown> | null = null
-  for await (const chunk of source) {
-    if (chunk.choices.length === 0 && !chunk.usage) {
-      held = { ...(held ?? {}), ...azureOnlyFields(chunk) }
-      continue
-    }
-    // a spread copy carries no raw text (it is not enumerable); a chunk changed in place forgets its own
-    const out = (held ? { ...(chunk as object), ...held } : chunk) as T
-    held = null
-    if (kind === 'chat') {
-      for (const choice of (out as ChatCompletionChunk).choices) {
-        if (choice.delta) continue
-        choice.delta = {}
-        forgetRawJson(out)
+  try {
+    for await (const chunk of source) {
+      if (chunk.choices.length === 0 && !chunk.usage) {
+        held = { ...(held ?? {}), ...azureOnlyFields(chunk) }
+        continue
       }
+      // a spread copy carries no raw text (it is not enumerable); a chunk changed in place forgets its own
+      const out = (held ? { ...(chunk as object), ...held } : chunk) as T
+      held = null
+      if (kind === 'chat') {
+        for (const choice of (out as ChatCompletionChunk).choices) {
+          if (choice.delta) continue
+          choice.delta = {}
+          forgetRawJson(out)
+        }
+      }
+      yield out
     }
-    yield out
+  } catch (err) {
+    // a chunk without `choices` is the upstream's fault, not the proxy's
+    throw answerFault(provider, err)
   }
 }
 

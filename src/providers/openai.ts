@@ -13,7 +13,7 @@ import { nativeEvents, type NativeStreamRules } from './shared/native-stream.js'
 import { forwardedHeaders } from './shared/pass-headers.js'
 import { readSse } from './shared/stream-readers.js'
 import { attachRawJson } from '../core/raw-json.js'
-import { redactSecrets, UpstreamError, upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
+import { redactSecrets, upstreamBadAnswer, UpstreamError, upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
 import type { AdapterDeps, CallContext, NativeBody, NativeEvent, ProviderAdapter, ProviderEndpoint } from './types.js'
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
@@ -140,7 +140,7 @@ async function* sseObjects<T>(res: UpstreamResponse, provider: string, ctx: Call
       try {
         parsed = JSON.parse(event.data)
       } catch {
-        throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
+        throw upstreamBadAnswer(provider, 'a stream event that is not JSON', 'upstream_bad_stream')
       }
       const error = (parsed as { error?: { message?: string } }).error
       // Written to the client as the upstream sent it, unless someone changes the chunk on the way; data

@@ -8,7 +8,7 @@ import type { Limiter } from '../limits/limiter.js'
 import type { ConfigSnapshot } from '../store/snapshot.js'
 import type { Telemetry } from '../telemetry/request-record.js'
 import { errorResponse, toProxyError } from './error-response.js'
-import { beginRequest, requestState } from './request-context.js'
+import { beginRequest, recordError, requestState } from './request-context.js'
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
 import { registerMetricsRoute } from './routes/metrics.js'
 import { finish, registerModelRoutes, type OpenAIRouteDeps } from './routes/openai.js'
@@ -27,12 +27,14 @@ export interface AppDeps {
   telemetry: Telemetry
   readiness: () => Readiness
   maxBodyBytes?: number
+  /** deepest nesting of arrays and objects a request body may have; DEFAULT_MAX_JSON_DEPTH when absent */
+  maxJsonDepth?: number
   /** GET /metrics from this registry; without it the path is not served */
   metrics?: { registry: Registry; requireAdmin: boolean }
   /** rate limits and quotas for /v1; none without it */
   limits?: Limiter
   /** the admin API under /admin/v1; not served without it */
-  admin?: Omit<AdminRouteDeps, 'maxBodyBytes'>
+  admin?: Omit<AdminRouteDeps, 'maxBodyBytes' | 'maxJsonDepth'>
   /** aborted at the drain deadline of a shutdown: open SSE responses end with a `server_shutting_down` error event */
   shutdown?: AbortSignal
 }
@@ -49,6 +51,9 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const post = openAIPostHandler(openai)
   const rest = toNodeHandler(createApp(deps, openai).fetch, { maxRequestBodySize: maxBodyBytes }) as (req: IncomingMessage, res: ServerResponse) => unknown
   return (req, res) => {
+    // HEAD is GET without a body, on every GET route: node's response leaves the body out of a HEAD answer
+    // by itself (it knew the method before this point), so the routes need not know.
+    if (req.method === 'HEAD') req.method = 'GET'
     if (!post(req, res)) void rest(req, res)
   }
 }
@@ -59,6 +64,7 @@ function openAIDeps(deps: AppDeps): OpenAIRouteDeps {
     config: deps.config,
     telemetry: deps.telemetry,
     maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxJsonDepth: deps.maxJsonDepth,
     limits: deps.limits,
     shutdown: deps.shutdown ? prepareShutdownSignal(deps.shutdown) : undefined,
   }
@@ -71,7 +77,7 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
     onError: (error, event) => {
       const state = requestState(event) ?? beginRequest(event)
       const proxyError = toProxyError(error, state.record.requestId, event.url.pathname)
-      state.record.error = { type: proxyError.type, code: proxyError.code, message: proxyError.message }
+      recordError(state, proxyError)
       finish(deps, state, proxyError.status)
       const response = errorResponse(proxyError, state.record.requestId)
       // Errors after the limit check (an upstream failure, say) still report the limits, as successes do.
@@ -88,7 +94,7 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
     return { status: readiness.ready ? (readiness.checks.degraded ? 'degraded' : 'ready') : 'not_ready', checks: readiness.checks }
   })
 
-  if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
+  if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxJsonDepth: deps.maxJsonDepth })
   if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
   registerModelRoutes(app, openai)
 

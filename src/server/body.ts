@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http'
 import type { H3Event } from 'h3'
-import { bodyTooLarge, invalidRequest } from '../core/errors.js'
+import { bodyTooLarge, invalidRequest, jsonTooDeep } from '../core/errors.js'
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth.js'
 
 /**
- * Reads and parses a JSON body within the size limit. A declared Content-Length over the limit is
- * refused before reading a byte; a chunked body is cut off by the reader's own limit.
+ * Reads and parses a JSON body within the size and nesting limits. A declared Content-Length over the
+ * limit is refused before reading a byte; a chunked body is cut off by the reader's own limit.
  */
-export async function readJsonBody(event: H3Event, limitBytes: number): Promise<unknown> {
+export async function readJsonBody(event: H3Event, limitBytes: number, maxDepth = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
   const declared = Number(event.req.headers.get('content-length') ?? NaN)
   if (declared > limitBytes) throw bodyTooLarge(limitBytes)
   let text: string
@@ -16,7 +17,7 @@ export async function readJsonBody(event: H3Event, limitBytes: number): Promise<
     if ((err as { status?: number })?.status === 413) throw bodyTooLarge(limitBytes)
     throw invalidRequest('The request body could not be read.', null, 'invalid_body')
   }
-  return parseJsonBody(text, limitBytes)
+  return parseJsonBody(text, limitBytes, maxDepth)
 }
 
 /** The same for a node:http request: the raw bytes, collected without a stream adapter in between. */
@@ -58,9 +59,11 @@ export function readNodeBody(req: IncomingMessage, limitBytes: number): Promise<
   })
 }
 
-export function parseJsonBody(text: string, limitBytes: number): unknown {
+/** Parses a body read whole; nesting past `maxDepth` is refused before JSON.parse sees it. */
+export function parseJsonBody(text: string, limitBytes: number, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
   if (text.length > limitBytes) throw bodyTooLarge(limitBytes)
   if (!text.trim()) throw invalidRequest('The request body is empty; send a JSON object.', null, 'invalid_body')
+  if (exceedsJsonDepth(text, maxDepth)) throw jsonTooDeep(maxDepth)
   try {
     return JSON.parse(text)
   } catch {

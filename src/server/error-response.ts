@@ -1,21 +1,21 @@
 import { HTTPError } from 'h3'
-import { bodyTooLarge, internalError, notFound, ProxyError, isProxyError } from '../core/errors.js'
+import { bodyTooLarge, internalError, pathNotFound, ProxyError, isProxyError } from '../core/errors.js'
 
 /**
  * Turns anything thrown while handling a request into a ProxyError. h3 wraps thrown values in an
  * HTTPError; unwrap it so our own errors keep their type, code and headers. Anything unknown becomes a
- * 500 that names the request id and leaks nothing else.
+ * 500 that names the request id and leaks nothing else; what was thrown rides along for the log line.
  */
 export function toProxyError(err: unknown, requestId: string, path: string): ProxyError {
   const original = err instanceof HTTPError && err.cause instanceof Error ? err.cause : err
   if (isProxyError(original)) return original
   if (original instanceof HTTPError || HTTPError.isError(original)) {
     const status = (original as HTTPError).status
-    if (status === 404) return notFound(`Unknown path ${path}. This proxy serves the OpenAI API under /v1 (chat/completions, completions, embeddings, models).`)
+    if (status === 404) return pathNotFound(path, 'This proxy serves the OpenAI API under /v1 (chat/completions, completions, embeddings, models).')
     if (status === 413) return bodyTooLarge(Number(((original as HTTPError).data as { limit?: number } | undefined)?.limit ?? 0))
     if (status === 400) return new ProxyError({ status: 400, type: 'invalid_request_error', code: 'invalid_request', message: (original as HTTPError).message })
   }
-  return internalError(requestId)
+  return internalError(requestId, original)
 }
 
 export function errorResponse(error: ProxyError, requestId: string): Response {

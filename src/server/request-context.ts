@@ -1,4 +1,5 @@
 import type { H3Event } from 'h3'
+import type { ProxyError } from '../core/errors.js'
 import { acceptRequestId } from '../core/ids.js'
 import type { Admission } from '../limits/limiter.js'
 import type { RequestRecord } from '../telemetry/request-record.js'
@@ -49,4 +50,10 @@ export function beginRequest(event: H3Event): RequestState {
 
 export function requestState(event: H3Event): RequestState | undefined {
   return (event.context as Record<string, unknown>)[KEY] as RequestState | undefined
+}
+
+/** Notes the request's error for telemetry; for the proxy's own failures, with what was thrown. */
+export function recordError(state: RequestState, error: ProxyError): void {
+  state.record.error = { type: error.type, code: error.code, message: error.message }
+  if (error.type === 'server_error' && error.cause !== undefined) state.record.error.cause = error.cause
 }

@@ -37,6 +37,8 @@ export interface StartOptions {
   env?: Env
   logger: Logger
   maxBodyBytes?: number
+  /** deepest nesting of arrays and objects a request body may have (`--max-json-depth`); 64 when absent */
+  maxJsonDepth?: number
   reloadPollMs?: number
   keychain?: KeychainBackend | null
   /** runs after the store is open and before the first snapshot is taken (e.g. --demo seeding) */
@@ -147,6 +149,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     telemetry,
     metrics: { registry, requireAdmin: metricsRequireAdmin },
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxJsonDepth: opts.maxJsonDepth,
     limits,
     shutdown: shutdown.signal,
     admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining },

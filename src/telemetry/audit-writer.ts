@@ -9,6 +9,7 @@
  * are dropped and counted.
  */
 import { findRoute } from '../store/route-patterns.js'
+import { clip } from '../core/clip.js'
 import type { Store } from '../store/db.js'
 import type { WriteStatement } from '../store/audit-batch.js'
 import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
@@ -229,10 +230,10 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     request_id: r.requestId,
     ts: new Date(endedAt - r.ms).toISOString(),
     method: r.method,
-    path: clip(r.path, MAX_TEXT)!,
+    path: clip(r.path, MAX_TEXT),
     client: r.client,
     ip: r.ip,
-    model: clip(r.model, MAX_TEXT),
+    model: r.model === null ? null : clip(r.model, MAX_TEXT),
     provider: r.provider,
     upstream_model: r.upstreamModel,
     key_label: r.key,
@@ -248,9 +249,9 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     attempts: r.attempts.length,
     fallback: fallbackKind(r),
     error_code: r.error?.code ?? null,
-    error_message: clip(scrubber ? scrubber.scrub(r.error?.message ?? null) : (r.error?.message ?? null), MAX_ERROR),
-    request_body: r.capture?.requestText() ?? null,
-    response_body: r.capture?.responseText() ?? null,
+    error_message: r.error === null ? null : clip(scrubber ? scrubber.scrub(r.error.message) : r.error.message, MAX_ERROR),
+    request_body: r.capture?.requestText(scrubber) ?? null,
+    response_body: r.capture?.responseText(scrubber) ?? null,
   }
 }
 
@@ -285,8 +286,4 @@ function addUsage(usage: Map<string, UsageDelta>, r: RequestRecord, row: NewAudi
   u.prompt_tokens += row.prompt_tokens ?? 0
   u.completion_tokens += row.completion_tokens ?? 0
   u.cost_usd += row.cost_usd ?? 0
-}
-
-function clip(text: string | null, max: number): string | null {
-  return text !== null && text.length > max ? text.slice(0, max) + '…' : text
 }

@@ -7,6 +7,11 @@
 
 export const DEFAULT_CAPTURE_MAX_BYTES = 32 * 1024
 
+/** Replaces the configured secrets in text (telemetry/redact.ts SecretScrubber). */
+export interface Scrub {
+  scrub(text: string): string
+}
+
 interface ChoiceText {
   index: number
   content: string
@@ -62,11 +67,15 @@ export class BodyCapture {
     }
   }
 
-  requestText(): string | null {
-    return this.request === undefined ? null : truncateUtf8(safeJson(this.request), this.#maxBytes)
+  /**
+   * The captured bodies as text, scrubbed of the configured secrets (a client may paste an upstream key
+   * into a prompt; an upstream may echo one) before they are cut to size, so no part of a secret stays.
+   */
+  requestText(scrubber?: Scrub): string | null {
+    return this.request === undefined ? null : truncateUtf8(scrubbed(safeJson(this.request), scrubber), this.#maxBytes)
   }
 
-  responseText(): string | null {
+  responseText(scrubber?: Scrub): string | null {
     if (this.#choices) {
       const value = {
         stream: true,
@@ -80,10 +89,10 @@ export class BodyCapture {
         })),
         ...(this.#droppedChars > 0 ? { truncated_chars: this.#droppedChars } : {}),
       }
-      return truncateUtf8(JSON.stringify(value), this.#maxBytes)
+      return truncateUtf8(scrubbed(JSON.stringify(value), scrubber), this.#maxBytes)
     }
     if (this.response === null || this.response === undefined) return null
-    return truncateUtf8(safeJson(summarizeEmbeddings(this.response)), this.#maxBytes)
+    return truncateUtf8(scrubbed(safeJson(summarizeEmbeddings(this.response)), scrubber), this.#maxBytes)
   }
 
   #choice(index: number): ChoiceText {
@@ -114,6 +123,10 @@ function summarizeEmbeddings(value: unknown): unknown {
     return { ...v, data: `[${v.data.length} embedding(s), ${dims}, omitted]` }
   }
   return value
+}
+
+function scrubbed(text: string, scrubber: Scrub | undefined): string {
+  return scrubber ? scrubber.scrub(text) : text
 }
 
 function safeJson(value: unknown): string {

@@ -9,6 +9,7 @@
  * 10%), per second, so the last minute's p50/p95/p99 are exact over the window and cheap to update.
  * Only API traffic (/v1/…) is counted: polling the stats must not show up in them.
  */
+import { clip } from '../core/clip.js'
 import type { RequestRecord } from './request-record.js'
 
 /** buckets per doubling of latency */
@@ -298,7 +299,7 @@ export class LiveStats {
     e.id = r.requestId
     e.at = at
     e.client = r.client
-    e.model = r.model
+    e.model = r.model === null ? null : clip(r.model)
     e.provider = r.provider
     e.key = r.key
     e.status = r.status

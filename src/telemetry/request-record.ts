@@ -18,7 +18,8 @@ export interface RequestRecord {
   key: string | null
   attempts: AttemptRecord[]
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
-  error: { type: string; code: string | null; message: string } | null
+  /** `cause`: what was thrown when the proxy itself failed (an internal error); the log line shows it, the client never sees it */
+  error: { type: string; code: string | null; message: string; cause?: unknown } | null
   ip: string | null
   /** streams: ms from the request's start until the first chunk was written to the client */
   ttftMs?: number | null

@@ -2,6 +2,7 @@
  * What happens when a request finishes: one log line, metrics, and a row for the audit/usage writer.
  * All three are cheap on the request path; the store is written later, in batches.
  */
+import { clip } from '../core/clip.js'
 import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
 import { upstreamMs, type AuditWriter } from './audit-writer.js'
 import { BodyCapture, DEFAULT_CAPTURE_MAX_BYTES } from './capture.js'
@@ -79,7 +80,8 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
     writeLine(level, {
       request_id: r.requestId,
       method: r.method,
-      path: r.path,
+      // the client's own strings, clipped: a 5 MB model name is not a 5 MB log line
+      path: clip(r.path),
       status: r.status,
       ms: r.ms,
       upstream_ms: upstream,
@@ -87,7 +89,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
       ttft_ms: r.ttftMs ?? undefined,
       client: r.client,
       ip: r.ip,
-      model: r.model,
+      model: r.model === null ? null : clip(r.model),
       stream: r.stream,
       provider: r.provider,
       upstream_model: r.upstreamModel,
@@ -95,7 +97,9 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
       attempts: r.attempts.length,
       failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
       tokens: r.usage,
-      error: r.error === null ? undefined : scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
+      error: r.error === null ? undefined : { type: r.error.type, code: r.error.code, message: scrubber ? scrubber.scrub(r.error.message) : r.error.message },
+      // the proxy's own failure: what was thrown, stack included (the client was told to look here)
+      err: r.error?.cause === undefined ? undefined : thrown(r.error.cause),
       msg: 'request',
     })
   }
@@ -104,6 +108,12 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
 /** Why each failed attempt failed: provider, key label (never the secret), status, code and time. */
 function failedAttempts(r: RequestRecord) {
   return r.attempts.filter((a) => a.error).map((a) => ({ provider: a.provider, model: a.upstreamModel, key: a.key, status: a.error!.status, code: a.error!.code, reason: a.error!.reason ?? null, ms: a.ms }))
+}
+
+/** What was thrown, in pino's `err` shape; the line's fence scrubs secrets from it like from the rest. */
+function thrown(cause: unknown): { type: string; message: string; stack?: string } {
+  if (!(cause instanceof Error)) return { type: typeof cause, message: clip(String(cause), 1000) }
+  return { type: cause.name, message: clip(cause.message, 1000), stack: cause.stack === undefined ? undefined : clip(cause.stack, 4000) }
 }
 
 function isLogger(value: TelemetryDeps | Logger): value is Logger {

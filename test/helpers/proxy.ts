@@ -48,7 +48,7 @@ export async function cli(dataDir: string, args: string[], opts: { stdin?: strin
   return { code, stdout: out, stderr: err }
 }
 
-export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: number; maxBodyBytes?: number; logger?: Parameters<typeof startProxy>[0]['logger'] } = {}): Promise<RunningProxy> {
+export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: number; maxBodyBytes?: number; maxJsonDepth?: number; logger?: Parameters<typeof startProxy>[0]['logger'] } = {}): Promise<RunningProxy> {
   return startProxy({
     dataDir,
     port: 0,
@@ -57,6 +57,7 @@ export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: num
     keychain: null,
     reloadPollMs: opts.reloadPollMs ?? 50,
     maxBodyBytes: opts.maxBodyBytes,
+    maxJsonDepth: opts.maxJsonDepth,
   })
 }
 

@@ -17,6 +17,7 @@ import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from '../shar
 import { nativeEvents, type NativeStreamRules } from '../shared/native-stream.js'
 import { forwardedHeaders, lowerKeys, mergeTokenLists } from '../shared/pass-headers.js'
 import type { AdapterDeps, CallContext, NativeBody, ProviderAdapter, ProviderEndpoint } from '../types.js'
+import { readAnswer } from '../shared/upstream-error.js'
 import { completionToMessagesRequest, toMessagesRequest, type MappingOptions } from './request.js'
 import { streamError, toChatCompletion, toCompletion } from './response.js'
 import { readEvents, toChatChunks, toCompletionChunks } from './stream.js'
@@ -70,13 +71,15 @@ export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: Adapter
   return {
     endpoint,
     async chat(req, ctx) {
-      return toChatCompletion(await messages(toMessagesRequest(req, mapping(ctx)), ctx), ctx.upstreamModel)
+      const answer = await messages(toMessagesRequest(req, mapping(ctx)), ctx)
+      return readAnswer(name, () => toChatCompletion(answer, ctx.upstreamModel))
     },
     async chatStream(req, ctx) {
       return chunks(toMessagesRequest(req, mapping(ctx)), ctx)
     },
     async completion(req, ctx) {
-      return toCompletion(await messages(completionToMessagesRequest(req, mapping(ctx)), ctx), ctx.upstreamModel)
+      const answer = await messages(completionToMessagesRequest(req, mapping(ctx)), ctx)
+      return readAnswer(name, () => toCompletion(answer, ctx.upstreamModel))
     },
     async completionStream(req, ctx): Promise<AsyncIterable<Completion>> {
       return toCompletionChunks(await chunks(completionToMessagesRequest(req, mapping(ctx)), ctx))

@@ -8,7 +8,7 @@ import type { ChatCompletionChunk, Completion, FinishReason } from '../../core/o
 import type { ThinkingBlock } from '../../core/reasoning.js'
 import { streamTruncated } from '../shared/native-stream.js'
 import { readSse } from '../shared/stream-readers.js'
-import { upstreamNetworkError } from '../shared/upstream-error.js'
+import { answerFault, upstreamBadAnswer, upstreamNetworkError } from '../shared/upstream-error.js'
 import type { CallContext } from '../types.js'
 import { completionId, finishReason, nowSeconds, streamError, thinkingBlock, toUsage } from './response.js'
 import type { ErrorDetail, StreamEvent, Usage } from './wire.js'
@@ -21,7 +21,7 @@ export async function* readEvents(res: UpstreamResponse, provider: string, ctx: 
       try {
         event = JSON.parse(sse.data) as StreamEvent
       } catch {
-        throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream event that is not JSON.` })
+        throw upstreamBadAnswer(provider, 'a stream event that is not JSON', 'upstream_bad_stream')
       }
       if (event.type === 'error' || sse.event === 'error') throw streamError(provider, (event as { error?: ErrorDetail }).error)
       yield event
@@ -64,69 +64,74 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
     choices: [{ index: 0, delta, finish_reason, logprobs: null }],
   })
 
-  for await (const event of events) {
-    if (event.type === 'message_start') {
-      id = completionId('chatcmpl', event.message.id)
-      model = event.message.model ?? model
-      mergeUsage(usage, event.message.usage)
-    }
-    if (!started && event.type !== 'ping') {
-      started = true
-      yield chunk({ role: 'assistant', content: '' })
-    }
-    switch (event.type) {
-      case 'content_block_start': {
-        const block = event.content_block
-        if (block.type === 'text' && block.text) yield chunk({ content: block.text })
-        const t = thinkingBlock(block)
-        if (t) {
-          thinking.set(event.index, t.type === 'thinking' ? { ...t, thinking: '' } : t)
-          if (t.type === 'thinking' && t.thinking) yield chunk({ reasoning: t.thinking })
-        }
-        if (block.type === 'tool_use') {
-          const index = toolIndex.size
-          toolIndex.set(event.index, index)
-          yield chunk({ tool_calls: [{ index, id: block.id ?? `call_${index}`, type: 'function', function: { name: block.name ?? '', arguments: '' } }] })
-          // Anthropic streams the input as input_json_delta fragments after an empty `input: {}`; an input
-          // that arrives whole (some compatible servers do this) is sent as one fragment.
-          if (block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0) {
-            yield chunk({ tool_calls: [{ index, function: { arguments: JSON.stringify(block.input) } }] })
+  try {
+    for await (const event of events) {
+      if (event.type === 'message_start') {
+        id = completionId('chatcmpl', event.message.id)
+        model = event.message.model ?? model
+        mergeUsage(usage, event.message.usage)
+      }
+      if (!started && event.type !== 'ping') {
+        started = true
+        yield chunk({ role: 'assistant', content: '' })
+      }
+      switch (event.type) {
+        case 'content_block_start': {
+          const block = event.content_block
+          if (block.type === 'text' && block.text) yield chunk({ content: block.text })
+          const t = thinkingBlock(block)
+          if (t) {
+            thinking.set(event.index, t.type === 'thinking' ? { ...t, thinking: '' } : t)
+            if (t.type === 'thinking' && t.thinking) yield chunk({ reasoning: t.thinking })
           }
+          if (block.type === 'tool_use') {
+            const index = toolIndex.size
+            toolIndex.set(event.index, index)
+            yield chunk({ tool_calls: [{ index, id: block.id ?? `call_${index}`, type: 'function', function: { name: block.name ?? '', arguments: '' } }] })
+            // Anthropic streams the input as input_json_delta fragments after an empty `input: {}`; an input
+            // that arrives whole (some compatible servers do this) is sent as one fragment.
+            if (block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0) {
+              yield chunk({ tool_calls: [{ index, function: { arguments: JSON.stringify(block.input) } }] })
+            }
+          }
+          break
         }
-        break
-      }
-      case 'content_block_delta': {
-        const delta = event.delta
-        if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text })
-        if (delta.type === 'thinking_delta' && delta.thinking) yield chunk({ reasoning: delta.thinking })
-        const open = thinking.get(event.index)
-        if (delta.type === 'signature_delta' && open?.type === 'thinking') open.signature += delta.signature ?? ''
-        const index = toolIndex.get(event.index)
-        if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
-          yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
+        case 'content_block_delta': {
+          const delta = event.delta
+          if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text })
+          if (delta.type === 'thinking_delta' && delta.thinking) yield chunk({ reasoning: delta.thinking })
+          const open = thinking.get(event.index)
+          if (delta.type === 'signature_delta' && open?.type === 'thinking') open.signature += delta.signature ?? ''
+          const index = toolIndex.get(event.index)
+          if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
+            yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
+          }
+          break
         }
-        break
-      }
-      case 'content_block_stop': {
-        const done = thinking.get(event.index)
-        if (done) {
-          thinking.delete(event.index)
-          yield chunk({ thinking_blocks: [done] })
+        case 'content_block_stop': {
+          const done = thinking.get(event.index)
+          if (done) {
+            thinking.delete(event.index)
+            yield chunk({ thinking_blocks: [done] })
+          }
+          break
         }
-        break
+        case 'message_delta':
+          if (event.delta.stop_reason) finish = finishReason(event.delta.stop_reason)
+          mergeUsage(usage, event.usage)
+          break
+        case 'message_stop':
+          yield chunk({}, finish ?? 'stop')
+          yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: toUsage(usage) }
+          return
+        default:
+          // ping and citation deltas carry nothing for an OpenAI client
+          break
       }
-      case 'message_delta':
-        if (event.delta.stop_reason) finish = finishReason(event.delta.stop_reason)
-        mergeUsage(usage, event.usage)
-        break
-      case 'message_stop':
-        yield chunk({}, finish ?? 'stop')
-        yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: toUsage(usage) }
-        return
-      default:
-        // ping and citation deltas carry nothing for an OpenAI client
-        break
     }
+  } catch (err) {
+    // an event without what its type promises (no `message`, no `delta`) is the upstream's fault
+    throw answerFault(provider, err)
   }
   // Ending without message_stop means the answer was cut off: say so instead of ending the stream as if complete.
   throw streamTruncated(provider)

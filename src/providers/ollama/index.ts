@@ -12,7 +12,7 @@ import type { EmbeddingResponse } from '../../core/openai-schema.js'
 import { stringRecord } from '../openai.js'
 import { callUpstream, joinUrl, readJson, type UpstreamResponse } from '../shared/http.js'
 import { readNdjson } from '../shared/stream-readers.js'
-import { upstreamNetworkError } from '../shared/upstream-error.js'
+import { readAnswer, upstreamBadAnswer, upstreamNetworkError } from '../shared/upstream-error.js'
 import type { AdapterDeps, CallContext, ProviderAdapter, ProviderEndpoint } from '../types.js'
 import { droppedParams, readOllamaSettings, toOllamaChat, toOllamaEmbed, toOllamaGenerate } from './request.js'
 import { toChatChunks, toChatCompletion, toCompletion, toCompletionChunks } from './response.js'
@@ -46,7 +46,8 @@ export function createOllamaAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
     endpoint,
     async chat(req, ctx) {
       const res = await call('api/chat', ctx, toOllamaChat(req, ctx.upstreamModel, false, settings), droppedParams(req, 'chat'))
-      return toChatCompletion(await readJson<OllamaChatResponse>(res, provider, ctx), ctx.upstreamModel)
+      const answer = await readJson<OllamaChatResponse>(res, provider, ctx)
+      return readAnswer(provider, () => toChatCompletion(answer, ctx.upstreamModel))
     },
     async chatStream(req, ctx) {
       const res = await call('api/chat', ctx, toOllamaChat(req, ctx.upstreamModel, true, settings), droppedParams(req, 'chat'))
@@ -54,7 +55,8 @@ export function createOllamaAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
     },
     async completion(req, ctx) {
       const res = await call('api/generate', ctx, toOllamaGenerate(req, ctx.upstreamModel, false, settings), droppedParams(req, 'completion'))
-      return toCompletion(await readJson<OllamaGenerateResponse>(res, provider, ctx), ctx.upstreamModel, echoOf(req))
+      const answer = await readJson<OllamaGenerateResponse>(res, provider, ctx)
+      return readAnswer(provider, () => toCompletion(answer, ctx.upstreamModel, echoOf(req)))
     },
     async completionStream(req, ctx) {
       const res = await call('api/generate', ctx, toOllamaGenerate(req, ctx.upstreamModel, true, settings), droppedParams(req, 'completion'))
@@ -64,7 +66,7 @@ export function createOllamaAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
       const res = await call('api/embed', ctx, toOllamaEmbed(req, ctx.upstreamModel, settings), droppedParams(req, 'embedding'))
       const body = await readJson<OllamaEmbedResponse>(res, provider, ctx)
       const tokens = body.prompt_eval_count ?? 0
-      return {
+      return readAnswer(provider, () => ({
         object: 'list',
         data: (body.embeddings ?? []).map((vector, index) => ({
           object: 'embedding' as const,
@@ -73,7 +75,7 @@ export function createOllamaAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
         })),
         model: body.model || ctx.upstreamModel,
         usage: { prompt_tokens: tokens, total_tokens: tokens },
-      }
+      }))
     },
     async listModels(ctx) {
       const res = await call('api/tags', ctx)
@@ -93,9 +95,7 @@ async function* ndjsonLines(res: UpstreamResponse, provider: string, ctx: CallCo
   try {
     yield* readNdjson(res.body)
   } catch (err) {
-    if (err instanceof SyntaxError) {
-      throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream line that is not JSON.` })
-    }
+    if (err instanceof SyntaxError) throw upstreamBadAnswer(provider, 'a stream line that is not JSON', 'upstream_bad_stream')
     throw upstreamNetworkError(provider, err, ctx.signal)
   } finally {
     // A consumer that stops early (client gone) must not leave the upstream socket streaming.

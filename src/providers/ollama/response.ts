@@ -6,7 +6,7 @@
 import { ProxyError } from '../../core/errors.js'
 import { newCompletionId, randomBase62 } from '../../core/ids.js'
 import type { ChatCompletion, ChatCompletionChunk, Completion, FinishReason, ToolCall, ToolCallDelta, Usage } from '../../core/openai-schema.js'
-import { redactSecrets } from '../shared/upstream-error.js'
+import { answerFault, redactSecrets, upstreamBadAnswer } from '../shared/upstream-error.js'
 import type { OllamaChatResponse, OllamaDoneFields, OllamaGenerateResponse, OllamaStreamError, OllamaToolCall } from './wire.js'
 
 export function usageOf(r: OllamaDoneFields): Usage {
@@ -73,35 +73,40 @@ export function toCompletion(r: OllamaGenerateResponse, fallbackModel: string, e
 /**
  * NDJSON lines of /api/chat as OpenAI chunks: the first carries the role, each line's text and tool calls
  * follow as they come, the final line yields a finish chunk and then a usage chunk (`choices: []`, as
- * OpenAI sends it). A `{"error":…}` line, or a stream that ends before `done`, is an error.
+ * OpenAI sends it). A `{"error":…}` line, or a stream that ends before `done`, is an error; so is a line
+ * the mapping cannot read (a TypeError on a missing field is the upstream's fault, not the proxy's).
  */
 export async function* toChatChunks(lines: AsyncIterable<unknown>, provider: string, fallbackModel: string): AsyncGenerator<ChatCompletionChunk> {
   const id = newCompletionId('chatcmpl')
   let created: number | null = null
   let first = true
   let toolCalls = 0
-  for await (const line of lines) {
-    const r = checkLine(line, provider) as OllamaChatResponse
-    created ??= createdOf(r.created_at)
-    const base = { id, object: 'chat.completion.chunk' as const, created, model: r.model || fallbackModel }
-    const delta: ChatCompletionChunk['choices'][number]['delta'] & { reasoning?: string } = {}
-    if (first) delta.role = 'assistant'
-    const content = r.message?.content ?? ''
-    if (content || first) delta.content = content
-    if (r.message?.thinking) delta.reasoning = r.message.thinking
-    const calls = r.message?.tool_calls ?? []
-    if (calls.length > 0) {
-      delta.tool_calls = calls.map((c): ToolCallDelta => ({ index: toolCalls++, ...toToolCall(c) }))
+  try {
+    for await (const line of lines) {
+      const r = checkLine(line, provider) as OllamaChatResponse
+      created ??= createdOf(r.created_at)
+      const base = { id, object: 'chat.completion.chunk' as const, created, model: r.model || fallbackModel }
+      const delta: ChatCompletionChunk['choices'][number]['delta'] & { reasoning?: string } = {}
+      if (first) delta.role = 'assistant'
+      const content = r.message?.content ?? ''
+      if (content || first) delta.content = content
+      if (r.message?.thinking) delta.reasoning = r.message.thinking
+      const calls = r.message?.tool_calls ?? []
+      if (calls.length > 0) {
+        delta.tool_calls = calls.map((c): ToolCallDelta => ({ index: toolCalls++, ...toToolCall(c) }))
+      }
+      if (Object.keys(delta).length > 0) {
+        yield { ...base, choices: [{ index: 0, delta, finish_reason: null, logprobs: null }] }
+        first = false
+      }
+      if (r.done) {
+        yield { ...base, choices: [{ index: 0, delta: {}, finish_reason: finishReasonOf(r.done_reason, toolCalls > 0), logprobs: null }] }
+        yield { ...base, choices: [], usage: usageOf(r) }
+        return
+      }
     }
-    if (Object.keys(delta).length > 0) {
-      yield { ...base, choices: [{ index: 0, delta, finish_reason: null, logprobs: null }] }
-      first = false
-    }
-    if (r.done) {
-      yield { ...base, choices: [{ index: 0, delta: {}, finish_reason: finishReasonOf(r.done_reason, toolCalls > 0), logprobs: null }] }
-      yield { ...base, choices: [], usage: usageOf(r) }
-      return
-    }
+  } catch (err) {
+    throw answerFault(provider, err)
   }
   throw truncated(provider)
 }
@@ -111,25 +116,29 @@ export async function* toCompletionChunks(lines: AsyncIterable<unknown>, provide
   const id = newCompletionId('cmpl')
   let created: number | null = null
   let pending = echo
-  for await (const line of lines) {
-    const r = checkLine(line, provider) as OllamaGenerateResponse
-    created ??= createdOf(r.created_at)
-    const base = { id, object: 'text_completion' as const, created, model: r.model || fallbackModel }
-    const text = pending + (r.response ?? '')
-    pending = ''
-    if (text) yield { ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }] }
-    if (r.done) {
-      yield { ...base, choices: [{ index: 0, text: '', finish_reason: finishReasonOf(r.done_reason, false), logprobs: null }] }
-      yield { ...base, choices: [], usage: usageOf(r) }
-      return
+  try {
+    for await (const line of lines) {
+      const r = checkLine(line, provider) as OllamaGenerateResponse
+      created ??= createdOf(r.created_at)
+      const base = { id, object: 'text_completion' as const, created, model: r.model || fallbackModel }
+      const text = pending + (r.response ?? '')
+      pending = ''
+      if (text) yield { ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }] }
+      if (r.done) {
+        yield { ...base, choices: [{ index: 0, text: '', finish_reason: finishReasonOf(r.done_reason, false), logprobs: null }] }
+        yield { ...base, choices: [], usage: usageOf(r) }
+        return
+      }
     }
+  } catch (err) {
+    throw answerFault(provider, err)
   }
   throw truncated(provider)
 }
 
 function checkLine(line: unknown, provider: string): object {
   if (typeof line !== 'object' || line === null) {
-    throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: `Provider '${provider}' sent a stream line that is not a JSON object.` })
+    throw upstreamBadAnswer(provider, 'a stream line that is not a JSON object', 'upstream_bad_stream')
   }
   const error = (line as Partial<OllamaStreamError>).error
   if (typeof error === 'string') {

@@ -93,10 +93,22 @@ function exchangeLink(call: UpstreamCall): ExchangeLink {
   }
 }
 
-/** Starts the exchange; a dispatch that throws at once is reported like a network failure. */
+/**
+ * Starts the exchange. The body is encoded first, on its own: a body that cannot be encoded is the
+ * proxy's failure (or the client's input), never the upstream's. A dispatch that throws at once is
+ * reported like a network failure.
+ */
 function dispatch(call: UpstreamCall, handler: Dispatcher.DispatchHandler, link: { detach(): void }, reject: (err: unknown) => void): void {
+  let options: Dispatcher.DispatchOptions
   try {
-    call.dispatcher.dispatch(dispatchOptions(call), handler)
+    options = dispatchOptions(call)
+  } catch (err) {
+    link.detach()
+    reject(err)
+    return
+  }
+  try {
+    call.dispatcher.dispatch(options, handler)
   } catch (err) {
     link.detach()
     reject(upstreamNetworkError(call.provider, err, call.ctx.signal))

@@ -138,6 +138,31 @@ export function upstreamTimeout(provider: string, phase: 'first_byte' | 'total')
   })
 }
 
+/**
+ * An answer the adapter cannot read: not JSON, or not the shape the provider's API documents. The
+ * upstream's fault, like a 5xx: it counts against the provider and the key, and another may serve.
+ */
+export function upstreamBadAnswer(provider: string, what: string, code = 'upstream_bad_response', cause?: unknown): ProxyError {
+  return new UpstreamError({ fault: 'server', status: 502, type: 'upstream_error', code, message: `Provider '${provider}' sent ${what}.`, retryable: true, cause })
+}
+
+/**
+ * What reading (translating) an upstream answer threw: a ProxyError as it is; anything else, say a
+ * TypeError on a field that is missing, is the answer's fault, not the proxy's.
+ */
+export function answerFault(provider: string, err: unknown): ProxyError {
+  return err instanceof ProxyError ? err : upstreamBadAnswer(provider, 'an answer the proxy could not read', 'upstream_bad_response', err)
+}
+
+/** Translates an upstream answer; see answerFault for what a failure means. */
+export function readAnswer<T>(provider: string, translate: () => T): T {
+  try {
+    return translate()
+  } catch (err) {
+    throw answerFault(provider, err)
+  }
+}
+
 /** Maps a thrown network-level error (undici, abort, reset) to a ProxyError. */
 export function upstreamNetworkError(provider: string, err: unknown, clientSignal?: SignalLike): ProxyError {
   if (err instanceof ProxyError) return err

@@ -10,7 +10,7 @@
  */
 import type { H3, H3Event } from 'h3'
 import type { z } from 'zod'
-import { invalidRequest, methodNotAllowed, notFound, ProxyError } from '../../core/errors.js'
+import { invalidRequest, methodNotAllowed, pathNotFound, ProxyError } from '../../core/errors.js'
 import { parseRequest } from '../../core/openai-schema.js'
 import type { GatewayHealth } from '../../gateway/gateway.js'
 import type { ConfigSource } from '../../store/config-source.js'
@@ -37,20 +37,23 @@ export interface AdminRouteDeps {
   localAccess: () => LocalAccess | null
   draining: () => boolean
   maxBodyBytes: number
+  maxJsonDepth?: number
 }
 
 export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
   const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), statsEndpoint(deps)]
   for (const e of endpoints) app.on(e.method, ADMIN_PREFIX + e.path, handle(deps, e))
 
-  // Anything else under the prefix: 405 for a known path with another method, else 404.
+  // Anything else under the prefix: 405 for a known path with another method, else 404; both only to an
+  // admin, so that which paths exist cannot be probed without a key.
   const patterns = endpoints.map((e) => ({ method: e.method, re: pathPattern(ADMIN_PREFIX + e.path) }))
   const unknown = (event: H3Event) => {
-    beginRequest(event)
+    const state = beginRequest(event)
+    state.record.client = authenticateAdmin(event.req.headers, deps.config.current(), deps.localAccess()).name
     const path = event.url.pathname
     const allowed = [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))]
     if (allowed.length > 0) throw methodNotAllowed(event.req.method, path, allowed)
-    throw notFound(`Unknown admin path ${path}. The admin API serves providers, keys, clients, routes, policies, circuits and stats under ${ADMIN_PREFIX}.`)
+    throw pathNotFound(path, `The admin API serves providers, keys, clients, routes, policies, circuits and stats under ${ADMIN_PREFIX}.`)
   }
   app.all(ADMIN_PREFIX, unknown)
   app.all(`${ADMIN_PREFIX}/**`, unknown)
@@ -74,7 +77,7 @@ function handle(deps: AdminRouteDeps, endpoint: AdminEndpoint) {
     const state = beginRequest(event)
     const principal = authenticateAdmin(event.req.headers, deps.config.current(), deps.localAccess())
     state.record.client = principal.name
-    const call = adminCall(event, deps.maxBodyBytes)
+    const call = adminCall(event, deps.maxBodyBytes, deps.maxJsonDepth)
     const result = await endpoint.run(call)
     if (endpoint.action) {
       await applyNow(deps.config, Date.now())
@@ -86,9 +89,9 @@ function handle(deps: AdminRouteDeps, endpoint: AdminEndpoint) {
   }
 }
 
-function adminCall(event: H3Event, maxBodyBytes: number): AdminCall {
+function adminCall(event: H3Event, maxBodyBytes: number, maxJsonDepth: number | undefined): AdminCall {
   const params = Object.fromEntries(Object.entries(event.context.params ?? {}).map(([k, v]) => [k, String(v)]))
-  const json = () => readJsonBody(event, maxBodyBytes)
+  const json = () => readJsonBody(event, maxBodyBytes, maxJsonDepth)
   return {
     params,
     query: event.url.searchParams,
@@ -130,6 +133,7 @@ async function applyNow(config: ConfigSource, wroteAt: number): Promise<void> {
       type: 'server_error',
       code: 'reload_failed',
       message: `The change was stored, but reloading the configuration failed (${err instanceof Error ? err.message : String(err)}); the server keeps serving the previous configuration until the next change.`,
+      cause: err,
     })
   }
 }

@@ -22,7 +22,7 @@ import type { Usage } from '../../core/openai-schema.js'
 import { authenticateToken, tokenFrom } from '../auth.js'
 import { parseJsonBody, readNodeBody } from '../body.js'
 import { toProxyError } from '../error-response.js'
-import { newRequestState, type RequestState } from '../request-context.js'
+import { newRequestState, recordError, type RequestState } from '../request-context.js'
 import { writeSse } from '../sse.js'
 import { openAIShape } from '../chat/shape.js'
 import { serverShuttingDown } from '../shutdown.js'
@@ -56,9 +56,15 @@ export function openAIPostHandler(deps: OpenAIRouteDeps): (req: IncomingMessage,
     if (req.method !== 'POST') return false
     const url = req.url ?? ''
     const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const spec = endpoints.get(path)
-    if (!spec) return false
+    let path = q === -1 ? url : url.slice(0, q)
+    let spec = endpoints.get(path)
+    if (!spec) {
+      // the SDKs sometimes add a trailing slash: the same endpoint
+      if (!path.endsWith('/')) return false
+      path = path.slice(0, -1)
+      spec = endpoints.get(path)
+      if (!spec) return false
+    }
     // serve() answers every failure itself; this only keeps a bug in that answer from becoming an
     // unhandled rejection that takes the process down
     serve(deps, spec, path, req, res).catch(() => res.destroy())
@@ -83,7 +89,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
   try {
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key']) ?? one(h['x-api-key'])), deps.config())
     state.record.client = client.name
-    const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes)
+    const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes, deps.maxJsonDepth)
     deps.telemetry.captureRequest?.(state.record, client, body)
     const request = parseRequest(spec.schema, body) as { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null }
     state.record.model = request.model
@@ -125,7 +131,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
         },
         onEnd: ({ error, cancelled }) => {
           res.off('close', onClose)
-          if (error) state.record.error = { type: error.type, code: error.code, message: error.message }
+          if (error) recordError(state, error)
           finish(deps, state, cancelled ? 499 : 200)
         },
       })
@@ -169,7 +175,7 @@ function describe(out: OutHeaders, state: RequestState, served: Served<unknown>)
 /** An error answer in OpenAI's shape; errors after the limit check still carry the x-ratelimit-* headers. */
 function fail(deps: OpenAIRouteDeps, state: RequestState, res: ServerResponse, err: unknown): void {
   const error = toProxyError(err, state.record.requestId, state.record.path)
-  state.record.error = { type: error.type, code: error.code, message: error.message }
+  recordError(state, error)
   if (!res.headersSent && !res.destroyed) writeError(state, res, error)
   // after the answer, as for a success
   finish(deps, state, error.status)

@@ -17,6 +17,8 @@ export interface OpenAIRouteDeps {
   config: () => ConfigSnapshot
   telemetry: Telemetry
   maxBodyBytes: number
+  /** deepest nesting of arrays and objects a body may have (DEFAULT_MAX_JSON_DEPTH when absent) */
+  maxJsonDepth?: number
   /** rate limits and quotas; none are applied without it */
   limits?: Limiter
   /** aborted at the drain deadline of a shutdown: open streams end with a `server_shutting_down` error event */
