@@ -119,7 +119,7 @@ describe('Messages request schema', () => {
 
   it('says what content may be when it is neither a string nor blocks', () => {
     const err = refusal(() => parseMessagesRequest({ ...base, messages: [user(5)] }))
-    expect(err.message).toBe("Invalid value for 'messages[0].content': expected a string or an array of content blocks.")
+    expect(err.message).toBe("Invalid type for 'messages[0].content': expected a string or an array, got a number.")
   })
 
   it('requires max_tokens for messages but not for count_tokens', () => {

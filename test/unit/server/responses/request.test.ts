@@ -296,7 +296,7 @@ describe('Responses request -> chat request', () => {
     expect(err.message).toBe("Missing required parameter: 'input[0].call_id'.")
     const wrong = refusal(() => parseResponsesRequest({ model: 'm', input: 'x', temperature: 'hot' }))
     expect(wrong.param).toBe('temperature')
-    expect(wrong.message).toMatch(/^Invalid value for 'temperature'/)
+    expect(wrong.message).toBe("Invalid type for 'temperature': expected a number, got a string.")
     expect(refusal(() => parseResponsesRequest({ model: 'm', tools: [{ type: 'function', parameters: {} }] })).param).toBe('tools[0].name')
     expect(refusal(() => translate({})).param).toBe('input')
   })
