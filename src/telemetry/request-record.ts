@@ -18,6 +18,8 @@ export interface RequestRecord {
   key: string | null
   attempts: AttemptRecord[]
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
+  /** `usage` was counted by the proxy (a stream that ended without the upstream's usage), not reported */
+  usageEstimated?: boolean
   error: { type: string; code: string | null; message: string } | null
   ip: string | null
   /** streams: ms from the request's start until the first chunk was written to the client */

@@ -96,6 +96,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
       attempts: r.attempts.length,
       failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
       tokens: r.usage,
+      tokens_estimated: r.usageEstimated || undefined,
       error: r.error === null ? undefined : scrubber ? { type: r.error.type, code: r.error.code, message: scrubber.scrub(r.error.message) } : r.error,
       msg: 'request',
     })
