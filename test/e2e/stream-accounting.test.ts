@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { estimateChatPromptTokens, Tokenizer } from '../../src/limits/estimate.js'
 import type { RunningProxy } from '../../src/server/start.js'
 import { chatChunks, startFakeOpenAI, type FakeUpstream, type RecordedRequest, type Scripted } from '../fakes/openai-upstream.js'
-import { cli, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
+import { cli, cliOk, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
 
 const tokenizer = new Tokenizer()
 const count = (text: string) => tokenizer.counter(1e9)(text)
@@ -39,11 +39,7 @@ describe('streams without a usage chunk are charged what they streamed', () => {
     prompt = estimateChatPromptTokens(req, count)
     fake = await startFakeOpenAI()
     fake.respond(withoutUsage)
-    const ok = async (args: string[], stdin?: string) => {
-      const r = await cli(data.dir, args, stdin === undefined ? {} : { stdin })
-      expect(r.code, r.stderr).toBe(0)
-      return r
-    }
+    const ok = (args: string[], stdin?: string) => cliOk(data.dir, args, stdin)
     await ok(['providers', 'add', 'up', '--type', 'openai-compatible', '--base-url', fake.url])
     await ok(['keys', 'add', 'up', '--label', 'k1'], 'sk-upstream-1111\n')
     await ok(['models', 'add', 'long', '--target', 'up/long-model'])

@@ -7,7 +7,7 @@ import OpenAI from 'openai'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningProxy } from '../../src/server/start.js'
 import { chatCompletion, startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
-import { cli, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
+import { cli, cliOk, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
 
 const USAGE = { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 }
 
@@ -19,11 +19,7 @@ describe('a stream request answered with JSON', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAI()
-    const ok = async (args: string[], stdin?: string) => {
-      const r = await cli(data.dir, args, stdin === undefined ? {} : { stdin })
-      expect(r.code, r.stderr).toBe(0)
-      return r
-    }
+    const ok = (args: string[], stdin?: string) => cliOk(data.dir, args, stdin)
     await ok(['providers', 'add', 'compat', '--type', 'openai-compatible', '--base-url', fake.url])
     await ok(['keys', 'add', 'compat', '--label', 'k1'], 'sk-upstream-2222\n')
     await ok(['models', 'add', 'm', '--target', 'compat/served-model'])

@@ -48,6 +48,13 @@ export async function cli(dataDir: string, args: string[], opts: { stdin?: strin
   return { code, stdout: out, stderr: err }
 }
 
+/** Runs a `proxy` command that must succeed; anything else fails the test with its stderr. */
+export async function cliOk(dataDir: string, args: string[], stdin?: string): Promise<CliResult> {
+  const r = await cli(dataDir, args, stdin === undefined ? {} : { stdin })
+  if (r.code !== 0) throw new Error(`proxy ${args.join(' ')} exited with ${r.code}: ${r.stderr}`)
+  return r
+}
+
 export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: number; maxBodyBytes?: number; logger?: Parameters<typeof startProxy>[0]['logger'] } = {}): Promise<RunningProxy> {
   return startProxy({
     dataDir,
