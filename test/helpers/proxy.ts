@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { run } from '../../src/cli/main.js'
 import type { CliDeps } from '../../src/cli/context.js'
-import { startProxy, type RunningProxy } from '../../src/server/start.js'
+import { startProxy, type RunningProxy, type StartOptions } from '../../src/server/start.js'
 import { openStore, type Store } from '../../src/store/db.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
 import { PassThrough, Readable } from 'node:stream'
@@ -55,7 +55,7 @@ export async function cliOk(dataDir: string, args: string[], stdin?: string): Pr
   return r
 }
 
-export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: number; maxBodyBytes?: number; logger?: Parameters<typeof startProxy>[0]['logger'] } = {}): Promise<RunningProxy> {
+export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, 'reloadPollMs' | 'maxBodyBytes' | 'connections'> & { logger?: StartOptions['logger'] } = {}): Promise<RunningProxy> {
   return startProxy({
     dataDir,
     port: 0,
@@ -64,6 +64,7 @@ export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: num
     keychain: null,
     reloadPollMs: opts.reloadPollMs ?? 50,
     maxBodyBytes: opts.maxBodyBytes,
+    connections: opts.connections,
   })
 }
 
