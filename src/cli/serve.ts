@@ -19,7 +19,11 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info, or $PROXY_LOG_LEVEL)')
     .option('--max-body <bytes>', 'largest request body accepted (default 10485760, or $PROXY_MAX_BODY_BYTES)')
     .option('--max-json-depth <levels>', 'deepest nesting of arrays and objects a request body may have (default 64, or $PROXY_MAX_JSON_DEPTH)')
-    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes, max_json_depth), or $PROXY_CONFIG')
+    .option('--header-timeout <seconds>', 'time a client has to send its request headers, also on a new connection (default 10, or $PROXY_HEADER_TIMEOUT_SECONDS)')
+    .option('--body-timeout <seconds>', 'then to send the request body; answers and streams are not limited (default 60, or $PROXY_BODY_TIMEOUT_SECONDS)')
+    .option('--keepalive-timeout <seconds>', 'how long an idle keep-alive connection stays open (default 65, or $PROXY_KEEPALIVE_TIMEOUT_SECONDS)')
+    .option('--max-connections <n>', 'open client connections at most; more are refused (default: below the open-file limit, or $PROXY_MAX_CONNECTIONS)')
+    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes, max_json_depth, header/body/keepalive_timeout_seconds, max_connections), or $PROXY_CONFIG')
     .option('--log-format <format>', 'json|pretty|auto: pretty on a terminal, JSON otherwise (default auto, or $PROXY_LOG_FORMAT)')
     .option('--capture', 'keep request and response bodies of every client in the audit trail ($PROXY_CAPTURE=on)')
     .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, or $PROXY_CAPTURE_MAX_BYTES)')
@@ -44,6 +48,7 @@ export function serveCommand(deps: CliDeps): Command {
         logger,
         maxBodyBytes: settings.maxBodyBytes,
         maxJsonDepth: settings.maxJsonDepth,
+        connections: settings.connections,
         keychain: deps.keychain,
         observability,
         redisUrl: flags.redisUrl,

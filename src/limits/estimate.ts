@@ -7,12 +7,14 @@
  */
 import type { ChatRequest, CompletionRequest, EmbeddingRequest } from '../core/openai-schema.js'
 
-type CountFn = (text: string) => number
+export type CountFn = (text: string) => number
 
 /** Characters counted exactly per request; the rest is extrapolated. */
 export const DEFAULT_BUDGET_CHARS = 24_000
 /** Before the tokenizer has loaded: OpenAI's rule of thumb, about four characters a token. */
 const CHARS_PER_TOKEN = 4
+
+export const roughCount: CountFn = (text) => Math.ceil(text.length / CHARS_PER_TOKEN)
 
 /** Loads the tokenizer once (the module is about 1 MB); owned by the limiter, not a module-level singleton. */
 export class Tokenizer {
@@ -39,7 +41,7 @@ export class Tokenizer {
   /** A counter for one request: exact up to the budget, extrapolated after it. */
   counter(budgetChars = DEFAULT_BUDGET_CHARS): CountFn {
     const exact = this.#count
-    if (!exact) return (text) => Math.ceil(text.length / CHARS_PER_TOKEN)
+    if (!exact) return roughCount
     let budget = budgetChars
     let chars = 0
     let tokens = 0
@@ -86,6 +88,11 @@ function allowance(max: number | null | undefined, n: number | null | undefined)
  * arguments an assistant sent, and max_tokens when given.
  */
 export function estimateChatTokens(req: ChatRequest, count: CountFn): number {
+  return estimateChatPromptTokens(req, count) + allowance(req.max_completion_tokens ?? req.max_tokens, req.n)
+}
+
+/** The prompt part of estimateChatTokens: what the request sends, without what the answer may add. */
+export function estimateChatPromptTokens(req: ChatRequest, count: CountFn): number {
   let n = 3
   for (const m of req.messages) {
     n += 3 + count(contentText(m.content))
@@ -94,16 +101,20 @@ export function estimateChatTokens(req: ChatRequest, count: CountFn): number {
       for (const call of m.tool_calls) n += count(call.function.name) + count(call.function.arguments)
     }
   }
-  return n + allowance(req.max_completion_tokens ?? req.max_tokens, req.n)
+  return n
 }
 
 /** Legacy completions: the prompt (token arrays count as they are) plus max_tokens, which defaults to 16 there. */
 export function estimateCompletionTokens(req: CompletionRequest, count: CountFn): number {
+  return estimateCompletionPromptTokens(req, count) + allowance(req.max_tokens ?? 16, req.n)
+}
+
+export function estimateCompletionPromptTokens(req: CompletionRequest, count: CountFn): number {
   const p = req.prompt
   let n = 0
   if (typeof p === 'string') n = count(p)
   else for (const item of p) n += typeof item === 'string' ? count(item) : Array.isArray(item) ? item.length : 1
-  return Math.max(1, n) + allowance(req.max_tokens ?? 16, req.n)
+  return Math.max(1, n)
 }
 
 export function estimateEmbeddingTokens(req: EmbeddingRequest, count: CountFn): number {

@@ -32,8 +32,16 @@ export interface Admission {
   /**
    * Called once when the request has finished: the estimate becomes the actual usage (`usage`), stays
    * (served but no usage reported), or is refunded (not served: the request failed before an upstream answered).
+   * Usage the proxy counted itself (`estimated`: a stream that ended without a usage chunk) is charged at
+   * least the estimate.
    */
-  settle(outcome: { usage: { total_tokens: number } | null; served: boolean }): void
+  settle(outcome: SettleOutcome): void
+}
+
+export interface SettleOutcome {
+  usage: { total_tokens: number } | null
+  served: boolean
+  estimated?: boolean
 }
 
 /** What the limiter logs; a pino logger fits. */
@@ -120,6 +128,15 @@ export class Limiter {
       incr: (key, ttlMs, by) => pick((s) => s.incr(key, ttlMs, by)),
       del: (key) => pick((s) => s.del(key)),
     }
+  }
+
+  /**
+   * A text counter for usage no upstream reported (a stream cut short, or one without a usage chunk):
+   * the tokenizer's, or about four characters a token until it has loaded (this starts the load).
+   */
+  textCounter(): (text: string) => number {
+    if (!this.#tokenizer.ready) void this.#tokenizer.load()
+    return this.#tokenizer.counter()
   }
 
   /** Loads the tokenizer now when token limits are configured, so the first request does not wait for it. */
@@ -307,10 +324,11 @@ class Granted implements Admission {
     readonly month: string,
   ) {}
 
-  settle(outcome: { usage: { total_tokens: number } | null; served: boolean }): void {
+  settle(outcome: SettleOutcome): void {
     if (this.#settled) return
     this.#settled = true
-    const actual = outcome.usage ? outcome.usage.total_tokens : outcome.served ? this.estimate : 0
+    const usage = outcome.usage
+    const actual = usage ? (outcome.estimated ? Math.max(usage.total_tokens, this.estimate) : usage.total_tokens) : outcome.served ? this.estimate : 0
     this.limiter.settleWith(this.backend, this, actual)
   }
 }

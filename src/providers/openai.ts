@@ -7,13 +7,14 @@
  * hosts only with settings.responses = true: most compatible servers have no /responses.
  */
 import { ProxyError } from '../core/errors.js'
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
+import type { ChatCompletion, ChatRequest, Completion, CompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../core/openai-schema.js'
 import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from './shared/http.js'
 import { nativeEvents, type NativeStreamRules } from './shared/native-stream.js'
 import { forwardedHeaders } from './shared/pass-headers.js'
 import { readSse } from './shared/stream-readers.js'
 import { attachRawJson } from '../core/raw-json.js'
-import { redactSecrets, upstreamBadAnswer, UpstreamError, upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
+import { parseErrorBody, redactSecrets, upstreamBadAnswer, UpstreamError, upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
+import { chatAnswerChunks, completionAnswerChunks } from './openai-answer-chunks.js'
 import type { AdapterDeps, CallContext, NativeBody, NativeEvent, ProviderAdapter, ProviderEndpoint } from './types.js'
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
@@ -108,14 +109,14 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
     },
     async chatStream(req: ChatRequest, ctx) {
       const res = await post(dialect.url('chat/completions', ctx), streamBody(req, ctx), ctx)
-      return sseObjects<ChatCompletionChunk>(res, endpoint.name, ctx)
+      return streamOf(res, endpoint.name, ctx, chatAnswerChunks)
     },
     async completion(req: CompletionRequest, ctx) {
       return postJson<Completion>(dialect.url('completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
     },
     async completionStream(req: CompletionRequest, ctx) {
       const res = await post(dialect.url('completions', ctx), streamBody(req, ctx), ctx)
-      return sseObjects<Completion>(res, endpoint.name, ctx)
+      return streamOf(res, endpoint.name, ctx, completionAnswerChunks)
     },
     async embeddings(req: EmbeddingRequest, ctx) {
       return postJson<EmbeddingResponse>(dialect.url('embeddings', ctx), { ...req, model: ctx.upstreamModel }, ctx)
@@ -127,11 +128,71 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   }
 }
 
+/** How an event stream may begin: a field name and a colon, or a comment. */
+const SSE_START = /^(?:data|event|id|retry)?:/
+
+/**
+ * The answer to a stream request as chunks. An event stream is read as it comes. Some OpenAI-compatible
+ * servers answer `stream: true` with the whole answer as JSON: it becomes the chunks its stream would
+ * have carried. Anything else fails here, before the client has seen a byte. Without an event-stream
+ * content type the first bytes decide, since servers mislabel streams both ways.
+ */
+async function streamOf<T>(res: UpstreamResponse, provider: string, ctx: CallContext, fromAnswer: (answer: unknown) => T[] | null): Promise<AsyncIterable<T>> {
+  const type = String(res.headers['content-type'] ?? '')
+  if (type.includes('text/event-stream')) return sseObjects<T>(res.body, res, provider, ctx)
+  const parts: Buffer[] = []
+  try {
+    let head = ''
+    while (head === '') {
+      const r = await res.body.next()
+      if (r.done) break
+      parts.push(r.value)
+      head = r.value.toString('utf8', 0, Math.min(r.value.length, 16)).trimStart()
+    }
+    if (SSE_START.test(head)) return sseObjects<T>(prefixed(parts, res.body), res, provider, ctx)
+    if (head.startsWith('{')) for (let r = await res.body.next(); !r.done; r = await res.body.next()) parts.push(r.value)
+  } catch (err) {
+    throw upstreamNetworkError(provider, err, ctx.signal)
+  }
+  const text = Buffer.concat(parts).toString('utf8')
+  let answer: unknown
+  try {
+    answer = JSON.parse(text)
+  } catch {
+    res.body.release()
+    throw notAStream(provider, type, text)
+  }
+  const error = (answer as { error?: unknown } | null)?.error
+  if (error) {
+    throw new ProxyError({ status: 502, type: 'upstream_error', code: 'upstream_stream_error', message: `Provider '${provider}' answered the stream request with an error: ${redactSecrets(parseErrorBody(text).message ?? 'unknown error')}` })
+  }
+  const chunks = fromAnswer(answer)
+  if (!chunks) throw notAStream(provider, type, text)
+  return (async function* () {
+    yield* chunks
+  })()
+}
+
+function notAStream(provider: string, type: string, text: string): ProxyError {
+  const what = text.trimStart().startsWith('{') ? 'JSON that is not a completion' : text.trim() ? `${type || 'an answer without a content type'}` : 'an empty body'
+  return new ProxyError({
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_bad_stream',
+    message: `Provider '${provider}' answered a stream request with ${what}, neither an event stream nor a JSON answer. Check the provider's base URL.`,
+  })
+}
+
+async function* prefixed(first: Buffer[], rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* first
+  yield* rest
+}
+
 /** Upstream SSE (`data: {…}` … `data: [DONE]`) as objects; an `error` payload mid-stream becomes a thrown ProxyError. */
-async function* sseObjects<T>(res: UpstreamResponse, provider: string, ctx: CallContext): AsyncGenerator<T> {
+async function* sseObjects<T>(source: AsyncIterable<Buffer>, res: UpstreamResponse, provider: string, ctx: CallContext): AsyncGenerator<T> {
   let finished = false
   try {
-    for await (const event of readSse(res.body)) {
+    for await (const event of readSse(source)) {
       if (event.data === '[DONE]') {
         finished = true
         return

@@ -29,6 +29,7 @@ import { LiveStats } from '../telemetry/live-stats.js'
 import { createTelemetry } from '../telemetry/telemetry.js'
 import { writeLocalAccess, type LocalAccess } from './admin/local-access.js'
 import { createRequestListener, DEFAULT_MAX_BODY_BYTES } from './app.js'
+import { ConnectionCounter, serverOptions, withDefaults, type ConnectionLimits } from './connections.js'
 
 export interface StartOptions {
   dataDir: string
@@ -49,6 +50,8 @@ export interface StartOptions {
   registry?: Registry
   /** Redis for limits shared between instances (`--redis-url`); PROXY_REDIS_URL when absent, in-memory limits without either */
   redisUrl?: string | null
+  /** header, body and keep-alive timeouts and the connection cap; unset ones take the defaults of connections.ts */
+  connections?: Partial<ConnectionLimits>
 }
 
 export interface RunningProxy {
@@ -152,7 +155,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     maxJsonDepth: opts.maxJsonDepth,
     limits,
     shutdown: shutdown.signal,
-    admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining },
+    admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
     readiness: () => {
       const lim = limits.health()
       const checks: Record<string, { ok: boolean; detail?: string }> = {
@@ -168,7 +171,10 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     },
   })
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, listener)
+  const connectionLimits = withDefaults(opts.connections)
+  const server = createServer(serverOptions(connectionLimits), listener)
+  const connections = new ConnectionCounter(server, connectionLimits.maxConnections)
+  metrics.watchConnections(() => connections.figures())
   // Node's closeIdleConnections() skips connections that never sent a request (clients pre-connect);
   // track them so close() does not wait the whole deadline for them.
   const unused = new Set<Socket>()

@@ -46,6 +46,8 @@ export interface ProxyMetrics {
   watchGateway(gateway: unknown): void
   /** reports the audit buffer's size at scrape time */
   watchAuditBuffer(size: () => number): void
+  /** reports client connections (open, the cap, refused at the cap since the start) at scrape time */
+  watchConnections(figures: () => { open: number; max: number; refused: number }): void
   /** pass as the gateway's events sink: counts circuit transitions and key health changes */
   readonly gatewayEvents: GatewayEventSink
 }
@@ -88,6 +90,31 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     registers,
     collect() {
       this.set(auditSize ? auditSize() : 0)
+    },
+  })
+
+  let connections: (() => { open: number; max: number; refused: number }) | null = null
+  const connectionGauges = [
+    ['open', 'Client connections open right now.'],
+    ['max', 'The cap on open client connections (--max-connections); connections beyond it are closed on arrival.'],
+  ] as const
+  for (const [figure, help] of connectionGauges) {
+    new Gauge({
+      name: `${p}connections_${figure}`,
+      help,
+      registers,
+      collect() {
+        this.set(connections ? connections()[figure] : 0)
+      },
+    })
+  }
+  new Counter({
+    name: `${p}connections_refused_total`,
+    help: 'Client connections closed on arrival because the cap was reached.',
+    registers,
+    collect() {
+      this.reset()
+      if (connections) this.inc(connections().refused)
     },
   })
 
@@ -185,6 +212,9 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     },
     watchAuditBuffer(size) {
       auditSize = size
+    },
+    watchConnections(figures) {
+      connections = figures
     },
     gatewayEvents: {
       circuit(e) {

@@ -18,6 +18,8 @@ export interface RequestRecord {
   key: string | null
   attempts: AttemptRecord[]
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
+  /** `usage` was counted by the proxy (a stream that ended without the upstream's usage), not reported */
+  usageEstimated?: boolean
   /** `cause`: what was thrown when the proxy itself failed (an internal error); the log line shows it, the client never sees it */
   error: { type: string; code: string | null; message: string; cause?: unknown } | null
   ip: string | null

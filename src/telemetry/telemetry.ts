@@ -97,6 +97,7 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
       attempts: r.attempts.length,
       failed_attempts: r.attempts.length > 1 || r.attempts[0]?.error ? failedAttempts(r) : undefined,
       tokens: r.usage,
+      tokens_estimated: r.usageEstimated || undefined,
       error: r.error === null ? undefined : { type: r.error.type, code: r.error.code, message: scrubber ? scrubber.scrub(r.error.message) : r.error.message },
       // the proxy's own failure: what was thrown, stack included (the client was told to look here)
       err: r.error?.cause === undefined ? undefined : thrown(r.error.cause),

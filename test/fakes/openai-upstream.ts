@@ -21,8 +21,8 @@ export interface RecordedRequest {
 
 export type Scripted =
   | { kind: 'json'; status?: number; body: unknown; headers?: Record<string, string>; delayMs?: number }
-  /** exactly these bytes as a JSON answer (formatting and escapes as a real upstream may send them) */
-  | { kind: 'raw'; text: string }
+  /** exactly these bytes as a JSON answer (formatting and escapes as a real upstream may send them), or as `contentType` */
+  | { kind: 'raw'; text: string; contentType?: string }
   /** an event stream written exactly as given, in pieces of `pieceSize` bytes when set */
   | { kind: 'raw-sse'; text: string; pieceSize?: number }
   | { kind: 'sse'; events: unknown[]; gapMs?: number; done?: boolean; hangAfter?: number }
@@ -102,7 +102,7 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
         res.end(JSON.stringify(answer.body))
         return
       case 'raw':
-        res.writeHead(200, { 'content-type': 'application/json' })
+        res.writeHead(200, { 'content-type': answer.contentType ?? 'application/json' })
         res.end(answer.text)
         return
       case 'raw-sse': {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { run } from '../../src/cli/main.js'
 import type { CliDeps } from '../../src/cli/context.js'
-import { startProxy, type RunningProxy } from '../../src/server/start.js'
+import { startProxy, type RunningProxy, type StartOptions } from '../../src/server/start.js'
 import { openStore, type Store } from '../../src/store/db.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
 import { PassThrough, Readable } from 'node:stream'
@@ -48,7 +48,14 @@ export async function cli(dataDir: string, args: string[], opts: { stdin?: strin
   return { code, stdout: out, stderr: err }
 }
 
-export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: number; maxBodyBytes?: number; maxJsonDepth?: number; logger?: Parameters<typeof startProxy>[0]['logger'] } = {}): Promise<RunningProxy> {
+/** Runs a `proxy` command that must succeed; anything else fails the test with its stderr. */
+export async function cliOk(dataDir: string, args: string[], stdin?: string): Promise<CliResult> {
+  const r = await cli(dataDir, args, stdin === undefined ? {} : { stdin })
+  if (r.code !== 0) throw new Error(`proxy ${args.join(' ')} exited with ${r.code}: ${r.stderr}`)
+  return r
+}
+
+export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, 'reloadPollMs' | 'maxBodyBytes' | 'maxJsonDepth' | 'connections'> & { logger?: StartOptions['logger'] } = {}): Promise<RunningProxy> {
   return startProxy({
     dataDir,
     port: 0,
@@ -58,6 +65,7 @@ export async function startTestProxy(dataDir: string, opts: { reloadPollMs?: num
     reloadPollMs: opts.reloadPollMs ?? 50,
     maxBodyBytes: opts.maxBodyBytes,
     maxJsonDepth: opts.maxJsonDepth,
+    connections: opts.connections,
   })
 }
 

@@ -95,6 +95,9 @@ describe('proxy top --once (built binary)', () => {
     expect(stats.totals.requests).toBe(REQUESTS)
     const frame = res.stdout
     expect(frame).toContain(`proxy top  ${url}`)
+    // the connections against the cap, in the header line
+    expect(stats.connections!.max).toBeGreaterThan(0)
+    expect(frame.split('\n')[0]).toMatch(new RegExp(`  conns [1-9]\\d*/${stats.connections!.max.toLocaleString('en-US')}  `))
     expect(frame).toContain(`total ${REQUESTS} req, 0 err`)
     expect(frame).toMatch(new RegExp(`\\nfakeai\\s+openai\\s+${stats.providers[0]!.requests}\\s+0\\s+0%`))
     expect(frame).toMatch(/fakeai\/primary\s+ok\s+closed/)

@@ -118,6 +118,17 @@ describe('proxy top against a running server', () => {
     }
   })
 
+  it('shows the open connections against the cap, and those refused, in the header', async () => {
+    const stats = await serverStats()
+    expect(stats.connections).toEqual({ open: expect.any(Number), max: expect.any(Number), refused: 0 })
+    const header = (connections: StatsReport['connections']) =>
+      renderToString(<Dashboard stats={{ ...stats, connections }} problem={null} target={proxy.url} columns={120} rows={40} focused="providers" sorts={DEFAULT_SORTS} paused={false} interactive now={stats.at} />, { columns: 120 }).split('\n')[0]!
+    expect(header({ open: 12, max: 4000, refused: 0 })).toMatch(/ {2}conns 12\/4,000 {2}/)
+    expect(header({ open: 4000, max: 4000, refused: 1234 })).toContain('conns 4,000/4,000 (1,234 refused)')
+    // an older server reports none: nothing is shown
+    expect(header(undefined)).not.toContain('conns')
+  })
+
   it('fits 80x24 and uses a larger terminal for every panel at once', async () => {
     const stats = await serverStats()
     const frame = (columns: number, rows: number) =>

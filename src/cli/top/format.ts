@@ -41,6 +41,12 @@ export function fmtUptime(seconds: number): string {
   return `${s}s`
 }
 
+/** 'conns 12/4,000', and how many were refused at the cap when any were */
+export function fmtConnections(c: { open: number; max: number; refused: number }): string {
+  const n = (v: number) => v.toLocaleString('en-US')
+  return `conns ${n(c.open)}/${n(c.max)}${c.refused > 0 ? ` (${n(c.refused)} refused)` : ''}`
+}
+
 /** HH:MM:SS in local time */
 export function fmtClock(epochMs: number): string {
   const d = new Date(epochMs)

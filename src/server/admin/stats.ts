@@ -4,6 +4,7 @@
  * here reads the store. `proxy top` draws this document and nothing else.
  */
 import type { GatewayHealth } from '../../gateway/gateway.js'
+import type { ConnectionFigures } from '../connections.js'
 import type { LiveFigures, LiveKeyFigures, LiveProviderFigures, Percentiles, RecentRequest } from '../../telemetry/live-stats.js'
 
 export interface CircuitFigures {
@@ -49,11 +50,13 @@ export interface StatsReport extends Omit<LiveFigures, 'providers'> {
   object: 'proxy.stats'
   /** the server stopped accepting requests and is finishing open ones */
   draining: boolean
+  /** client connections open now, the cap, and those refused at the cap since the start (absent from older servers) */
+  connections?: ConnectionFigures
   providers: ProviderStats[]
   recent: RecentRequest[]
 }
 
-export function buildStatsReport(live: LiveFigures, health: GatewayHealth, draining: boolean): StatsReport {
+export function buildStatsReport(live: LiveFigures, health: GatewayHealth, draining: boolean, connections?: ConnectionFigures): StatsReport {
   const figures = new Map<string, LiveProviderFigures>(live.providers.map((p) => [p.name, p]))
   const providers: ProviderStats[] = health.providers.map((p) => {
     const f = figures.get(p.name)
@@ -86,7 +89,7 @@ export function buildStatsReport(live: LiveFigures, health: GatewayHealth, drain
       }),
     }
   })
-  return { object: 'proxy.stats', ...live, draining, providers }
+  return { object: 'proxy.stats', ...live, draining, connections, providers }
 }
 
 function circuit(c: { state: CircuitFigures['state']; override: CircuitFigures['override']; openUntil: number | null }): CircuitFigures {

@@ -22,6 +22,7 @@ import { configEndpoints, type AdminCall, type AdminEndpoint } from '../admin/ha
 import type { LocalAccess } from '../admin/local-access.js'
 import { buildStatsReport } from '../admin/stats.js'
 import { readJsonBody } from '../body.js'
+import type { ConnectionFigures } from '../connections.js'
 import { beginRequest } from '../request-context.js'
 
 export const ADMIN_PREFIX = '/admin/v1'
@@ -36,6 +37,8 @@ export interface AdminRouteDeps {
   /** the local token written to <dataDir>/admin.token, once the server listens */
   localAccess: () => LocalAccess | null
   draining: () => boolean
+  /** open connections, the cap and refused connections, for the stats */
+  connections?: () => ConnectionFigures
   maxBodyBytes: number
   maxJsonDepth?: number
 }
@@ -67,7 +70,7 @@ function statsEndpoint(deps: AdminRouteDeps): AdminEndpoint {
       const raw = call.query.get('window')
       const windowS = raw === null ? 60 : Number(raw)
       if (!Number.isInteger(windowS) || windowS < 1 || windowS > 3600) throw invalidRequest(`window must be a whole number of seconds from 1 to 3600, not '${raw}'.`, 'window', 'invalid_value')
-      return buildStatsReport(deps.liveStats.report(windowS), deps.gateway.health(), deps.draining())
+      return buildStatsReport(deps.liveStats.report(windowS), deps.gateway.health(), deps.draining(), deps.connections?.())
     },
   }
 }

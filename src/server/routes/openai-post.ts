@@ -17,7 +17,7 @@ import { LightAbort } from '../../core/signal-like.js'
 import { acceptRequestId } from '../../core/ids.js'
 import { forgetRawJson, rawJsonOf } from '../../core/raw-json.js'
 import type { Caller, Served } from '../../gateway/gateway.js'
-import { estimateChatTokens, estimateCompletionTokens, estimateEmbeddingTokens } from '../../limits/estimate.js'
+import { estimateChatPromptTokens, estimateChatTokens, estimateCompletionPromptTokens, estimateCompletionTokens, estimateEmbeddingTokens, roughCount } from '../../limits/estimate.js'
 import type { Usage } from '../../core/openai-schema.js'
 import { authenticateToken, tokenFrom } from '../auth.js'
 import { parseJsonBody, readNodeBody } from '../body.js'
@@ -26,6 +26,7 @@ import { newRequestState, recordError, type RequestState } from '../request-cont
 import { writeSse } from '../sse.js'
 import { openAIShape } from '../chat/shape.js'
 import { serverShuttingDown } from '../shutdown.js'
+import { StreamedText } from '../streamed-text.js'
 import { admit, finish, normalizeUsage, type OpenAIRouteDeps } from './openai.js'
 
 interface Endpoint<S extends z.ZodType, R, C> {
@@ -34,6 +35,8 @@ interface Endpoint<S extends z.ZodType, R, C> {
   stream?: (req: z.infer<S>, caller: Caller) => Promise<Served<AsyncIterable<C>>>
   /** the request's token estimate for token limits, given a text counter */
   tokens: (req: z.infer<S>, count: (text: string) => number) => number
+  /** its prompt part, for a stream that ends without the upstream's usage */
+  prompt?: (req: z.infer<S>, count: (text: string) => number) => number
 }
 
 interface WithUsage {
@@ -48,8 +51,8 @@ type OutHeaders = Record<string, string>
 export function openAIPostHandler(deps: OpenAIRouteDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { gateway } = deps
   const endpoints = new Map<string, AnyEndpoint>([
-    ['/v1/chat/completions', endpoint({ schema: chatRequestSchema, call: (r, c) => gateway.chat(r, c), stream: (r, c) => gateway.chatStream(r, c), tokens: estimateChatTokens })],
-    ['/v1/completions', endpoint({ schema: completionRequestSchema, call: (r, c) => gateway.completion(r, c), stream: (r, c) => gateway.completionStream(r, c), tokens: estimateCompletionTokens })],
+    ['/v1/chat/completions', endpoint({ schema: chatRequestSchema, call: (r, c) => gateway.chat(r, c), stream: (r, c) => gateway.chatStream(r, c), tokens: estimateChatTokens, prompt: estimateChatPromptTokens })],
+    ['/v1/completions', endpoint({ schema: completionRequestSchema, call: (r, c) => gateway.completion(r, c), stream: (r, c) => gateway.completionStream(r, c), tokens: estimateCompletionTokens, prompt: estimateCompletionPromptTokens })],
     ['/v1/embeddings', endpoint({ schema: embeddingRequestSchema, call: (r, c) => gateway.embeddings(r, c), tokens: estimateEmbeddingTokens })],
   ])
   return (req, res) => {
@@ -108,6 +111,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
       res.writeHead(200, out)
       // The headers go out with the first chunk, in one write.
       const wantsUsage = request.stream_options?.include_usage === true
+      const streamed = new StreamedText()
       await writeSse<WithUsage>(served.value, res, {
         shape: openAIShape,
         toError: (err) => toProxyError(err, state.record.requestId, path),
@@ -118,6 +122,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
         },
         onChunk: (chunk) => {
           state.record.capture?.chunk(chunk)
+          streamed.add(chunk)
           if (chunk.usage) {
             state.record.usage = normalizeUsage(chunk.usage)
             // Usage is always requested upstream for accounting; the client sees it only if it asked.
@@ -132,6 +137,7 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
         onEnd: ({ error, cancelled }) => {
           res.off('close', onClose)
           if (error) recordError(state, error)
+          if (!state.record.usage) countStreamed(deps, spec, request, state, streamed)
           finish(deps, state, cancelled ? 499 : 200)
         },
       })
@@ -157,6 +163,19 @@ async function serve(deps: OpenAIRouteDeps, spec: AnyEndpoint, path: string, req
     res.off('close', onClose)
     fail(deps, state, res, err)
   }
+}
+
+/**
+ * A stream that ended without the upstream's usage (the client left, or the upstream reports none) is
+ * accounted for what it wrote: the prompt estimate plus the tokens streamed, marked as counted, so the
+ * limits charge at least the pre-call estimate.
+ */
+function countStreamed(deps: OpenAIRouteDeps, spec: AnyEndpoint, request: unknown, state: RequestState, streamed: StreamedText): void {
+  const counter = () => deps.limits?.textCounter() ?? roughCount
+  const prompt = spec.prompt ? spec.prompt(request, counter()) : 0
+  const completion = streamed.tokens(counter())
+  state.record.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+  state.record.usageEstimated = true
 }
 
 /** Where the answer came from, in x-proxy-* headers and in the request record. */

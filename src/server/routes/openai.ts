@@ -87,6 +87,6 @@ export function finish(deps: { telemetry: Telemetry }, state: RequestState, stat
   state.reported = true
   state.record.status = status
   state.record.ms = Math.round((performance.now() - state.started) * 100) / 100
-  state.admission?.settle({ usage: state.record.usage, served: state.record.provider !== null })
+  state.admission?.settle({ usage: state.record.usage, served: state.record.provider !== null, estimated: state.record.usageEstimated })
   deps.telemetry.requestDone(state.record)
 }

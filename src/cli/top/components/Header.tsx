@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink'
-import { fmtClock, fmtUptime } from '../format.js'
+import type { ConnectionFigures } from '../../../server/connections.js'
+import { fmtClock, fmtConnections, fmtUptime } from '../format.js'
 
 export type LiveStatus = 'live' | 'paused' | 'stale' | 'connecting' | 'draining'
 
@@ -7,6 +8,8 @@ export interface HeaderProps {
   readonly target: string
   readonly uptimeS: number | null
   readonly status: LiveStatus
+  /** client connections against the cap; absent before the first report or from an older server */
+  readonly connections?: ConnectionFigures
   readonly now: number
   readonly width: number
 }
@@ -19,9 +22,9 @@ const STATUS: Record<LiveStatus, { text: string; color: string }> = {
   draining: { text: '● draining', color: 'yellow' },
 }
 
-/** One line: what we watch, for how long it has run, whether the figures are live, and the time. */
-export function Header({ target, uptimeS, status, now, width }: HeaderProps) {
-  const left = `proxy top  ${target}${uptimeS === null ? '' : `  up ${fmtUptime(uptimeS)}`}`
+/** One line: what we watch, for how long it has run, its connections, whether the figures are live, and the time. */
+export function Header({ target, uptimeS, status, connections, now, width }: HeaderProps) {
+  const left = `proxy top  ${target}${uptimeS === null ? '' : `  up ${fmtUptime(uptimeS)}`}${connections ? `  ${fmtConnections(connections)}` : ''}`
   const s = STATUS[status]
   const clock = fmtClock(now)
   const gap = Math.max(1, width - left.length - s.text.length - clock.length - 2)
