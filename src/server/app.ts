@@ -11,8 +11,14 @@ import { errorResponse, toProxyError } from './error-response.js'
 import { beginRequest, recordError, requestState } from './request-context.js'
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
 import { registerMetricsRoute } from './routes/metrics.js'
-import { finish, registerModelRoutes, type OpenAIRouteDeps } from './routes/openai.js'
-import { openAIPostHandler } from './routes/openai-post.js'
+import { registerModelRoutes, type OpenAIRouteDeps } from './routes/openai.js'
+import { finish, postHandler, type Endpoint } from './lifecycle.js'
+import { chatEndpoints } from './chat/endpoints.js'
+import { messagesEndpoints, messagesShape } from './messages/endpoints.js'
+import { responsesEndpoint } from './responses/endpoints.js'
+import { registerResponsesRoutes } from './responses/routes.js'
+import { roughCount } from '../limits/estimate.js'
+import type { ResponseBook } from '../store/response-book.js'
 import { prepareShutdownSignal } from './shutdown.js'
 
 export interface Readiness {
@@ -37,18 +43,25 @@ export interface AppDeps {
   admin?: Omit<AdminRouteDeps, 'maxBodyBytes' | 'maxJsonDepth'>
   /** aborted at the drain deadline of a shutdown: open SSE responses end with a `server_shutting_down` error event */
   shutdown?: AbortSignal
+  /** Responses API objects the proxy keeps, and for how long; /v1/responses is not served without it */
+  responses?: { book: ResponseBook; retentionMs: number }
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 /**
- * The server's request listener, built from its parts: the OpenAI POST endpoints (the hot path) on
- * node:http directly, everything else through the h3 app.
+ * The server's request listener, built from its parts: the model calls of every client API (the hot
+ * path) on node:http directly, through one lifecycle (lifecycle.ts); everything else through the h3 app.
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const openai = openAIDeps(deps)
-  const post = openAIPostHandler(openai)
+  const endpoints = new Map<string, Endpoint>([
+    ...chatEndpoints(deps.gateway),
+    ...messagesEndpoints(deps.gateway, () => deps.limits?.textCounter() ?? roughCount),
+    ...(deps.responses ? [['/v1/responses', responsesEndpoint({ gateway: deps.gateway, ...deps.responses })] as [string, Endpoint]] : []),
+  ])
+  const post = postHandler(openai, endpoints)
   const rest = toNodeHandler(createApp(deps, openai).fetch, { maxRequestBodySize: maxBodyBytes }) as (req: IncomingMessage, res: ServerResponse) => unknown
   return (req, res) => {
     // HEAD is GET without a body, on every GET route: node's response leaves the body out of a HEAD answer
@@ -79,7 +92,9 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
       const proxyError = toProxyError(error, state.record.requestId, event.url.pathname)
       recordError(state, proxyError)
       finish(deps, state, proxyError.status)
-      const response = errorResponse(proxyError, state.record.requestId)
+      // Anthropic's clients (the model list with anthropic-version, anything under /v1/messages) get its shape
+      const anthropic = event.url.pathname.startsWith('/v1/messages') || event.req.headers.has('anthropic-version')
+      const response = anthropic ? shapedResponse(messagesShape.error(proxyError), state.record.requestId) : errorResponse(proxyError, state.record.requestId)
       // Errors after the limit check (an upstream failure, say) still report the limits, as successes do.
       const limitHeaders = state.admission?.headers
       if (limitHeaders) for (const name in limitHeaders) if (!response.headers.has(name)) response.headers.set(name, limitHeaders[name]!)
@@ -97,12 +112,23 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
   if (deps.admin) registerAdminRoutes(app, { ...deps.admin, maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxJsonDepth: deps.maxJsonDepth })
   if (deps.metrics) registerMetricsRoute(app, { registry: deps.metrics.registry, config: deps.config, requireAdmin: deps.metrics.requireAdmin })
   registerModelRoutes(app, openai)
+  if (deps.responses) registerResponsesRoutes(app, { ...openai, book: deps.responses.book })
 
   const only = (allowed: string[]) => (event: H3Event) => {
     beginRequest(event)
     throw methodNotAllowed(event.req.method, event.url.pathname, allowed)
   }
-  for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) app.all(path, only(['POST']))
+  for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/messages/count_tokens', ...(deps.responses ? ['/v1/responses'] : [])]) app.all(path, only(['POST']))
   for (const path of ['/v1/models', '/v1/models/**', '/health', '/readyz', ...(deps.metrics ? ['/metrics'] : [])]) app.all(path, only(['GET']))
+  if (deps.responses) {
+    app.all('/v1/responses/*', only(['GET', 'DELETE']))
+    app.all('/v1/responses/*/input_items', only(['GET']))
+  }
   return app
+}
+
+function shapedResponse(answer: { status: number; body: string; headers?: Record<string, string> }, requestId: string): Response {
+  const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': requestId })
+  for (const [name, value] of Object.entries(answer.headers ?? {})) headers.set(name, value)
+  return new Response(answer.body, { status: answer.status, headers })
 }

@@ -6,8 +6,8 @@ export interface Shape {
   event(value: object): string
   /** written after the last event of a stream that ended well ('' when the API has no end marker) */
   done: string
-  /** an error answer in this API's shape: the status it answers with and the body */
-  error(error: ProxyError): { status: number; body: string }
+  /** an error answer in this API's shape: the status it answers with, the body, and headers of its own */
+  error(error: ProxyError): { status: number; body: string; headers?: Record<string, string> }
   /** the SSE text that ends a stream after a failure; `last` is the last event written, if any */
   streamError(error: ProxyError, last: object | null): string
 }

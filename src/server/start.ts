@@ -24,6 +24,8 @@ import { inlineAuditSink, threadAuditSink } from '../store/audit-sink.js'
 import { createMetrics, type ProxyMetrics } from '../telemetry/metrics.js'
 import { SecretScrubber } from '../telemetry/redact.js'
 import { startRetention } from '../telemetry/retention.js'
+import { ResponseBook } from '../store/response-book.js'
+import { pruneResponsesStatement } from '../store/repos/responses.js'
 import { metricsNeedAdmin, resolveObservability, type ObservabilitySettings } from '../telemetry/settings.js'
 import { LiveStats } from '../telemetry/live-stats.js'
 import { createTelemetry } from '../telemetry/telemetry.js'
@@ -44,6 +46,8 @@ export interface StartOptions {
   keychain?: KeychainBackend | null
   /** runs after the store is open and before the first snapshot is taken (e.g. --demo seeding) */
   prepare?: (store: Store) => Promise<void>
+  /** how long Responses API objects are kept (default: PROXY_RESPONSES_RETENTION_DAYS, else 30) */
+  responsesRetentionDays?: number
   /** capture, audit retention, /metrics auth; unset fields come from PROXY_* variables, then defaults */
   observability?: Partial<ObservabilitySettings>
   /** the Prometheus registry to fill; a fresh one by default (never prom-client's global registry) */
@@ -119,6 +123,11 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   })
   metrics.watchAuditBuffer(() => audit.size)
   const retention = observability.auditRetentionDays ? startRetention({ apply: (writes) => audit.apply(writes), days: observability.auditRetentionDays, logger }) : null
+  // Responses API objects kept for translated providers (and where native ones were made), written behind.
+  const responseBook = new ResponseBook({ db: store.db, apply: (writes) => audit.apply(writes) })
+  const responsesRetentionDays = opts.responsesRetentionDays ?? (Number((opts.env ?? process.env).PROXY_RESPONSES_RETENTION_DAYS) || DEFAULT_RESPONSES_RETENTION_DAYS)
+  const responsesPrune = setInterval(() => void audit.apply([pruneResponsesStatement(new Date().toISOString(), 5000)]).catch(() => undefined), 3_600_000)
+  responsesPrune.unref()
 
   // Limits and quotas: in memory, or shared through Redis. Quota usage is written behind, never per request.
   const env = opts.env ?? process.env
@@ -155,6 +164,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     maxJsonDepth: opts.maxJsonDepth,
     limits,
     shutdown: shutdown.signal,
+    responses: { book: responseBook, retentionMs: responsesRetentionDays * 86_400_000 },
     admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
     readiness: () => {
       const lim = limits.health()
@@ -242,6 +252,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         await settled(() => upstreamsInFlight(gateway) === 0 && liveStats.activeStreams === 0, SETTLE_MS)
         config.close()
         retention?.stop()
+        clearInterval(responsesPrune)
         // The last settlements and quota usage, then the Redis connection (the shared-health poll first).
         gateway.close()
         await limits.close()
@@ -259,6 +270,8 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     },
   }
 }
+
+const DEFAULT_RESPONSES_RETENTION_DAYS = 30
 
 /** after the drain deadline, how long ended streams get to flush their last event before every connection is cut */
 const STREAM_END_GRACE_MS = 500

@@ -13,6 +13,9 @@ const ROUTES: Record<string, string> = {
   '/v1/chat/completions': '/v1/chat/completions',
   '/v1/completions': '/v1/completions',
   '/v1/embeddings': '/v1/embeddings',
+  '/v1/responses': '/v1/responses',
+  '/v1/messages': '/v1/messages',
+  '/v1/messages/count_tokens': '/v1/messages/count_tokens',
   '/v1/models': '/v1/models',
   '/metrics': '/metrics',
   '/health': '/health',
@@ -20,7 +23,7 @@ const ROUTES: Record<string, string> = {
 }
 
 export function routeLabel(path: string): string {
-  return ROUTES[path] ?? (path.startsWith('/v1/models/') ? '/v1/models/{id}' : 'other')
+  return ROUTES[path] ?? (path.startsWith('/v1/models/') ? '/v1/models/{id}' : path.startsWith('/v1/responses/') ? '/v1/responses/{id}' : 'other')
 }
 
 const STATUS_LABELS: string[] = []

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { hashClientKey } from '../../../src/core/ids.js'
 import type { Gateway, Served } from '../../../src/gateway/gateway.js'
-import { openAIPostHandler } from '../../../src/server/routes/openai-post.js'
+import { chatEndpoints } from '../../../src/server/chat/endpoints.js'
+import { postHandler } from '../../../src/server/lifecycle.js'
 import type { RequestRecord } from '../../../src/telemetry/request-record.js'
 import { client, snapshot } from '../../limits/fixtures.js'
 
@@ -14,7 +15,7 @@ const KEY = 'sk-proxy-answerfirsttestkey0000'
  * handed to the socket: the client does not wait for it. Checked from inside requestDone, which sees
  * whether the response it accounts for has already ended.
  */
-describe('OpenAI POST endpoints: answer first, then account', () => {
+describe('the request lifecycle: answer first, then account', () => {
   let server: Server | null = null
   afterEach(async () => {
     await new Promise((r) => server?.close(r))
@@ -25,12 +26,14 @@ describe('OpenAI POST endpoints: answer first, then account', () => {
     const seen: Array<{ status: number; ended: boolean }> = []
     let current: ServerResponse | null = null
     const snap = { ...snapshot([]), clientsByHash: new Map([[hashClientKey(KEY), client(1, { name: 'app' })]]) }
-    const post = openAIPostHandler({
-      gateway: { chat } as unknown as Gateway,
-      config: () => snap,
-      maxBodyBytes: 1 << 20,
-      telemetry: { requestDone: (r: RequestRecord) => seen.push({ status: r.status, ended: current?.writableEnded ?? false }) },
-    })
+    const post = postHandler(
+      {
+        config: () => snap,
+        maxBodyBytes: 1 << 20,
+        telemetry: { requestDone: (r: RequestRecord) => seen.push({ status: r.status, ended: current?.writableEnded ?? false }) },
+      },
+      new Map(chatEndpoints({ chat } as unknown as Gateway)),
+    )
     server = createServer((req, res) => {
       current = res
       if (!post(req, res)) res.writeHead(404).end()
