@@ -38,6 +38,38 @@ const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
 const CHAT_BODY = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 })
 const streamBody = (gapMs?: number) => JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Stream to the benchmark.' }], ...(gapMs ? { bench_gap_ms: gapMs } : {}) })
 
+/** A client API the benchmark calls: its path, a JSON body and a stream body (model names the proxy routes). */
+interface Api {
+  name: string
+  path: string
+  body: string
+  stream: (gapMs?: number) => string
+}
+const CHAT: Api = { name: 'chat', path: '/v1/chat/completions', body: CHAT_BODY, stream: streamBody }
+const responsesApi = (model: string, name: string): Api => ({
+  name,
+  path: '/v1/responses',
+  body: JSON.stringify({ model, input: 'Say hello to the benchmark.', max_output_tokens: 16 }),
+  stream: () => JSON.stringify({ model, input: 'Stream to the benchmark.', stream: true }),
+})
+const messagesApi = (model: string, name: string): Api => ({
+  name,
+  path: '/v1/messages',
+  body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'Say hello to the benchmark.' }] }),
+  stream: () => JSON.stringify({ model, max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'Stream to the benchmark.' }] }),
+})
+/**
+ * The agents' APIs: native (the upstream speaks the client's API: relayed) and translated (to and from
+ * chat completions). The passthrough forwards the same path and body to the fake upstream, which answers
+ * in that API's format, so its side of the ratio is a relay of the same bytes.
+ */
+const AGENT_APIS: Api[] = [
+  responsesApi('bench-responses', 'responses'),
+  messagesApi('bench-messages', 'messages'),
+  responsesApi('bench-model', 'responses translated'),
+  messagesApi('bench-model', 'messages translated'),
+]
+
 const canPin = hasCommand('taskset') && cpus().length >= 2
 const pin = (core: number, cmd: string[]): string[] => (canPin ? ['taskset', '-c', String(core), ...cmd] : cmd)
 // The flags `proxy serve` picks for the CPUs the proxy may use: one core when pinned (src/cli/respawn.ts).
@@ -121,6 +153,27 @@ async function main(): Promise<void> {
       log(`${OPEN_STREAMS} open streams ${t.name}: ok ${r.completed}/${OPEN_STREAMS}, peak rss ${r.peakRssMb.toFixed(0)} MB`)
     }
 
+    // The agents' APIs, passthrough and proxy alternated (best of the rounds for throughput).
+    for (const api of AGENT_APIS) {
+      for (const t of targets.slice(1)) await verifyApi(t, api)
+      const best: Record<string, WrkResult> = {}
+      for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
+        for (const t of targets.slice(1)) {
+          const r = await wrkPhase(t, 16, api)
+          log(`${api.name} c=16 ${t.name} (round ${round + 1}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} cpu/req ${r.cpuUsPerReq?.toFixed(1) ?? '-'} µs`)
+          if (!best[t.name] || r.rps > best[t.name]!.rps) best[t.name] = r
+        }
+      }
+      for (const t of targets.slice(1)) {
+        phases[`${api.name}_c16_${t.name}`] = best[t.name]
+        for (const connections of [1, 16]) {
+          const r = await streamPhase(t, connections, api)
+          phases[`${api.name}_stream_c${connections}_${t.name}`] = r
+          log(`${api.name} stream c=${connections} ${t.name}: ttfb p50 ${us(r.ttfbP50)} total p50 ${us(r.totalP50)}`)
+        }
+      }
+    }
+
     if (REDIS_URL) {
       const redisProxy = await startProxyProcess('proxy+redis', dataDir, work, { PROXY_REDIS_URL: REDIS_URL })
       const t: Target = { name: 'proxy+redis', url: `http://127.0.0.1:${redisProxy.port}`, pid: redisProxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' }
@@ -193,6 +246,13 @@ function configureProxy(dataDir: string, upstreamV1: string): string {
   cliRun(dataDir, ['providers', 'add', 'up', '--type', 'openai-compatible', '--base-url', upstreamV1])
   cliRun(dataDir, ['keys', 'add', 'up', '--label', 'bench'], 'sk-bench-upstream-key')
   cliRun(dataDir, ['models', 'add', 'bench-model', '--target', 'up/bench-upstream'])
+  // the same fake upstream, spoken to natively: OpenAI's Responses API and Anthropic's Messages API
+  cliRun(dataDir, ['providers', 'add', 'up-openai', '--type', 'openai', '--base-url', upstreamV1])
+  cliRun(dataDir, ['keys', 'add', 'up-openai', '--label', 'bench'], 'sk-bench-upstream-key')
+  cliRun(dataDir, ['models', 'add', 'bench-responses', '--target', 'up-openai/bench-upstream'])
+  cliRun(dataDir, ['providers', 'add', 'up-anthropic', '--type', 'anthropic', '--base-url', upstreamV1.replace(/\/v1$/, '')])
+  cliRun(dataDir, ['keys', 'add', 'up-anthropic', '--label', 'bench'], 'sk-bench-upstream-key')
+  cliRun(dataDir, ['models', 'add', 'bench-messages', '--target', 'up-anthropic/bench-upstream'])
   return (JSON.parse(cliRun(dataDir, ['clients', 'add', 'bench', '--json'])) as { key: string }).key
 }
 
@@ -269,6 +329,18 @@ async function verify(t: Target, upstreamUrl: string): Promise<void> {
   log(`verified ${t.name}: content right, upstream saw exactly one request per client request`)
 }
 
+/** One JSON answer and one stream through `t` for an agents' API: right status, text and end of stream. */
+async function verifyApi(t: Target, api: Api): Promise<void> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(t.auth ? { authorization: `Bearer ${t.auth}` } : {}) }
+  const res = await fetch(t.url + api.path, { method: 'POST', headers, body: api.body })
+  const text = await res.text()
+  if (res.status !== 200 || !text.includes('Hello from the bench upstream.')) throw new Error(`${t.name} ${api.name} answered ${res.status}: ${text.slice(0, 300)}`)
+  const stream = await (await fetch(t.url + api.path, { method: 'POST', headers, body: api.stream() })).text()
+  const pieces = [...stream.matchAll(/tok\d+ /g)].length
+  const ended = api.path === '/v1/messages' ? stream.includes('message_stop') : stream.includes('response.completed')
+  if (pieces < 20 || !ended) throw new Error(`${t.name} ${api.name} stream was wrong: ${pieces} text pieces, ended: ${ended}`)
+}
+
 // ---------- measurements ----------
 
 /**
@@ -314,10 +386,10 @@ interface WrkResult {
   peakRssMb: number | null
 }
 
-function runWrk(t: Target, connections: number, seconds: number): Promise<Omit<WrkResult, 'cpuUsPerReq' | 'peakRssMb' | 'connections'>> {
+function runWrk(t: Target, connections: number, seconds: number, api: Api = CHAT): Promise<Omit<WrkResult, 'cpuUsPerReq' | 'peakRssMb' | 'connections'>> {
   return new Promise((resolve, reject) => {
-    const cmd = pin(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', path.join(root, 'bench/wrk-post.lua'), t.url + t.chatPath])
-    const child = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, BENCH_BODY: CHAT_BODY, BENCH_AUTH: t.auth } })
+    const cmd = pin(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', path.join(root, 'bench/wrk-post.lua'), t.url + (api === CHAT ? t.chatPath : api.path)])
+    const child = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, BENCH_BODY: api.body, BENCH_AUTH: t.auth } })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
@@ -330,11 +402,11 @@ function runWrk(t: Target, connections: number, seconds: number): Promise<Omit<W
   })
 }
 
-async function wrkPhase(t: Target, connections: number): Promise<WrkResult> {
-  await runWrk(t, connections, WARMUP)
+async function wrkPhase(t: Target, connections: number, api: Api = CHAT): Promise<WrkResult> {
+  await runWrk(t, connections, WARMUP, api)
   const ticks0 = t.pid ? cpuTicks(t.pid) : 0
   const rssSampler = sampleRss(t.pid)
-  const r = await runWrk(t, connections, DURATION)
+  const r = await runWrk(t, connections, DURATION, api)
   const peak = rssSampler.stop()
   const cpuUs = t.pid ? (cpuTicks(t.pid) - ticks0) * TICK_US : null
   return { connections, ...r, cpuUsPerReq: cpuUs === null ? null : cpuUs / r.requests, peakRssMb: peak }
@@ -368,7 +440,7 @@ interface StreamResult {
   maxGapUs: number
 }
 
-async function streamPhase(t: Target, connections: number): Promise<StreamResult> {
+async function streamPhase(t: Target, connections: number, api: Api = CHAT): Promise<StreamResult> {
   const perLoop = QUICK ? 5 : connections === 1 ? 40 : 12
   const pool = new Pool(t.url, { connections })
   const ttfb: number[] = []
@@ -377,7 +449,7 @@ async function streamPhase(t: Target, connections: number): Promise<StreamResult
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(t.auth ? { authorization: `Bearer ${t.auth}` } : {}) }
   const one = async (record: boolean) => {
     const start = process.hrtime.bigint()
-    const res = await pool.request({ method: 'POST', path: t.chatPath, headers, body: streamBody() })
+    const res = await pool.request({ method: 'POST', path: api === CHAT ? t.chatPath : api.path, headers, body: api.stream() })
     let first = 0n
     let last = 0n
     for await (const _chunk of res.body) {
@@ -442,6 +514,21 @@ function summarize(p: Record<string, any>): { markdown: string; rows: Array<Reco
   const rows: Array<Record<string, string>> = []
   const add = (metric: string, passthrough: string, proxy: string, ratio: string, target: string, ok: boolean | null) =>
     rows.push({ metric, passthrough, proxy, ratio, target, verdict: ok === null ? '' : ok ? 'met' : 'MISSED' })
+  const agentRows = () => {
+    for (const api of AGENT_APIS) {
+      const pt = p[`${api.name}_c16_passthrough`]
+      const px = p[`${api.name}_c16_proxy`]
+      if (!pt || !px) continue
+      add(`${api.name} c=16 req/s`, pt.rps.toFixed(0), px.rps.toFixed(0), (px.rps / pt.rps).toFixed(2), '', null)
+      add(`${api.name} c=16 CPU per request`, `${pt.cpuUsPerReq.toFixed(0)} µs`, `${px.cpuUsPerReq.toFixed(0)} µs`, (px.cpuUsPerReq / pt.cpuUsPerReq).toFixed(2), '', null)
+      for (const c of [1, 16]) {
+        const spt = p[`${api.name}_stream_c${c}_passthrough`]
+        const spx = p[`${api.name}_stream_c${c}_proxy`]
+        const added = spx.ttfbP50 - spt.ttfbP50
+        add(`${api.name} stream c=${c} first byte p50`, us(spt.ttfbP50), us(spx.ttfbP50), `${diff(added)} over passthrough`, '<= +1 ms', added <= 1000)
+      }
+    }
+  }
   for (const c of [1, 16, 64]) {
     const d = p[`chat_c${c}_direct`]
     const pt = p[`chat_c${c}_passthrough`]
@@ -478,6 +565,7 @@ function summarize(p: Record<string, any>): { markdown: string; rows: Array<Reco
     add(`stream c=${c} total p50 (direct ${us(d.totalP50)})`, us(pt.totalP50), us(px.totalP50), `${diff(px.totalP50 - d.totalP50)} over direct`, '', null)
     add(`stream c=${c} longest chunk gap (upstream gap 5 ms)`, us(pt.maxGapUs), us(px.maxGapUs), '', 'chunks not held back', null)
   }
+  agentRows()
   const os = p.open_streams_proxy
   const ops = p.open_streams_passthrough
   add(`${os.streams} open streams: peak RSS (completed)`, `${ops.peakRssMb.toFixed(0)} MB (${ops.completed})`, `${os.peakRssMb.toFixed(0)} MB (${os.completed})`, '', '<= 250 MB', os.peakRssMb <= 250 && os.completed === os.streams)

@@ -26,7 +26,7 @@ import { effectivePolicy, type EffectivePolicy } from '../core/policy-schema.js'
 import { createAdapter, isKeyless } from '../providers/index.js'
 import type { CallContext, ProviderAdapter } from '../providers/types.js'
 import type { HealthSink } from '../store/repos/key-health.js'
-import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig, type RouteTarget } from '../store/snapshot.js'
+import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig, type RouteTarget } from '../core/config.js'
 import { systemClock, type Clock } from './clock.js'
 import type { GatewayEvents } from './events.js'
 import { HealthRegistry, type GatewayHealth, type Lease } from './health-registry.js'
@@ -39,6 +39,8 @@ import { primeStream, watchStream } from './streams.js'
 
 export type { GatewayHealth } from './health-registry.js'
 export type { FallbackKind } from './plan-attempts.js'
+export type { AttemptRecord } from '../core/attempt.js'
+import type { AttemptRecord } from '../core/attempt.js'
 
 export interface Caller {
   client: ClientConfig
@@ -51,19 +53,6 @@ export interface Caller {
   passHeaders?: Record<string, string>
   /** only this provider (and key, when named) may serve: a continuation of a response it made */
   pin?: { provider: string; key: string | null }
-}
-
-export interface AttemptRecord {
-  provider: string
-  upstreamModel: string
-  /** the key's label, never its secret */
-  key: string | null
-  ms: number
-  error?: { status: number; code: string | null; message: string; reason?: FailureReason }
-  /** how long the gateway waited before this attempt (backoff or the upstream's Retry-After) */
-  waitedMs?: number
-  /** what kind of fallback this attempt was; absent for the first choice */
-  fallback?: FallbackKind
 }
 
 export interface Served<T> {

@@ -11,7 +11,7 @@
 import type { EffectivePolicy } from '../core/policy-schema.js'
 import { keyScope, providerScope, type CircuitSnapshot, type OverrideConfig } from '../store/repos/circuits.js'
 import type { HealthSink } from '../store/repos/key-health.js'
-import type { ConfigSnapshot, KeyConfig, ProviderConfig } from '../store/snapshot.js'
+import type { ConfigSnapshot, KeyConfig, ProviderConfig } from '../core/config.js'
 import { CircuitBreaker, type CircuitSettings, type CircuitTransition, type CircuitView, type Permit } from './circuit-breaker.js'
 import type { Clock } from './clock.js'
 import type { GatewayEvents, KeyCondition } from './events.js'

@@ -8,7 +8,7 @@
  * - weighted: a random order in which each key comes first in proportion to its weight.
  */
 import type { KeyStrategy } from '../core/policy-schema.js'
-import type { KeyConfig } from '../store/snapshot.js'
+import type { KeyConfig } from '../core/config.js'
 
 export interface KeyLoad {
   inFlight: number

@@ -6,17 +6,8 @@ import { internalError, ProxyError } from '../core/errors.js'
 import { upstreamFault } from '../providers/shared/upstream-error.js'
 import { parseRetryAfter } from './retry.js'
 
-export type FailureReason =
-  | 'key_rejected'
-  | 'rate_limited'
-  | 'server_error'
-  | 'timeout'
-  | 'connection'
-  | 'bad_request'
-  | 'not_found'
-  | 'client_closed'
-  | 'unsupported'
-  | 'error'
+export type { FailureReason } from '../core/attempt.js'
+import type { FailureReason } from '../core/attempt.js'
 
 export interface FailureOutcome {
   reason: FailureReason

@@ -6,14 +6,14 @@
  */
 import type { ProxyError } from '../core/errors.js'
 import type { EffectivePolicy } from '../core/policy-schema.js'
-import type { ConfigSnapshot, KeyConfig, ProviderConfig, RouteConfig, RouteTarget } from '../store/snapshot.js'
+import type { ConfigSnapshot, KeyConfig, ProviderConfig, RouteConfig, RouteTarget } from '../core/config.js'
 import type { HealthRegistry } from './health-registry.js'
 import type { KeySelector } from './key-selector.js'
 import type { FailureOutcome } from './outcome.js'
 import { backoffDelay } from './retry.js'
 
-/** What kind of fallback served a request (never names a key). */
-export type FallbackKind = 'key' | 'provider' | 'global'
+export type { FallbackKind } from '../core/attempt.js'
+import type { FallbackKind } from '../core/attempt.js'
 
 export interface Candidate {
   route: RouteConfig

@@ -1,6 +1,6 @@
 import { modelNotAllowed, modelNotFound } from '../core/errors.js'
 import { findRoute, isPattern } from '../store/route-patterns.js'
-import type { ClientConfig, ConfigSnapshot, RouteConfig } from '../store/snapshot.js'
+import type { ClientConfig, ConfigSnapshot, RouteConfig } from '../core/config.js'
 
 export const SETUP_HINT =
   "This proxy has no models yet: add a provider ('proxy providers add NAME --type openai'), a key ('proxy keys add NAME') and a model ('proxy models add MODEL --target NAME/UPSTREAM_MODEL'), or start it with 'proxy serve --demo'."

@@ -7,7 +7,7 @@
  * With Redis, an unreachable Redis is handled per the global policy's `redis.on_failure`: 'open' (the
  * default) serves with this instance's in-memory limits, 'closed' answers 503.
  */
-import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
+import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
 import { limitsUnavailable, quotaExhausted, rateLimited, rateLimitHeaders } from './answers.js'
 import { Tokenizer } from './estimate.js'
 import { MemoryBackend } from './memory.js'

@@ -1,6 +1,6 @@
 import { hashClientKey } from '../core/ids.js'
 import { invalidApiKey, permissionDenied } from '../core/errors.js'
-import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
+import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
 
 const NO_CLIENTS_HINT = " This proxy has no client keys yet: create one with 'proxy clients add NAME' (or start it with 'proxy serve --demo')."
 

@@ -6,10 +6,8 @@
  */
 import type { ConfigSnapshot, RouteConfig } from './snapshot.js'
 
-export interface RoutePattern {
-  route: RouteConfig
-  regex: RegExp
-}
+export type { RoutePattern } from '../core/config.js'
+import type { RoutePattern } from '../core/config.js'
 
 export const isPattern = (model: string): boolean => model.includes('*')
 

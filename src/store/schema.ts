@@ -3,11 +3,10 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
 import type { ProviderType } from '../core/provider-types.js'
 
 export { PROVIDER_TYPES, type ProviderType } from '../core/provider-types.js'
+import type { CircuitOverrideMode, CircuitStateName, ClientRole, KeyHealth } from '../core/config.js'
+
+export type { CircuitOverrideMode, CircuitStateName, ClientRole, KeyHealth } from '../core/config.js'
 export type KeyState = 'active' | 'disabled' | 'retired'
-export type ClientRole = 'admin' | 'user'
-export type KeyHealth = 'ok' | 'invalid'
-export type CircuitStateName = 'closed' | 'open' | 'half_open'
-export type CircuitOverrideMode = 'open' | 'closed'
 
 type CreatedAt = ColumnType<string, string, never>
 

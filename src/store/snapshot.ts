@@ -2,83 +2,16 @@
  * The config snapshot: everything the hot path needs, decrypted and indexed, held in memory. The server
  * never reads SQLite per request; it swaps in a new snapshot when the store changes.
  */
-import { withPolicyDefaults, type EffectivePolicy, type PolicyDocument } from '../core/policy-schema.js'
-import { clientWindows, type WindowLimit } from '../core/windows.js'
+import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig } from '../core/config.js'
+import { withPolicyDefaults, type PolicyDocument } from '../core/policy-schema.js'
+import { clientWindows } from '../core/windows.js'
 import type { Store } from './db.js'
-import { loadCircuitSnapshot, type CircuitSnapshot } from './repos/circuits.js'
-import { compilePatterns, type RoutePattern } from './route-patterns.js'
-import { persistedKeyHealth, type PersistedKeyHealth } from './repos/key-health.js'
-import type { ClientRole, ProviderType } from './schema.js'
+import { loadCircuitSnapshot } from './repos/circuits.js'
+import { compilePatterns } from './route-patterns.js'
+import { persistedKeyHealth } from './repos/key-health.js'
 
-export interface KeyConfig {
-  id: number
-  label: string
-  secret: string
-  priority: number
-  weight: number
-  state: 'active' | 'disabled'
-  /** health as last written by a server (restored at start; see src/gateway/key-health.ts) */
-  health?: PersistedKeyHealth
-}
-
-export interface ProviderConfig {
-  id: number
-  name: string
-  type: ProviderType
-  baseUrl: string | null
-  settings: Record<string, unknown>
-  enabled: boolean
-  keys: KeyConfig[]
-}
-
-export interface ClientConfig {
-  id: number
-  name: string
-  role: ClientRole
-  /** null: every routed model */
-  models: ReadonlySet<string> | null
-  expiresAt: number | null
-  revoked: boolean
-  /** sliding-window limits: the rpm/tpm columns and the `limits` column (migration 0004) as one list */
-  limits: readonly WindowLimit[]
-  dailyTokens: number | null
-  monthlyTokens: number | null
-  /** keep this client's request and response bodies in the audit trail */
-  capture?: boolean
-  /** a named policy layered over the route's and the global one */
-  policy?: string | null
-}
-
-export interface RouteTarget {
-  provider: ProviderConfig
-  upstreamModel: string
-  weight: number
-}
-
-export interface RouteConfig {
-  model: string
-  policy: string | null
-  targets: RouteTarget[]
-  createdAt: number
-}
-
-export interface ConfigSnapshot {
-  loadedAt: number
-  providers: ReadonlyMap<string, ProviderConfig>
-  clientsByHash: ReadonlyMap<string, ClientConfig>
-  routes: ReadonlyMap<string, RouteConfig>
-  /** the routes whose name is a pattern, most specific first (src/store/route-patterns.ts) */
-  patterns?: readonly RoutePattern[]
-  policies: ReadonlyMap<string, PolicyDocument>
-  /** the policy named 'global', with defaults filled in */
-  globalPolicy: EffectivePolicy
-  /** things an operator should hear about, such as a key that no longer decrypts */
-  problems: string[]
-  /** circuit overrides from `proxy circuit` and states persisted by a server */
-  circuits?: CircuitSnapshot
-}
-
-export const GLOBAL_POLICY = 'global'
+export type { KeyConfig, ProviderConfig, ClientConfig, RouteTarget, RouteConfig, ConfigSnapshot } from '../core/config.js'
+export { GLOBAL_POLICY } from '../core/config.js'
 
 export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
   const { db } = store

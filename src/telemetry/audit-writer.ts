@@ -16,7 +16,7 @@ import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/
 import { costUsd, priceFor } from '../store/prices.js'
 import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
 import type { UsageDelta } from '../store/repos/usage.js'
-import type { ConfigSnapshot } from '../store/snapshot.js'
+import type { ConfigSnapshot } from '../core/config.js'
 import type { Logger } from './logger.js'
 import type { ProxyMetrics } from './metrics.js'
 import { SecretScrubber } from './redact.js'

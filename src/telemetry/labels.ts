@@ -4,7 +4,7 @@
  * fixed placeholder. A metric label never carries a raw user string or a secret.
  */
 import { findRoute } from '../store/route-patterns.js'
-import type { ConfigSnapshot } from '../store/snapshot.js'
+import type { ConfigSnapshot } from '../core/config.js'
 
 export const NONE = 'none'
 export const UNKNOWN = 'unknown'

@@ -7,7 +7,7 @@
  * sub-milliseconds, first tokens in tenths of a second to seconds, whole answers up to minutes.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { ConfigSnapshot } from '../store/snapshot.js'
+import type { ConfigSnapshot } from '../core/config.js'
 import { hasHealth, normalizeCircuitState, readHealth, type GatewayEventSink, type HealthSource } from './gateway-health.js'
 import { LabelSet, routeLabel, statusLabel, wordLabel } from './labels.js'
 import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series.js'

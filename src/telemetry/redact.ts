@@ -3,7 +3,7 @@
  * secret the configuration holds, and anything shaped like a proxy client key, is replaced before the
  * text reaches a log line or an audit row. Log objects are otherwise built from names and numbers only.
  */
-import type { ConfigSnapshot } from '../store/snapshot.js'
+import type { ConfigSnapshot } from '../core/config.js'
 
 const CLIENT_KEY = /sk-proxy-[A-Za-z0-9]{8,}/g
 const MAX_REMEMBERED = 1000

@@ -1,5 +1,5 @@
-import type { AttemptRecord } from '../gateway/gateway.js'
-import type { ClientConfig } from '../store/snapshot.js'
+import type { AttemptRecord } from '../core/attempt.js'
+import type { ClientConfig } from '../core/config.js'
 import type { BodyCapture } from './capture.js'
 
 /** What is known about one finished request; the log line, the metrics and the audit row are made from it. */

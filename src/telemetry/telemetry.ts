@@ -3,7 +3,7 @@
  * All three are cheap on the request path; the store is written later, in batches.
  */
 import { clip } from '../core/clip.js'
-import type { ClientConfig, ConfigSnapshot } from '../store/snapshot.js'
+import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
 import { upstreamMs, type AuditWriter } from './audit-writer.js'
 import { BodyCapture, DEFAULT_CAPTURE_MAX_BYTES } from './capture.js'
 import type { LiveStats } from './live-stats.js'

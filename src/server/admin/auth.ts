@@ -1,5 +1,5 @@
 import { invalidApiKey } from '../../core/errors.js'
-import type { ConfigSnapshot } from '../../store/snapshot.js'
+import type { ConfigSnapshot } from '../../core/config.js'
 import { authenticate, bearerToken, requireAdmin } from '../auth.js'
 import type { LocalAccess } from './local-access.js'
 

@@ -6,7 +6,7 @@
  */
 import type { H3 } from 'h3'
 import type { Registry } from 'prom-client'
-import type { ConfigSnapshot } from '../../store/snapshot.js'
+import type { ConfigSnapshot } from '../../core/config.js'
 import { authenticate, requireAdmin } from '../auth.js'
 
 export interface MetricsRouteDeps {

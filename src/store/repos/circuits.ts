@@ -16,23 +16,8 @@ export type CircuitAction = 'open' | 'close' | 'reset'
 export const providerScope = (providerId: number): string => `p:${providerId}`
 export const keyScope = (keyId: number): string => `k:${keyId}`
 
-export interface OverrideConfig {
-  /** forced state, or null for automatic */
-  mode: CircuitOverrideMode | null
-  /** bumped by every `proxy circuit` command: the server resets the breaker when it changes */
-  epoch: number
-}
-
-export interface PersistedCircuit {
-  state: CircuitStateName
-  openUntil: number | null
-}
-
-/** What the config snapshot carries about circuits, keyed by scope. */
-export interface CircuitSnapshot {
-  overrides: ReadonlyMap<string, OverrideConfig>
-  states: ReadonlyMap<string, PersistedCircuit>
-}
+export type { OverrideConfig, PersistedCircuit, CircuitSnapshot } from '../../core/config.js'
+import type { CircuitSnapshot } from '../../core/config.js'
 
 export const EMPTY_CIRCUITS: CircuitSnapshot = { overrides: new Map(), states: new Map() }
 

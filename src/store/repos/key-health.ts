@@ -11,15 +11,8 @@ import { nowIso } from '../time.js'
 import type { Database, KeyHealth, ProviderKeyRow } from '../schema.js'
 import { circuitStateStatements, keyScope, type CircuitStateWrite } from './circuits.js'
 
-/** A key's health as last written, carried in the config snapshot so a (re)started server restores it. */
-export interface PersistedKeyHealth {
-  health: KeyHealth
-  reason: string | null
-  changedAt: number | null
-  cooldownUntil: number | null
-  /** bumped by `proxy keys enable`: when it moves, the server forgets what it knew */
-  epoch: number
-}
+export type { PersistedKeyHealth } from '../../core/config.js'
+import type { PersistedKeyHealth } from '../../core/config.js'
 
 export function persistedKeyHealth(row: Pick<ProviderKeyRow, 'health' | 'health_reason' | 'health_changed_at' | 'cooldown_until' | 'health_epoch'>): PersistedKeyHealth {
   return {
