@@ -261,6 +261,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         // writer commits the last audit rows, and the health and quota writes just handed over, before
         // the store closes.
         telemetry.flush()
+        await responseBook.flush()
         await audit.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()

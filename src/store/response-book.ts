@@ -14,6 +14,8 @@ export interface ResponseBookOptions {
   /** commits statements through the store writer (AuditWriter.apply) */
   apply: (writes: WriteStatement[]) => Promise<number>
   now?: () => number
+  /** how long writes gather before they go to the store writer in one hand-over (default 100 ms) */
+  flushMs?: number
 }
 
 /** How far back `chain` follows previous_response_id. */
@@ -23,13 +25,18 @@ export class ResponseBook {
   readonly #db: Kysely<Database>
   readonly #apply: ResponseBookOptions['apply']
   readonly #now: () => number
+  readonly #flushMs: number
   /** written but maybe not yet committed; null marks a delete not yet committed */
   readonly #pending = new Map<string, StoredResponse | null>()
+  /** statements not yet handed to the store writer, with the pending entries they settle */
+  #queue: Array<{ id: string; value: StoredResponse | null; statement: WriteStatement }> = []
+  #timer: NodeJS.Timeout | null = null
 
   constructor(opts: ResponseBookOptions) {
     this.#db = opts.db
     this.#apply = opts.apply
     this.#now = opts.now ?? Date.now
+    this.#flushMs = opts.flushMs ?? 100
   }
 
   remember(r: StoredResponse): void {
@@ -68,11 +75,27 @@ export class ResponseBook {
     return out.reverse()
   }
 
-  #write(id: string, value: StoredResponse | null, statement: WriteStatement): void {
+  /** Hands every queued write to the store writer now (at shutdown, before the writer closes). */
+  flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    const batch = this.#queue
+    if (batch.length === 0) return Promise.resolve()
+    this.#queue = []
     // Once committed the store answers; a later write of the same id keeps its own pending entry.
     const forget = () => {
-      if (this.#pending.get(id) === value) this.#pending.delete(id)
+      for (const { id, value } of batch) if (this.#pending.get(id) === value) this.#pending.delete(id)
     }
-    this.#apply([statement]).then(forget, forget)
+    return this.#apply(batch.map((w) => w.statement)).then(forget, forget)
+  }
+
+  // Writes gather for a moment and go to the store writer together: one hand-over per response cost
+  // the request path more than the rest of keeping it.
+  #write(id: string, value: StoredResponse | null, statement: WriteStatement): void {
+    this.#queue.push({ id, value, statement })
+    if (this.#timer === null) {
+      this.#timer = setTimeout(() => void this.flush(), this.#flushMs)
+      this.#timer.unref()
+    }
   }
 }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { WriteStatement } from '../../../src/store/audit-batch.js'
 import { openStore, type Store } from '../../../src/store/db.js'
 import { ResponseBook } from '../../../src/store/response-book.js'
-import { pruneResponsesStatement, type StoredResponse } from '../../../src/store/repos/responses.js'
+import { insertResponseStatement, pruneResponsesStatement, type StoredResponse } from '../../../src/store/repos/responses.js'
 import { tempDataDir, testEnv } from '../../helpers/proxy.js'
 
 describe('ResponseBook: stored Responses API objects', () => {
@@ -13,11 +13,13 @@ describe('ResponseBook: stored Responses API objects', () => {
   let book: ResponseBook
 
   // The store writer, by hand: statements wait until the test commits them.
-  const commit = () => {
+  const commit = async () => {
+    const flushed = book.flush()
     for (const { writes, done } of held.splice(0)) {
       for (const w of writes) store.sqlite.prepare(w.sql).run(...(w.parameters as unknown[]))
       done()
     }
+    await flushed
   }
   const response = (id: string, over: Partial<StoredResponse> = {}): StoredResponse => ({
     id,
@@ -50,7 +52,7 @@ describe('ResponseBook: stored Responses API objects', () => {
     book.remember(response('resp_1'))
     expect((await book.get('resp_1', 1))?.input).toEqual([{ role: 'user', content: 'resp_1' }])
     expect(await book.get('resp_1', 2)).toBeNull()
-    commit()
+    await commit()
     await new Promise((r) => setImmediate(r))
     expect(store.sqlite.prepare('SELECT count(*) AS n FROM responses').get()).toEqual({ n: 1 })
     expect((await book.get('resp_1', 1))?.response).toEqual({ id: 'resp_1', object: 'response' })
@@ -61,7 +63,7 @@ describe('ResponseBook: stored Responses API objects', () => {
     book.remember(response('resp_a'))
     book.remember(response('resp_b', { previousId: 'resp_a' }))
     book.remember(response('resp_c', { previousId: 'resp_b' }))
-    commit()
+    await commit()
     expect((await book.chain('resp_c', 1))?.map((r) => r.id)).toEqual(['resp_a', 'resp_b', 'resp_c'])
     expect(await book.chain('resp_c', 2)).toBeNull()
     expect(await book.delete('resp_b', 2)).toBe(false)
@@ -69,15 +71,27 @@ describe('ResponseBook: stored Responses API objects', () => {
     // gone at once, though the delete is not committed yet
     expect(await book.get('resp_b', 1)).toBeNull()
     expect((await book.chain('resp_c', 1))?.map((r) => r.id)).toEqual(['resp_c'])
-    commit()
+    await commit()
     await new Promise((r) => setImmediate(r))
     expect(await book.get('resp_b', 1)).toBeNull()
     expect((await book.get('resp_a', 1))?.id).toBe('resp_a')
   })
 
+  it('reuses the compiled insert with exactly the statement kysely would compile (fails if kysely changes its output)', () => {
+    insertResponseStatement(store.db, response('resp_first'))
+    const second = response('resp_second', { previousId: 'resp_first', native: true, input: null, response: null, keyLabel: 'main' })
+    const reused = insertResponseStatement(store.db, second)
+    const fresh = store.db
+      .insertInto('responses')
+      .values({ id: second.id, client_id: 1, provider: 'mock', key_label: 'main', native: 1, model: 'm', previous_id: 'resp_first', input: null, response: null, created_at: second.createdAt, expires_at: second.expiresAt })
+      .compile()
+    expect(reused.sql).toBe(fresh.sql)
+    expect(reused.parameters).toEqual(fresh.parameters)
+  })
+
   it('treats an expired response as gone, and retention deletes it', async () => {
     book.remember(response('resp_old'))
-    commit()
+    await commit()
     now += 61_000
     expect(await book.get('resp_old', 1)).toBeNull()
     const w = pruneResponsesStatement(new Date(now).toISOString(), 100)
