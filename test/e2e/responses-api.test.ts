@@ -105,6 +105,8 @@ describe('POST /v1/responses through the proxy, with the official openai SDK', (
       expect(got.output_text).toBe(second.output_text)
       const items = await sdk.responses.inputItems.list(second.id)
       expect(items.data.length).toBe(1)
+      // a string input is listed as the message item it stands for, typed as OpenAI lists it
+      expect(items.data[0]).toMatchObject({ type: 'message', role: 'user', content: 'What is my name?' })
 
       await expect(other.responses.retrieve(second.id)).rejects.toMatchObject({ status: 404 })
       await expect(other.responses.create({ model: 'mock-model', input: 'x', previous_response_id: first.id })).rejects.toMatchObject({ status: 404 })
@@ -210,7 +212,7 @@ describe('POST /v1/responses through the proxy, with the official openai SDK', (
 
       // stored with the references resolved, so the response can be continued on its own
       const listed = await sdk.responses.inputItems.list(second.id, { order: 'asc' })
-      expect(listed.data.map((i) => i.id)).toEqual([expect.any(String), rs.id, msg.id, expect.any(String)])
+      expect(listed.data.map((i) => [i.type, i.id])).toEqual([['message', expect.any(String)], ['reasoning', rs.id], ['message', msg.id], ['message', expect.any(String)]])
       expect(listed.data[2]).toMatchObject({ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Bonjour' }] })
 
       // the items of a JSON answer are found as well

@@ -51,15 +51,16 @@ export interface ResponsesDeps {
 const record = (u: Usage | null): RecordUsage | null => (u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null)
 
 /**
- * The request's input as a list of items (a string is one user message), each with an id (of `responseId`,
- * when given) and the references `referenced` resolves replaced by their items, as stored.
+ * The request's input as a list of items (a string is one user message), each with its type, an id (of
+ * `responseId`, when given) and the references `referenced` resolves replaced by their items, as stored.
  */
 function inputItems(req: ResponsesRequest, referenced: ReadonlyMap<string, InputItem>, responseId?: string): InputItem[] {
   const input = typeof req.input === 'string' ? [{ type: 'message', role: 'user', content: req.input } as InputItem] : withReferencesResolved(req.input ?? [], referenced)
   return input.map((item) => {
     const it = item as Record<string, unknown>
-    if (typeof it.id === 'string') return item
-    return { id: newItemId(itemType(it) === 'message' ? 'msg' : 'call', responseId), ...it } as InputItem
+    if (typeof it.id === 'string' && typeof it.type === 'string') return item
+    const type = itemType(it)
+    return { id: newItemId(type === 'message' ? 'msg' : 'call', responseId), type, ...it } as InputItem
   })
 }
 
