@@ -11,7 +11,7 @@ export function toProxyError(err: unknown, requestId: string, path: string): Pro
   if (isProxyError(original)) return original
   if (original instanceof HTTPError || HTTPError.isError(original)) {
     const status = (original as HTTPError).status
-    if (status === 404) return pathNotFound(path, 'This proxy serves the OpenAI API under /v1 (chat/completions, completions, embeddings, models).')
+    if (status === 404) return pathNotFound(path, "This proxy serves OpenAI's API under /v1 (chat/completions, responses, completions, embeddings, models) and Anthropic's Messages API (/v1/messages).")
     if (status === 413) return bodyTooLarge(Number(((original as HTTPError).data as { limit?: number } | undefined)?.limit ?? 0))
     if (status === 400) return new ProxyError({ status: 400, type: 'invalid_request_error', code: 'invalid_request', message: (original as HTTPError).message })
   }

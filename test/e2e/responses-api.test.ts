@@ -105,6 +105,8 @@ describe('POST /v1/responses through the proxy, with the official openai SDK', (
       expect(got.output_text).toBe(second.output_text)
       const items = await sdk.responses.inputItems.list(second.id)
       expect(items.data.length).toBe(1)
+      // a string input is listed as the message item it stands for, typed as OpenAI lists it
+      expect(items.data[0]).toMatchObject({ type: 'message', role: 'user', content: 'What is my name?' })
 
       await expect(other.responses.retrieve(second.id)).rejects.toMatchObject({ status: 404 })
       await expect(other.responses.create({ model: 'mock-model', input: 'x', previous_response_id: first.id })).rejects.toMatchObject({ status: 404 })
@@ -157,6 +159,18 @@ describe('POST /v1/responses through the proxy, with the official openai SDK', (
       await sdk.responses.delete(first.id)
       await expect(sdk.responses.retrieve(first.id)).rejects.toMatchObject({ status: 404 })
     })
+
+    it('sends the items a reference names in place of the reference when this proxy made them', async () => {
+      const first = await sdk.responses.create({ model: 'mock-model', input: 'My name is Ada.' })
+      const msg = first.output.find((i) => i.type === 'message')!
+      const before = openai.requests.length
+      await sdk.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: 'My name is Ada.' }, { type: 'item_reference', id: msg.id }, { role: 'user', content: 'And mine?' }] })
+      const seen = openai.requests.slice(before).find((q) => q.path.endsWith('/responses'))!
+      expect(seen.body.input[1]).toEqual(msg)
+      // one OpenAI made itself goes to OpenAI as it is
+      await sdk.responses.create({ model: 'gpt-5', input: [{ type: 'item_reference', id: 'msg_67c9fdcecf488190bdd9a0409de3a1ec' }] })
+      expect(openai.requests.at(-1)!.body.input).toEqual([{ type: 'item_reference', id: 'msg_67c9fdcecf488190bdd9a0409de3a1ec' }])
+    })
   })
 
   describe('an Anthropic provider (translated)', () => {
@@ -172,6 +186,43 @@ describe('POST /v1/responses through the proxy, with the official openai SDK', (
       const seen = anthropic.requests.slice(before).find((q) => q.path.startsWith('/v1/messages'))!
       const assistant = (seen.body.messages as Array<{ role: string; content: Array<{ type: string; signature?: string }> }>).find((m) => m.role === 'assistant')!
       expect(assistant.content[0]).toMatchObject({ type: 'thinking', signature: 'sig-abc' })
+    })
+
+    // The Vercel AI SDK's default provider sends earlier output as item_reference, with no previous_response_id.
+    it('resolves item_reference to the items of an earlier response without previous_response_id, for its owner only', async () => {
+      const effort = { reasoning: { effort: 'low' as const }, max_output_tokens: 4000 }
+      anthropic.play({ kind: 'text', text: 'Bonjour', usage: { prompt: 9, completion: 2 }, thinking: [{ thinking: 'A greeting.', signature: 'sig-ref' }] })
+      const first = await sdk.responses.stream({ model: 'claude-model', input: 'Hi', ...effort }).finalResponse()
+      const [rs, msg] = [first.output.find((i) => i.type === 'reasoning')!, first.output.find((i) => i.type === 'message')!]
+
+      anthropic.play({ kind: 'text', text: 'Again', usage: { prompt: 9, completion: 2 } })
+      const before = anthropic.requests.length
+      const second = await sdk.responses.create({
+        model: 'claude-model',
+        input: [{ role: 'user', content: 'Hi' }, { type: 'item_reference', id: rs.id! }, { type: 'item_reference', id: msg.id }, { role: 'user', content: 'And again' }],
+        ...effort,
+      })
+      expect(second.output_text).toBe('Again')
+      const seen = anthropic.requests.slice(before).find((q) => q.path.startsWith('/v1/messages'))!
+      expect(seen.body.messages).toEqual([
+        { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+        { role: 'assistant', content: [{ type: 'thinking', thinking: 'A greeting.', signature: 'sig-ref' }, { type: 'text', text: 'Bonjour' }] },
+        { role: 'user', content: [{ type: 'text', text: 'And again' }] },
+      ])
+
+      // stored with the references resolved, so the response can be continued on its own
+      const listed = await sdk.responses.inputItems.list(second.id, { order: 'asc' })
+      expect(listed.data.map((i) => [i.type, i.id])).toEqual([['message', expect.any(String)], ['reasoning', rs.id], ['message', msg.id], ['message', expect.any(String)]])
+      expect(listed.data[2]).toMatchObject({ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Bonjour' }] })
+
+      // the items of a JSON answer are found as well
+      const again = second.output.find((i) => i.type === 'message')!
+      const third = await sdk.responses.create({ model: 'claude-model', input: [{ role: 'user', content: 'Hi' }, { type: 'item_reference', id: again.id }, { role: 'user', content: 'Once more' }] })
+      expect(third.status).toBe('completed')
+      const last = anthropic.requests.at(-1)!
+      expect(last.body.messages[1]).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'Again' }] })
+
+      await expect(other.responses.create({ model: 'claude-model', input: [{ type: 'item_reference', id: msg.id }, { role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'item_not_found' })
     })
   })
 })

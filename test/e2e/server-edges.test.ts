@@ -132,6 +132,9 @@ describe('the HTTP edge', () => {
       const error = await expectOpenAIError(await fetch(`${proxy.url}${p}`, { headers: auth() }), 404)
       expect(error.type).toBe('invalid_request_error')
       expect(error.message).toContain(p)
+      // the hint names every API served, Anthropic's too (Claude Code probes GET / at start)
+      expect(error.message).toContain('responses')
+      expect(error.message).toContain('/v1/messages')
     }
   })
 

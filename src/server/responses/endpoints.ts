@@ -6,6 +6,8 @@
  * previous_response_id: a response made natively is continued natively, on the provider and key that
  * made it (the upstream keeps its items); one made by translation is continued from the items this
  * proxy stored, and may then go to any target (a native one gets the whole history as input).
+ * item_reference entries naming items this proxy made are resolved from the client's stored responses
+ * (references.ts); a native upstream gets the items themselves.
  */
 import { ProxyError } from '../../core/errors.js'
 import { itemType, parseResponsesRequest, type InputItem, type ResponsesRequest } from '../../core/responses-schema.js'
@@ -21,6 +23,7 @@ import type { Shape } from '../shape.js'
 import { namedEvent } from '../sse-format.js'
 import { responseFailedEvent, responsesErrorBody } from './errors.js'
 import { newItemId, newResponseId } from './output.js'
+import { findReferencedItems, withReferencesResolved } from './references.js'
 import { toChatRequest } from './request.js'
 import { toResponse } from './response.js'
 import { newResponseStream, toResponseEvents, type ResponseStreamState } from './stream.js'
@@ -47,13 +50,17 @@ export interface ResponsesDeps {
 
 const record = (u: Usage | null): RecordUsage | null => (u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null)
 
-/** The request's input as a list of items (a string is one user message), each with an id, as stored. */
-function inputItems(req: ResponsesRequest): InputItem[] {
-  const input = typeof req.input === 'string' ? [{ type: 'message', role: 'user', content: req.input }] : ((req.input ?? []) as InputItem[])
+/**
+ * The request's input as a list of items (a string is one user message), each with its type, an id (of
+ * `responseId`, when given) and the references `referenced` resolves replaced by their items, as stored.
+ */
+function inputItems(req: ResponsesRequest, referenced: ReadonlyMap<string, InputItem>, responseId?: string): InputItem[] {
+  const input = typeof req.input === 'string' ? [{ type: 'message', role: 'user', content: req.input } as InputItem] : withReferencesResolved(req.input ?? [], referenced)
   return input.map((item) => {
     const it = item as Record<string, unknown>
-    if (typeof it.id === 'string') return item
-    return { id: newItemId(itemType(it) === 'message' ? 'msg' : 'call'), ...it } as InputItem
+    if (typeof it.id === 'string' && typeof it.type === 'string') return item
+    const type = itemType(it)
+    return { id: newItemId(type === 'message' ? 'msg' : 'call', responseId), type, ...it } as InputItem
   })
 }
 
@@ -75,15 +82,22 @@ export function estimateResponsesTokens(req: ResponsesRequest, count: CountFn, w
   return n + (withOutput && typeof req.max_output_tokens === 'number' ? req.max_output_tokens : 0)
 }
 
-/** What one request needs from the responses it continues. */
+/** What one request needs from the responses it continues or names. */
 interface Continuation {
   /** made natively: continue on that provider and key */
   native: StoredResponse | null
   /** made by translation: the earlier turns' items, oldest first */
   history: InputItem[] | null
+  /** the items the input's item_reference entries name, where this proxy has them */
+  referenced: ReadonlyMap<string, InputItem>
 }
 
 async function continuation(deps: ResponsesDeps, req: ResponsesRequest, caller: Caller): Promise<Continuation> {
+  const previous = await previousTurns(deps, req, caller)
+  return { ...previous, referenced: await findReferencedItems(deps.book, req.input, caller.client.id, previous.history ?? []) }
+}
+
+async function previousTurns(deps: ResponsesDeps, req: ResponsesRequest, caller: Caller): Promise<Omit<Continuation, 'referenced'>> {
   const id = req.previous_response_id
   if (typeof id !== 'string' || !id) return { native: null, history: null }
   const chain = await deps.book.chain(id, caller.client.id)
@@ -104,13 +118,19 @@ async function continuation(deps: ResponsesDeps, req: ResponsesRequest, caller: 
 const previousNotFound = (id: string) =>
   new ProxyError({ status: 404, type: 'invalid_request_error', code: 'previous_response_not_found', param: 'previous_response_id', message: `Previous response with id '${id.slice(0, 100)}' not found.` })
 
-/** The body a native upstream gets: the client's own, with our reasoning items out and, after a translated turn, the history in. */
+/** The request for a provider that does not speak the Responses API. */
+const translate = (req: ResponsesRequest, c: Continuation) => toChatRequest(req, { history: c.history ?? undefined, resolveItem: (id) => c.referenced.get(id) })
+
+/**
+ * The body a native upstream gets: the client's own, with the items it references from us in, our
+ * reasoning items out and, after a translated turn, the history in.
+ */
 function nativeBody(req: ResponsesRequest, c: Continuation): Record<string, unknown> {
   if (c.history) {
     const { previous_response_id: _, ...rest } = req as ResponsesRequest & Record<string, unknown>
-    return { ...rest, input: withoutProxyReasoning([...c.history, ...inputItems(req)]) }
+    return { ...rest, input: withoutProxyReasoning([...c.history, ...inputItems(req, c.referenced)]) }
   }
-  if (Array.isArray(req.input)) return { ...req, input: withoutProxyReasoning(req.input) }
+  if (Array.isArray(req.input)) return { ...req, input: withoutProxyReasoning(withReferencesResolved(req.input, c.referenced)) }
   return req
 }
 
@@ -168,13 +188,20 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
       native,
       model: req.model,
       previousId: typeof req.previous_response_id === 'string' ? req.previous_response_id : null,
-      input: native ? null : inputItems(req),
+      input: native ? null : inputItems(req, continuations.get(req)?.referenced ?? new Map(), response.id),
       response: native ? null : response,
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + deps.retentionMs).toISOString(),
     })
   }
   const nativeAnswer = new WeakSet<object>()
+  /** what each request continues or names, for storing its input */
+  const continuations = new WeakMap<ResponsesRequest, Continuation>()
+  const begin = async (r: ResponsesRequest, caller: Caller) => {
+    const c = await continuation(deps, r, caller)
+    continuations.set(r, c)
+    return c
+  }
   /** a translated stream's state, per request: the Response it builds (for response.failed and storing) */
   const streamStates = new WeakMap<ResponsesRequest, ResponseStreamState>()
 
@@ -186,7 +213,7 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
     tokens: (r, count) => estimateResponsesTokens(r, count),
     prompt: (r, count) => estimateResponsesTokens(r, count, false),
     async call(r, caller) {
-      const c = await continuation(deps, r, caller)
+      const c = await begin(r, caller)
       let translated: ReturnType<typeof toChatRequest> | null = null
       return gateway.run(caller, {
         model: r.model,
@@ -198,7 +225,7 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
             nativeAnswer.add(answer)
             return answer
           }
-          translated ??= toChatRequest(r, { history: c.history ?? undefined })
+          translated ??= translate(r, c)
           for (const p of translated.dropped) ctx.warn?.(p)
           const completion = await a.chat(translated.chat, ctx)
           return toResponse(completion, r, { id: newResponseId() }) as unknown as Record<string, unknown>
@@ -206,7 +233,7 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
       })
     },
     async callStream(r, caller) {
-      const c = await continuation(deps, r, caller)
+      const c = await begin(r, caller)
       let translated: ReturnType<typeof toChatRequest> | null = null
       return gateway.run<AsyncIterable<NativeEvent>>(caller, {
         model: r.model,
@@ -215,7 +242,7 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
         supports: c.native ? (a) => !!a.responsesStream : undefined,
         call: (a, ctx) => {
           if (a.responsesStream) return a.responsesStream(nativeBody(r, c), ctx).then(primeStream)
-          translated ??= toChatRequest(r, { history: c.history ?? undefined })
+          translated ??= translate(r, c)
           for (const p of translated.dropped) ctx.warn?.(p)
           const state = newResponseStream(r, { id: newResponseId() })
           // the attempt that serves is the last to set it

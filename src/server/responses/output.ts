@@ -77,8 +77,25 @@ export interface ResponseOptions {
   createdAt?: number
 }
 
-export const newResponseId = (): string => `resp_${randomBase62(32)}`
-export const newItemId = (prefix: 'msg' | 'rs' | 'fc' | 'ctc' | 'call'): string => `${prefix}_${randomBase62(32)}`
+const RESPONSE_PREFIX = 'resp_'
+const ITEM_OF_RESPONSE = /^(?:msg|rs|fc|ctc|call)_([0-9A-Za-z]{32})[0-9A-Za-z]{8}$/
+
+export const newResponseId = (): string => RESPONSE_PREFIX + randomBase62(32)
+
+/**
+ * An item's id: with the response it belongs to, `<prefix>_` + the response id's 32 characters + 8 random
+ * ones, so that an item_reference sent without previous_response_id finds its stored response with one
+ * read (responseIdOfItem). Without one (a call_id), 32 random characters.
+ */
+export const newItemId = (prefix: 'msg' | 'rs' | 'fc' | 'ctc' | 'call', responseId?: string): string =>
+  responseId ? `${prefix}_${responseId.slice(RESPONSE_PREFIX.length)}${randomBase62(8)}` : `${prefix}_${randomBase62(32)}`
+
+/** The id of the response an item id made here belongs to; null for any other id. */
+export function responseIdOfItem(itemId: string): string | null {
+  const m = ITEM_OF_RESPONSE.exec(itemId)
+  return m ? RESPONSE_PREFIX + m[1] : null
+}
+
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** A Response with no output yet (status in_progress) that echoes the request's parameters. */

@@ -13,7 +13,8 @@
  * - input_image takes an image_url (https or data URL); an OpenAI file id cannot be read upstream (400).
  *   input_file takes inline `file_data` (a chat `file` part; the adapter decides whether its upstream reads
  *   it); `file_id` and `file_url` are refused with a 400 naming them.
- * - item references are looked up in the earlier items (previous_response_id) or by `resolveItem`.
+ * - item references are looked up in the earlier items (previous_response_id), then by `resolveItem` (the
+ *   client's other stored responses).
  * - items of OpenAI-run tools (web_search_call, mcp_call…), compaction items and other types with no chat
  *   form are dropped and reported as `input[i]:<type>`.
  *
@@ -50,7 +51,7 @@ import { chatToolName, customArguments, mapTools } from './tools.js'
 export interface TranslateOptions {
   /** the items of the earlier turns (previous_response_id): their inputs and outputs, oldest first */
   history?: readonly InputItem[]
-  /** finds an item by id for an item_reference; by default the history is searched */
+  /** finds an item by id for an item_reference that is not in the history */
   resolveItem?: (id: string) => InputItem | undefined
 }
 
@@ -81,7 +82,7 @@ export function toChatRequest(req: ResponsesRequest, opts: TranslateOptions = {}
   reportDropped(r, dropped)
 
   const history = opts.history ?? []
-  const resolve = opts.resolveItem ?? ((id: string) => history.find((item) => (item as { id?: unknown }).id === id))
+  const resolve = (id: string) => history.find((item) => (item as { id?: unknown }).id === id) ?? opts.resolveItem?.(id)
   const builder = new MessageList(resolve, dropped)
   if (req.instructions) builder.messages.push({ role: 'system', content: req.instructions })
   history.forEach((item, i) => builder.add(item, `previous_response_id[${i}]`))

@@ -21,14 +21,14 @@ export function toResponse(completion: ChatCompletion, req: ResponsesRequest, op
   const cut = choice?.finish_reason === 'length' || choice?.finish_reason === 'content_filter'
   if (choice) {
     const message = choice.message
-    const reasoning = reasoningItem(reasoningText(message as { reasoning?: unknown }), message.thinking_blocks as ThinkingBlock[] | undefined)
+    const reasoning = reasoningItem(response.id, reasoningText(message as { reasoning?: unknown }), message.thinking_blocks as ThinkingBlock[] | undefined)
     if (reasoning) response.output.push(reasoning)
     const content: MessageOutput['content'] = []
     if (message.content) content.push({ type: 'output_text', text: message.content, annotations: [], logprobs: [] })
     if (message.refusal) content.push({ type: 'refusal', refusal: message.refusal })
-    if (content.length > 0) response.output.push({ id: newItemId('msg'), type: 'message', status: cut ? 'incomplete' : 'completed', role: 'assistant', content })
+    if (content.length > 0) response.output.push({ id: newItemId('msg', response.id), type: 'message', status: cut ? 'incomplete' : 'completed', role: 'assistant', content })
     const names = toolNames(req.tools)
-    for (const call of message.tool_calls ?? []) response.output.push(toolCallItem(call, names, cut))
+    for (const call of message.tool_calls ?? []) response.output.push(toolCallItem(response.id, call, names, cut))
   }
   finish(response, choice?.finish_reason ?? null)
   response.output_text = outputText(response.output)
@@ -37,10 +37,10 @@ export function toResponse(completion: ChatCompletion, req: ResponsesRequest, op
 }
 
 /** The reasoning item of an answer, or null when there was no reasoning. */
-export function reasoningItem(text: string | undefined, blocks: readonly ThinkingBlock[] | undefined): ReasoningOutput | null {
+export function reasoningItem(responseId: string, text: string | undefined, blocks: readonly ThinkingBlock[] | undefined): ReasoningOutput | null {
   if (!text && !blocks?.length) return null
   return {
-    id: newItemId('rs'),
+    id: newItemId('rs', responseId),
     type: 'reasoning',
     summary: text ? [{ type: 'summary_text', text }] : [],
     encrypted_content: encodeThinking(blocks ?? []),
@@ -48,12 +48,12 @@ export function reasoningItem(text: string | undefined, blocks: readonly Thinkin
 }
 
 /** A chat tool call as the function_call (or custom_tool_call) item of the tool it was made for. */
-export function toolCallItem(call: ToolCall, names: ToolNames, cut: boolean): OutputItem {
+export function toolCallItem(responseId: string, call: ToolCall, names: ToolNames, cut: boolean): OutputItem {
   const origin = names.get(call.function.name)
   const namespace = origin?.namespace ? { namespace: origin.namespace } : {}
   const name = origin?.name ?? call.function.name
   if (origin?.kind === 'custom') {
-    return { id: newItemId('ctc'), type: 'custom_tool_call', call_id: call.id, name, ...namespace, input: customInput(call.function.arguments) }
+    return { id: newItemId('ctc', responseId), type: 'custom_tool_call', call_id: call.id, name, ...namespace, input: customInput(call.function.arguments) }
   }
-  return { id: newItemId('fc'), type: 'function_call', status: cut ? 'incomplete' : 'completed', call_id: call.id, name, ...namespace, arguments: call.function.arguments }
+  return { id: newItemId('fc', responseId), type: 'function_call', status: cut ? 'incomplete' : 'completed', call_id: call.id, name, ...namespace, arguments: call.function.arguments }
 }

@@ -155,7 +155,7 @@ export async function* toResponseEvents(chunks: AsyncIterable<ChatCompletionChun
     if (reasoning) return reasoning
     yield* closeMessage('completed')
     yield* closeCalls('completed')
-    const item: ReasoningOutput = { id: newItemId('rs'), type: 'reasoning', summary: [] }
+    const item: ReasoningOutput = { id: newItemId('rs', response.id), type: 'reasoning', summary: [] }
     const index = yield* open(item)
     reasoning = { item, index, part: null, sinceBlock: '', blocks: [] }
     return reasoning
@@ -187,7 +187,7 @@ export async function* toResponseEvents(chunks: AsyncIterable<ChatCompletionChun
     yield* closeReasoning()
     yield* closeCalls('completed')
     if (!message) {
-      const item: MessageOutput = { id: newItemId('msg'), type: 'message', status: 'in_progress', role: 'assistant', content: [] }
+      const item: MessageOutput = { id: newItemId('msg', response.id), type: 'message', status: 'in_progress', role: 'assistant', content: [] }
       const index = yield* open(item)
       message = { item, index, part: null }
     }
@@ -219,8 +219,8 @@ export async function* toResponseEvents(chunks: AsyncIterable<ChatCompletionChun
       const base = { call_id: delta.id || newItemId('call'), name: origin?.name ?? chatName, ...(origin?.namespace ? { namespace: origin.namespace } : {}) }
       const item: OutputItem =
         origin?.kind === 'custom'
-          ? { id: newItemId('ctc'), type: 'custom_tool_call', ...base, input: '' }
-          : { id: newItemId('fc'), type: 'function_call', status: 'in_progress', ...base, arguments: '' }
+          ? { id: newItemId('ctc', response.id), type: 'custom_tool_call', ...base, input: '' }
+          : { id: newItemId('fc', response.id), type: 'function_call', status: 'in_progress', ...base, arguments: '' }
       call = { item, index: -1, args: '', done: false }
       call.index = yield* open(item)
       calls.set(delta.index, call)
