@@ -46,6 +46,8 @@ describe('streams without a usage chunk are charged what they streamed', () => {
     keys.whole = keyFrom((await ok(['clients', 'add', 'whole', '--daily-tokens', '100k'])).stdout)
     keys.cut = keyFrom((await ok(['clients', 'add', 'cut', '--daily-tokens', '100k'])).stdout)
     keys.small = keyFrom((await ok(['clients', 'add', 'small', '--daily-tokens', '100'])).stdout)
+    keys.messages = keyFrom((await ok(['clients', 'add', 'messages', '--daily-tokens', '100k'])).stdout)
+    keys.responses = keyFrom((await ok(['clients', 'add', 'responses', '--daily-tokens', '100k'])).stdout)
     proxy = await startTestProxy(data.dir)
   })
   afterAll(async () => {
@@ -107,6 +109,51 @@ describe('streams without a usage chunk are charged what they streamed', () => {
     expect(charged).toBeGreaterThanOrEqual(prompt + received)
     expect(charged).toBeLessThan(prompt + received + 60)
     expect(charged).toBeLessThan(count(FULL) / 2)
+  })
+
+  it('charges a client that leaves a Messages or Responses stream for what it received', async () => {
+    const apis = [
+      { client: 'messages', path: '/v1/messages', body: { model: 'long', max_tokens: 50, stream: true, messages: req.messages }, text: (e: any) => (e.type === 'content_block_delta' ? (e.delta?.text ?? '') : '') },
+      { client: 'responses', path: '/v1/responses', body: { model: 'long', input: req.messages[0]!.content, stream: true }, text: (e: any) => (e.type === 'response.output_text.delta' ? e.delta : '') },
+    ]
+    for (const api of apis) {
+      const controller = new AbortController()
+      const res = await fetch(`${proxy.url}${api.path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys[api.client]}`, 'content-type': 'application/json' },
+        body: JSON.stringify(api.body),
+        signal: controller.signal,
+      })
+      expect(res.status).toBe(200)
+      const reader = res.body!.getReader()
+      const decoder = new TextDecoder()
+      let buffered = ''
+      let text = ''
+      let deltas = 0
+      while (deltas < 60) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buffered += decoder.decode(value, { stream: true })
+        let end: number
+        while ((end = buffered.indexOf('\n\n')) >= 0) {
+          const event = buffered.slice(0, end)
+          buffered = buffered.slice(end + 2)
+          const data = event.split('\n').find((line) => line.startsWith('data: '))
+          if (!data) continue
+          const piece = api.text(JSON.parse(data.slice(6)))
+          if (piece) {
+            text += piece
+            deltas++
+          }
+        }
+      }
+      controller.abort()
+      const received = count(text)
+      expect(received, api.path).toBeGreaterThan(100)
+      const charged = await eventually(() => chargedToday(api.client), (n) => n > 0)
+      expect(charged, api.path).toBeGreaterThanOrEqual(received)
+      expect(charged, api.path).toBeLessThan(count(FULL) / 2)
+    }
   })
 
   it('counts reasoning text and tool-call arguments of chat streams, and the text of legacy completion streams', async () => {

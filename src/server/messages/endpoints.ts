@@ -55,6 +55,7 @@ const record = (u: Usage | null): RecordUsage | null => (u ? { prompt_tokens: u.
 class MessagesMeter implements StreamMeter<NativeEvent> {
   readonly #usage = new StreamUsage()
   readonly #text: string[] = []
+  #final = false
 
   see(event: NativeEvent): boolean {
     if (event.type === 'content_block_delta') {
@@ -63,12 +64,14 @@ class MessagesMeter implements StreamMeter<NativeEvent> {
       if (piece) this.#text.push(piece)
     } else if (event.type === 'message_start' || event.type === 'message_delta') {
       this.#usage.observe(event)
+      if (event.type === 'message_delta') this.#final = true
     }
     return true
   }
 
+  /** Only a stream that reached message_delta reported its output: one cut before is counted instead. */
   usage(): RecordUsage | null {
-    return record(this.#usage.usage)
+    return this.#final ? record(this.#usage.usage) : null
   }
 
   streamed(count: CountFn): number {
@@ -115,7 +118,9 @@ export function messagesEndpoints(gateway: Gateway, counter: () => CountFn): Arr
           return a
             .chatStream({ ...t.request, stream: true }, ctx)
             .then(primeStream)
-            .then((chunks) => toMessageEvents(chunks, answer) as AsyncIterable<NativeEvent>)
+            // message_start must carry input_tokens before the upstream reports them: the estimate
+            // (clients such as LangChain read them only there); message_delta carries the exact count
+            .then((chunks) => toMessageEvents(chunks, { ...answer, inputTokens: estimateMessagesTokens(r, counter()) }) as AsyncIterable<NativeEvent>)
         },
       })
     },
