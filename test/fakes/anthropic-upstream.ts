@@ -193,7 +193,9 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
 
     const id = 'msg_fake01ABCDEF'
     const usage = s.kind === 'stream_error' ? { prompt: 1, completion: 1 } : s.usage
-    const cache = { cache_creation_input_tokens: s.cache?.creation ?? 0, cache_read_input_tokens: s.cache?.read ?? 0 }
+    // a scenario's cached tokens are part of its prompt; Anthropic counts cache reads apart from input_tokens
+    const cached = s.cache ? 0 : (usage.cached ?? 0)
+    const cache = { cache_creation_input_tokens: s.cache?.creation ?? 0, cache_read_input_tokens: s.cache?.read ?? cached }
     const blocks: Array<Record<string, unknown>> = []
     for (const t of thinkingOf(s)) blocks.push('redacted' in t ? { type: 'redacted_thinking', data: t.redacted } : { type: 'thinking', thinking: t.thinking, signature: t.signature })
     if (s.kind === 'text' || s.kind === 'stream_error') blocks.push({ type: 'text', text: s.text })
@@ -214,7 +216,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
           content: blocks,
           stop_reason: stopReason,
           stop_sequence: null,
-          usage: { input_tokens: usage.prompt, ...cache, output_tokens: usage.completion },
+          usage: { input_tokens: usage.prompt - cached, ...cache, output_tokens: usage.completion },
         }),
       )
     }
@@ -224,7 +226,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     const send = (data: { type: string; [k: string]: unknown }) => events.push(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`)
     send({
       type: 'message_start',
-      message: { id, type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.prompt, ...cache, output_tokens: 1 } },
+      message: { id, type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.prompt - cached, ...cache, output_tokens: 1 } },
     })
     for (const [index, block] of blocks.entries()) {
       if (block.type === 'thinking') {

@@ -34,7 +34,8 @@ interface PlanExtras {
   pieceSize?: number
 }
 
-const FAKE_ENCRYPTED = 'gAAAAABfakeEncryptedReasoning0123456789=='
+/** The encrypted_content of the fake's reasoning items (OpenAI's is opaque too). */
+export const FAKE_ENCRYPTED = 'gAAAAABfakeEncryptedReasoning0123456789=='
 
 export function responseUsage(u: Usage = { input: 12, output: 6 }): Json {
   return {
@@ -150,7 +151,7 @@ export function responseEvents(id: string, req: Json, plan: ResponsePlan, n: num
 export function planOf(s: Exclude<Scenario, { kind: 'error' }>): ResponsePlan {
   const pieceSize = s.pieceSize
   if (s.kind === 'stream_error') return { kind: 'failure', pieces: piecesOf(s.text, 5), message: s.message, pieceSize }
-  const usage = { input: s.usage.prompt, output: s.usage.completion, reasoning: s.usage.reasoning }
+  const usage = { input: s.usage.prompt, output: s.usage.completion, reasoning: s.usage.reasoning, cached: s.usage.cached }
   const extras = { usage, reasoning: s.reasoning, pieceSize }
   if (s.kind === 'text') return { kind: 'text', pieces: piecesOf(s.text, 5), ...extras }
   const [first, ...rest] = callsOf(s).map((c) => ({ name: c.name, argPieces: piecesOf(JSON.stringify(c.args), 4), callId: c.id }))

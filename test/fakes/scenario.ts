@@ -5,11 +5,15 @@
  */
 import type { ServerResponse } from 'node:http'
 
-/** Token counts an answer reports; `reasoning` (part of completion) only where the wire format has the field. */
+/**
+ * Token counts an answer reports. `prompt` counts every input token, `cached` those of them read from the
+ * prompt cache, `reasoning` those of `completion` spent reasoning; the last two only where the wire has them.
+ */
 export interface PlayedUsage {
   prompt: number
   completion: number
   reasoning?: number
+  cached?: number
 }
 
 /** One tool call an answer carries. */
@@ -43,9 +47,9 @@ export function callsOf(s: Extract<Scenario, { kind: 'tool_call' }>): PlayedCall
   return [{ id: s.id, name: s.name, args: s.args }, ...(s.parallel ?? [])]
 }
 
-/** Text in pieces of at most `size` characters, as fakes stream it (one empty piece for empty text). */
+/** Text in pieces of at most `size` characters (code points), as fakes stream it; none for empty text. */
 export function piecesOf(text: string, size: number): string[] {
-  return text.match(new RegExp(`.{1,${size}}`, 'gs')) ?? []
+  return text.match(new RegExp(`.{1,${size}}`, 'gsu')) ?? []
 }
 
 /**
