@@ -246,8 +246,10 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
         }
       } else {
         send({ type: 'content_block_start', index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } })
+        // as the API streams it: an empty piece first, then the input's JSON in pieces (none for an empty input)
         send({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } })
-        for (const frag of piecesOf(JSON.stringify(block.input), 4)) send({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: frag } })
+        const input = JSON.stringify(block.input)
+        if (input !== '{}') for (const frag of piecesOf(input, 4)) send({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: frag } })
       }
       send({ type: 'content_block_stop', index })
     }
