@@ -42,7 +42,7 @@ type ToolSpec = {
   parameters: { type: 'object'; properties: Record<string, unknown>; required: string[] }
 }
 
-/** The tools a cell may offer: the first alone, or both (for parallel calls). */
+/** The tools a cell may offer: the first n (two for parallel calls, three for a call without arguments). */
 export const TOOLS: ToolSpec[] = [
   {
     name: 'get_weather',
@@ -50,7 +50,11 @@ export const TOOLS: ToolSpec[] = [
     parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'array', items: { type: 'integer' } } }, required: ['city'] },
   },
   { name: 'get_time', description: 'The local time in a time zone', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } },
+  { name: 'list_cities', description: 'The cities with a forecast (takes no arguments)', parameters: { type: 'object', properties: {}, required: [] } },
 ]
+
+/** An earlier turn a conversation may carry: the model called get_weather, and this is what it returned. */
+export const EARLIER = { call: { id: 'call_earlier_1', name: 'get_weather', args: { city: 'Zürich', days: [1] } }, result: '{"temp_c":21,"sky":"sonnig"}' }
 
 /** Reasoning as each API asks for it: OpenAI's effort, Anthropic's budget (both mean "low"). */
 export const REASONING = { effort: 'low', budget: 2048 } as const
@@ -60,9 +64,11 @@ export interface Ask {
   model: string
   stream: boolean
   /** how many of TOOLS to offer */
-  tools: 0 | 1 | 2
+  tools: 0 | 1 | 2 | 3
   image: boolean
   reasoning: boolean
+  /** the conversation carries EARLIER: a tool call and its result, after the prompt */
+  earlier: boolean
   /** sent as x-request-id, so the audit row can be found */
   requestId: string
 }
@@ -112,6 +118,11 @@ export interface BrokenSeen {
 export interface Client {
   api: Api
   ask(a: Ask): Promise<Answer>
+  /**
+   * A tool loop: asks (streamed when `a.stream`), sends the answer back as it came (its reasoning included)
+   * with EARLIER's result for its first call, and asks again, not streamed; `between` runs before that.
+   */
+  askLoop(a: Ask, between: () => void): Promise<{ first: Answer; second: Answer }>
   askError(a: Ask): Promise<ErrorSeen>
   askBroken(a: Ask): Promise<BrokenSeen>
 }
@@ -135,14 +146,36 @@ function openAIError(err: unknown): ErrorSeen {
 }
 
 export function chatClient(sdk: OpenAI): Client {
+  const earlier: OpenAI.Chat.ChatCompletionMessageParam[] = [
+    { role: 'assistant', content: null, tool_calls: [{ id: EARLIER.call.id, type: 'function', function: { name: EARLIER.call.name, arguments: JSON.stringify(EARLIER.call.args) } }] },
+    { role: 'tool', tool_call_id: EARLIER.call.id, content: EARLIER.result },
+  ]
   const body = (a: Ask): Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, 'stream'> => ({
     model: a.model,
-    messages: [{ role: 'user', content: a.image ? [{ type: 'text', text: PROMPT }, { type: 'image_url', image_url: { url: IMAGE.dataUrl } }] : PROMPT }],
+    messages: [{ role: 'user', content: a.image ? [{ type: 'text', text: PROMPT }, { type: 'image_url', image_url: { url: IMAGE.dataUrl } }] : PROMPT }, ...(a.earlier ? earlier : [])],
     ...(a.tools ? { tools: TOOLS.slice(0, a.tools).map((t) => ({ type: 'function' as const, function: t })) } : {}),
     ...(a.reasoning ? { reasoning_effort: REASONING.effort } : {}),
   })
   type Message = OpenAI.Chat.ChatCompletionMessage & { reasoning?: string; reasoning_content?: string; thinking_blocks?: Array<{ signature?: string }> }
-  const read = (c: OpenAI.Chat.ChatCompletion, streamed?: { reasoning: string; signature: string | null }): Answer => {
+  type Block = { type: string; thinking?: string; signature?: string }
+  /** What a stream carried beside the SDK's accumulator, which keeps only the last piece of fields it does not know. */
+  type Streamed = { field: 'reasoning' | 'reasoning_content' | null; reasoning: string; signature: string | null; blocks: Block[] }
+  const stream = async (a: Ask) => {
+    const runner = sdk.chat.completions.stream({ ...body(a), stream_options: { include_usage: true } }, options(a))
+    const streamed: Streamed = { field: null, reasoning: '', signature: null, blocks: [] }
+    runner.on('chunk', (chunk) => {
+      const delta = chunk.choices[0]?.delta as { reasoning?: string; reasoning_content?: string; thinking_blocks?: Block[] } | undefined
+      const piece = delta?.reasoning ?? delta?.reasoning_content
+      if (piece) {
+        streamed.field ??= delta?.reasoning !== undefined ? 'reasoning' : 'reasoning_content'
+        streamed.reasoning += piece
+      }
+      streamed.blocks.push(...(delta?.thinking_blocks ?? []))
+      streamed.signature ??= delta?.thinking_blocks?.find((b) => b.signature)?.signature ?? null
+    })
+    return { completion: await runner.finalChatCompletion(), streamed }
+  }
+  const read = (c: OpenAI.Chat.ChatCompletion, streamed?: Streamed): Answer => {
     const choice = c.choices[0]!
     const m = choice.message as Message
     const reasoning = streamed ? streamed.reasoning || null : (m.reasoning ?? m.reasoning_content ?? null)
@@ -168,15 +201,27 @@ export function chatClient(sdk: OpenAI): Client {
     api: 'chat',
     async ask(a) {
       if (!a.stream) return read(await sdk.chat.completions.create(body(a), options(a)))
-      const runner = sdk.chat.completions.stream({ ...body(a), stream_options: { include_usage: true } }, options(a))
-      // the SDK's accumulator keeps only the last piece of fields it does not know: reasoning is collected here
-      const streamed = { reasoning: '', signature: null as string | null }
-      runner.on('chunk', (chunk) => {
-        const delta = chunk.choices[0]?.delta as { reasoning?: string; reasoning_content?: string; thinking_blocks?: Array<{ signature?: string }> } | undefined
-        streamed.reasoning += delta?.reasoning ?? delta?.reasoning_content ?? ''
-        streamed.signature ??= delta?.thinking_blocks?.find((b) => b.signature)?.signature ?? null
-      })
-      return read(await runner.finalChatCompletion(), streamed)
+      const { completion, streamed } = await stream(a)
+      return read(completion, streamed)
+    },
+    async askLoop(a, between) {
+      let first: OpenAI.Chat.ChatCompletion
+      let message: OpenAI.Chat.ChatCompletionMessage
+      let streamed: Streamed | undefined
+      if (a.stream) {
+        ;({ completion: first, streamed } = await stream({ ...a, requestId: `${a.requestId}.1` }))
+        // the message as the stream built it: the reasoning deltas joined, and the thinking blocks given that text
+        const { field, reasoning, blocks } = streamed
+        message = { ...first.choices[0]!.message, ...(field ? { [field]: reasoning } : {}), ...(blocks.length ? { thinking_blocks: blocks.map((b) => ({ ...b, thinking: reasoning })) } : {}) }
+      } else {
+        first = await sdk.chat.completions.create(body(a), options({ ...a, requestId: `${a.requestId}.1` }))
+        message = first.choices[0]!.message
+      }
+      between()
+      const history: OpenAI.Chat.ChatCompletionMessageParam[] = [message, { role: 'tool', tool_call_id: message.tool_calls![0]!.id, content: EARLIER.result }]
+      const start = body(a)
+      const second = await sdk.chat.completions.create({ ...start, messages: [...start.messages, ...history] }, options(a))
+      return { first: read(first, streamed), second: read(second) }
     },
     async askError(a) {
       const call = a.stream ? sdk.chat.completions.create({ ...body(a), stream: true }, options(a)) : sdk.chat.completions.create(body(a), options(a))
@@ -195,11 +240,17 @@ export function chatClient(sdk: OpenAI): Client {
 }
 
 export function responsesClient(sdk: OpenAI): Client {
+  const earlier: OpenAI.Responses.ResponseInputItem[] = [
+    { type: 'function_call', call_id: EARLIER.call.id, name: EARLIER.call.name, arguments: JSON.stringify(EARLIER.call.args) },
+    { type: 'function_call_output', call_id: EARLIER.call.id, output: EARLIER.result },
+  ]
   const body = (a: Ask): Omit<OpenAI.Responses.ResponseCreateParamsNonStreaming, 'stream'> => ({
     model: a.model,
     input: a.image
       ? [{ role: 'user', content: [{ type: 'input_text', text: PROMPT }, { type: 'input_image', image_url: IMAGE.dataUrl, detail: 'auto' }] }]
-      : PROMPT,
+      : a.earlier
+        ? [{ role: 'user', content: PROMPT }, ...earlier]
+        : PROMPT,
     ...(a.tools ? { tools: TOOLS.slice(0, a.tools).map((t) => ({ type: 'function' as const, ...t, strict: false })) } : {}),
     ...(a.reasoning ? { reasoning: { effort: REASONING.effort, summary: 'auto' }, include: ['reasoning.encrypted_content'] } : {}),
   })
@@ -230,6 +281,20 @@ export function responsesClient(sdk: OpenAI): Client {
     async ask(a) {
       return read(a.stream ? await sdk.responses.stream(body(a), options(a)).finalResponse() : await sdk.responses.create(body(a), options(a)))
     },
+    async askLoop(a, between) {
+      const o = options({ ...a, requestId: `${a.requestId}.1` })
+      const first: OpenAI.Responses.Response = a.stream ? await sdk.responses.stream(body(a), o).finalResponse() : await sdk.responses.create(body(a), o)
+      const call = first.output.find((item): item is OpenAI.Responses.ResponseFunctionToolCall => item.type === 'function_call')!
+      between()
+      const start = body(a)
+      const input: OpenAI.Responses.ResponseInputItem[] = [
+        { role: 'user', content: PROMPT },
+        ...(first.output as OpenAI.Responses.ResponseInputItem[]),
+        { type: 'function_call_output', call_id: call.call_id, output: EARLIER.result },
+      ]
+      const second = await sdk.responses.create({ ...start, input }, options(a))
+      return { first: read(first), second: read(second) }
+    },
     async askError(a) {
       const call = a.stream ? sdk.responses.create({ ...body(a), stream: true }, options(a)) : sdk.responses.create(body(a), options(a))
       return openAIError(await rejection(call))
@@ -248,6 +313,10 @@ export function responsesClient(sdk: OpenAI): Client {
 }
 
 export function messagesClient(sdk: Anthropic): Client {
+  const earlier: Anthropic.MessageParam[] = [
+    { role: 'assistant', content: [{ type: 'tool_use', id: EARLIER.call.id, name: EARLIER.call.name, input: EARLIER.call.args }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: EARLIER.call.id, content: EARLIER.result }] },
+  ]
   const body = (a: Ask): Omit<Anthropic.MessageCreateParamsNonStreaming, 'stream'> => ({
     model: a.model,
     // room for the thinking budget, which Anthropic counts into max_tokens
@@ -257,6 +326,7 @@ export function messagesClient(sdk: Anthropic): Client {
         role: 'user',
         content: a.image ? [{ type: 'text', text: PROMPT }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: IMAGE.base64 } }] : PROMPT,
       },
+      ...(a.earlier ? earlier : []),
     ],
     ...(a.tools ? { tools: TOOLS.slice(0, a.tools).map((t) => ({ name: t.name, description: t.description, input_schema: t.parameters })) } : {}),
     ...(a.reasoning ? { thinking: { type: 'enabled', budget_tokens: REASONING.budget } } : {}),
@@ -280,6 +350,19 @@ export function messagesClient(sdk: Anthropic): Client {
     api: 'messages',
     async ask(a) {
       return read(a.stream ? await sdk.messages.stream(body(a), options(a)).finalMessage() : await sdk.messages.create(body(a), options(a)))
+    },
+    async askLoop(a, between) {
+      const o = options({ ...a, requestId: `${a.requestId}.1` })
+      const first = a.stream ? await sdk.messages.stream(body(a), o).finalMessage() : await sdk.messages.create(body(a), o)
+      const use = first.content.find((b) => b.type === 'tool_use')!
+      between()
+      const start = body(a)
+      const history: Anthropic.MessageParam[] = [
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: EARLIER.result }] },
+      ]
+      const second = await sdk.messages.create({ ...start, messages: [...start.messages, ...history] }, options(a))
+      return { first: read(first), second: read(second) }
     },
     async askError(a) {
       const call = a.stream ? sdk.messages.create({ ...body(a), stream: true }, options(a)) : sdk.messages.create(body(a), options(a))

@@ -5,7 +5,9 @@
  * The mock has no upstream: it answers in-process, so its driver computes what it will say.
  */
 import { expect } from 'vitest'
+import type { ChatRequest } from '../../src/core/openai-schema.js'
 import type { ProviderType } from '../../src/core/provider-types.js'
+import { reasoningText } from '../../src/core/reasoning.js'
 import { countTokens } from '../../src/providers/mock.js'
 import { mockThinking, mockToolCall } from '../../src/providers/mock-answer.js'
 import { fakeSignature, FAKE_ANTHROPIC_KEY, type FakeAnthropic } from '../fakes/anthropic-upstream.js'
@@ -16,7 +18,7 @@ import { FAKE_ENCRYPTED } from '../fakes/responses-api.js'
 import { callsOf, type PlayedUsage, type Scenario } from '../fakes/scenario.js'
 import { cliOk } from '../helpers/proxy.js'
 import type { RecordedRequest } from './provider-suite.js'
-import { IMAGE, PROMPT, REASONING, TOOLS, type Api, type Ask } from './matrix-clients.js'
+import { EARLIER, IMAGE, PROMPT, REASONING, TOOLS, type Api, type Ask } from './matrix-clients.js'
 
 /** A scenario that gives an answer (not an error). */
 export type Answered = Extract<Scenario, { kind: 'text' | 'tool_call' }>
@@ -36,6 +38,75 @@ export interface Wire {
   image(req: RecordedRequest, api: Api): { seen: unknown; want: unknown }
   reasoning(req: RecordedRequest, api: Api): { seen: unknown; want: unknown }
   tools(req: RecordedRequest, api: Api): string[]
+  /** the conversation, reduced to what must survive translation */
+  turns(req: RecordedRequest, api: Api): { seen: Turn[]; want: Turn[] }
+  /** the reasoning of an earlier answer (`thought`) as it went back upstream on the next turn of a tool loop */
+  earlierReasoning(req: RecordedRequest, api: Api, thought: string): { seen: unknown; want: unknown }
+}
+
+/** One turn of a conversation as any wire carries it. Ollama has no call ids: its results name the function. */
+export type Turn =
+  | { role: 'user'; text: string }
+  | { role: 'assistant'; text: string; calls: Array<{ id: string | null; name: string; args: unknown }> }
+  | { role: 'tool'; id: string | null; name: string | null; text: string }
+
+/** The conversation a cell with an earlier turn sends: the prompt, the call, its result. */
+function conversation(byName: boolean): Turn[] {
+  const { call, result } = EARLIER
+  return [
+    { role: 'user', text: PROMPT },
+    { role: 'assistant', text: '', calls: [{ id: byName ? null : call.id, name: call.name, args: call.args }] },
+    { role: 'tool', id: byName ? null : call.id, name: byName ? call.name : null, text: result },
+  ]
+}
+
+type Part = { type: string; text?: string }
+const joinText = (content: string | Part[] | null | undefined) => (typeof content === 'string' ? content : (content ?? []).map((p) => (p.type === 'text' ? p.text : '')).join(''))
+
+/** Chat completions messages (OpenAI, Azure, OpenAI-compatible hosts) as turns. */
+function chatTurns(messages: Array<Record<string, any>>): Turn[] {
+  return messages.map((m): Turn => {
+    if (m.role === 'tool') return { role: 'tool', id: m.tool_call_id, name: null, text: joinText(m.content) }
+    if (m.role === 'assistant') return { role: 'assistant', text: joinText(m.content), calls: (m.tool_calls ?? []).map((c: any) => ({ id: c.id, name: c.function.name, args: JSON.parse(c.function.arguments) })) }
+    return { role: 'user', text: joinText(m.content) }
+  })
+}
+
+/** Responses input items as turns: consecutive function calls are one assistant turn. */
+function responsesTurns(input: Array<Record<string, any>>): Turn[] {
+  const turns: Turn[] = []
+  for (const item of input) {
+    const last = turns.at(-1)
+    if (item.type === 'function_call') {
+      const call = { id: item.call_id, name: item.name, args: JSON.parse(item.arguments) }
+      if (last?.role === 'assistant') last.calls.push(call)
+      else turns.push({ role: 'assistant', text: '', calls: [call] })
+    } else if (item.type === 'function_call_output') turns.push({ role: 'tool', id: item.call_id, name: null, text: item.output })
+    else turns.push({ role: 'user', text: typeof item.content === 'string' ? item.content : item.content.map((p: Part) => p.text ?? '').join('') })
+  }
+  return turns
+}
+
+/** Anthropic messages as turns: each tool_result block is a turn of its own. */
+function anthropicTurns(messages: Array<{ role: string; content: string | Array<Record<string, any>> }>): Turn[] {
+  return messages.flatMap((m): Turn[] => {
+    const blocks = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content
+    if (m.role === 'assistant') {
+      return [{ role: 'assistant', text: joinText(blocks as Part[]), calls: blocks.filter((b) => b.type === 'tool_use').map((b) => ({ id: b.id, name: b.name, args: b.input })) }]
+    }
+    const results: Turn[] = blocks.filter((b) => b.type === 'tool_result').map((b) => ({ role: 'tool', id: b.tool_use_id, name: null, text: joinText(b.content) }))
+    const text = joinText(blocks.filter((b) => b.type !== 'tool_result') as Part[])
+    return text ? [...results, { role: 'user', text }] : results
+  })
+}
+
+/** Ollama messages as turns: calls without ids, results with the function's name. */
+function ollamaTurns(messages: Array<Record<string, any>>): Turn[] {
+  return messages.map((m): Turn => {
+    if (m.role === 'tool') return { role: 'tool', id: null, name: m.tool_name ?? null, text: m.content }
+    if (m.role === 'assistant') return { role: 'assistant', text: m.content, calls: (m.tool_calls ?? []).map((c: any) => ({ id: null, name: c.function.name, args: c.function.arguments })) }
+    return { role: 'user', text: m.content }
+  })
 }
 
 export interface ProviderDriver {
@@ -73,26 +144,29 @@ interface Plays {
   /** tool call ids come back as the upstream sent them (else the adapter makes `call_…` ones) */
   keepsCallIds: boolean
   /** the reasoning text and signature a client sees for this API, given the scenario's reasoning text */
-  reasoning(api: Api, text: string | undefined): { reasoning: string | null; signature: string | null }
+  reasoning(api: Api, text: string | undefined, ask: Ask): { reasoning: string | null; signature: string | null }
   /** the upstream reports reasoning tokens in its usage */
   reportsReasoningTokens: boolean
   /** the upstream reports prompt tokens read from its cache */
   reportsCache: boolean
 }
 
-function played(s: Answered, plays: Plays, api: Api): Expected {
+function played(s: Answered, plays: Plays, api: Api, ask: Ask): Expected {
   const usage: PlayedUsage = { prompt: s.usage.prompt, completion: s.usage.completion }
   if (plays.reportsReasoningTokens && s.usage.reasoning !== undefined) usage.reasoning = s.usage.reasoning
   if (plays.reportsCache && s.usage.cached !== undefined) usage.cached = s.usage.cached
   return {
     text: s.kind === 'text' ? s.text : (s.text ?? ''),
     calls: s.kind === 'tool_call' ? callsOf(s).map((c) => ({ id: plays.keepsCallIds ? c.id : expect.stringMatching(/^call_\w+$/), name: c.name, args: c.args })) : [],
-    ...plays.reasoning(api, s.reasoning),
+    ...plays.reasoning(api, s.reasoning, ask),
     usage,
   }
 }
 
 const noSignature = (text: string | undefined) => ({ reasoning: text ?? null, signature: null })
+
+/** OpenAI's Responses API: a reasoning request always gets a reasoning item, with its encrypted content when included. */
+const nativeReasoning = (text: string | undefined, ask: Ask) => ({ reasoning: text ?? null, signature: ask.reasoning ? FAKE_ENCRYPTED : null })
 
 /** OpenAI's wire: chat completions, and the Responses API where it is called natively. */
 function openAIWire(nativeResponses: boolean, model: (req: RecordedRequest) => string | undefined): Wire {
@@ -110,6 +184,15 @@ function openAIWire(nativeResponses: boolean, model: (req: RecordedRequest) => s
       return { seen: req.body.reasoning_effort, want: REASONING.effort }
     },
     tools: (req, api) => req.body.tools.map((t: { name?: string; function?: { name: string } }) => (native(api) ? t.name : t.function!.name)),
+    turns: (req, api) => ({ seen: native(api) ? responsesTurns(req.body.input) : chatTurns(req.body.messages), want: conversation(false) }),
+    earlierReasoning(req, api, thought) {
+      // OpenAI's own reasoning item goes back untouched, its encrypted content included
+      if (native(api)) return { seen: req.body.input.find((i: { type?: string }) => i.type === 'reasoning'), want: expect.objectContaining({ summary: [{ type: 'summary_text', text: thought }], encrypted_content: FAKE_ENCRYPTED }) }
+      // OpenAI's chat completions gave no reasoning text, so none can go back; a compatible host's goes back
+      // by one name or the other (DeepSeek reads reasoning_content, vLLM and Ollama reasoning)
+      const assistant = req.body.messages.find((m: { role: string }) => m.role === 'assistant')
+      return { seen: reasoningText(assistant) ?? null, want: nativeResponses ? null : thought }
+    },
   }
 }
 
@@ -125,7 +208,7 @@ export function openAIDriver(fake: FakeUpstream, type: 'openai' | 'openai-compat
     keepsCallIds: true,
     reportsReasoningTokens: true,
     reportsCache: true,
-    reasoning: (api, text) => (!own ? noSignature(text) : api === 'responses' ? { reasoning: text ?? null, signature: text ? FAKE_ENCRYPTED : null } : noSignature(undefined)),
+    reasoning: (api, text, ask) => (!own ? noSignature(text) : api === 'responses' ? nativeReasoning(text, ask) : noSignature(undefined)),
   }
   return {
     type,
@@ -138,7 +221,7 @@ export function openAIDriver(fake: FakeUpstream, type: 'openai' | 'openai-compat
       const strip = own && api !== 'responses' && (s.kind === 'text' || s.kind === 'tool_call')
       fake.play(strip ? { ...s, reasoning: undefined } : s)
     },
-    expect: (s, api) => played(s, plays, api),
+    expect: (s, api, ask) => played(s, plays, api, ask),
     failure: (s) => ({ provider: type, message: s.message }),
     overloadsMidStream: false,
     wire: openAIWire(own, (req) => req.body?.model),
@@ -151,7 +234,7 @@ export function azureDriver(fake: FakeAzure): ProviderDriver {
     keepsCallIds: true,
     reportsReasoningTokens: true,
     reportsCache: true,
-    reasoning: (api, text) => (api === 'responses' ? { reasoning: text ?? null, signature: text ? FAKE_ENCRYPTED : null } : noSignature(undefined)),
+    reasoning: (api, text, ask) => (api === 'responses' ? nativeReasoning(text, ask) : noSignature(undefined)),
   }
   return {
     type: 'azure',
@@ -163,7 +246,7 @@ export function azureDriver(fake: FakeAzure): ProviderDriver {
       // like OpenAI, Azure's chat completions carry no reasoning text (the fake would not send it anyway)
       fake.play(api !== 'responses' && (s.kind === 'text' || s.kind === 'tool_call') ? { ...s, reasoning: undefined } : s)
     },
-    expect: (s, api) => played(s, plays, api),
+    expect: (s, api, ask) => played(s, plays, api, ask),
     failure: (s) => ({ provider: 'azure', message: s.message }),
     overloadsMidStream: false,
     wire: openAIWire(true, (req) => (req.path.includes('/openai/v1/responses') ? req.body?.model : fake.modelOf(req))),
@@ -185,7 +268,7 @@ export function anthropicDriver(fake: FakeAnthropic): ProviderDriver {
     setup: (dir) => addProvider(dir, 'anthropic', { baseUrl: fake.url, key: FAKE_ANTHROPIC_KEY }, 'claude-sonnet-4-5'),
     requests: fake.requests,
     play: (s) => fake.play(s),
-    expect: (s, api) => played(s, plays, api),
+    expect: (s, api, ask) => played(s, plays, api, ask),
     failure: (s) => ({ provider: 'anthropic', message: s.message }),
     overloadsMidStream: true,
     wire: {
@@ -193,6 +276,12 @@ export function anthropicDriver(fake: FakeAnthropic): ProviderDriver {
       image: (req) => ({ seen: req.body.messages.at(-1).content.find((b: { type: string }) => b.type === 'image'), want: { type: 'image', source: { type: 'base64', media_type: IMAGE.mediaType, data: IMAGE.base64 } } }),
       reasoning: (req) => ({ seen: req.body.thinking, want: { type: 'enabled', budget_tokens: REASONING.budget } }),
       tools: (req) => req.body.tools.map((t: { name: string }) => t.name),
+      turns: (req) => ({ seen: anthropicTurns(req.body.messages), want: conversation(false) }),
+      // in a tool loop with thinking on, the assistant turn must open with its signed thinking block
+      earlierReasoning: (req, _api, thought) => ({
+        seen: req.body.messages.find((m: { role: string }) => m.role === 'assistant').content[0],
+        want: { type: 'thinking', thinking: thought, signature: fakeSignature(thought) },
+      }),
     },
   }
 }
@@ -207,7 +296,7 @@ export function ollamaDriver(fake: FakeOllama): ProviderDriver {
     setup: (dir) => addProvider(dir, 'ollama', { baseUrl: fake.baseUrl }, 'qwen3:8b'),
     requests: fake.requests,
     play: (s) => fake.play(s),
-    expect: (s, api) => played(s, plays, api),
+    expect: (s, api, ask) => played(s, plays, api, ask),
     failure: (s) => ({ provider: 'ollama', message: s.message }),
     overloadsMidStream: false,
     wire: {
@@ -216,6 +305,8 @@ export function ollamaDriver(fake: FakeOllama): ProviderDriver {
       // Ollama's levels: minimal and low are both 'low'
       reasoning: (req) => ({ seen: req.body.think, want: 'low' }),
       tools: (req) => req.body.tools.map((t: { function: { name: string } }) => t.function.name),
+      turns: (req) => ({ seen: ollamaTurns(req.body.messages), want: conversation(true) }),
+      earlierReasoning: (req, _api, thought) => ({ seen: req.body.messages.find((m: { role: string }) => m.role === 'assistant').thinking, want: thought }),
     },
   }
 }
@@ -237,10 +328,19 @@ export function mockDriver(): ProviderDriver {
     requests: null,
     play: () => {},
     expect(_s, api, ask) {
-      // what the mock makes of the translated request: one user message with the prompt
-      const req = {
+      // what the mock makes of the translated request: the prompt (and the earlier call and its result)
+      const { call: earlier, result } = EARLIER
+      const req: ChatRequest = {
         model: 'mock-1',
-        messages: [{ role: 'user' as const, content: PROMPT }],
+        messages: [
+          { role: 'user', content: PROMPT },
+          ...(ask.earlier
+            ? [
+                { role: 'assistant' as const, content: null, tool_calls: [{ id: earlier.id, type: 'function' as const, function: { name: earlier.name, arguments: JSON.stringify(earlier.args) } }] },
+                { role: 'tool' as const, tool_call_id: earlier.id, content: result },
+              ]
+            : []),
+        ],
         ...(ask.tools ? { tools: TOOLS.slice(0, ask.tools).map((t) => ({ type: 'function' as const, function: t })) } : {}),
         ...(ask.reasoning ? { reasoning_effort: REASONING.effort } : {}),
       }
@@ -254,7 +354,8 @@ export function mockDriver(): ProviderDriver {
         reasoning: thinking?.text ?? null,
         signature: thinking?.block.signature ?? null,
         usage: {
-          prompt: 4 + countTokens(PROMPT),
+          // four tokens a message, and its text (a call's message has none)
+          prompt: 4 + countTokens(PROMPT) + (ask.earlier ? 8 + countTokens(result) : 0),
           completion: countTokens(call ? call.arguments : text) + reasoningTokens,
           ...(thinking ? { reasoning: reasoningTokens } : {}),
         },

@@ -20,11 +20,12 @@ import { startFakeOllama, type FakeOllama } from '../fakes/ollama-upstream.js'
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
 import type { Scenario } from '../fakes/scenario.js'
 import { cliOk, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
-import { chatClient, messagesClient, responsesClient, TOOLS, type Api, type Ask, type Client } from './matrix-clients.js'
-import { anthropicDriver, azureDriver, mockDriver, ollamaDriver, openAIDriver, type Answered, type ProviderDriver } from './matrix-providers.js'
+import { chatClient, messagesClient, responsesClient, TOOLS, type Answer, type Api, type Ask, type Client } from './matrix-clients.js'
+import { anthropicDriver, azureDriver, mockDriver, ollamaDriver, openAIDriver, type Answered, type Expected, type ProviderDriver } from './matrix-providers.js'
 
 const WEATHER = { id: 'call_weather_1', name: 'get_weather', args: { city: 'Zürich', days: [1, 2] } }
 const TIME = { id: 'call_time_2', name: 'get_time', args: { zone: 'Europe/Zurich' } }
+const CITIES = { id: 'call_cities_3', name: 'list_cities', args: {} }
 const TEXT = 'Grüße aus Zürich: sonnig, 21 °C, am Abend Gewitter.'
 const THOUGHT = 'Der Nutzer fragt nach dem Wetter; ich antworte kurz — mit Temperatur.'
 const usage = (prompt: number, completion: number, more: { reasoning?: number; cached?: number } = {}) => ({ prompt, completion, ...more })
@@ -32,9 +33,11 @@ const usage = (prompt: number, completion: number, more: { reasoning?: number; c
 interface Line {
   id: string
   /** what the client asks besides the prompt */
-  ask: Partial<Pick<Ask, 'stream' | 'tools' | 'image' | 'reasoning'>>
+  ask: Partial<Pick<Ask, 'stream' | 'tools' | 'image' | 'reasoning' | 'earlier'>>
   /** what the upstream answers */
   play: Scenario
+  /** a tool loop: the first answer (a call) goes back with its result, and the upstream answers this */
+  then?: Answered
   /** the proxy's audit row must carry the upstream's usage */
   audit?: boolean
 }
@@ -45,8 +48,11 @@ const LINES: Line[] = [
   { id: 'tool call', ask: { tools: 1 }, play: { kind: 'tool_call', ...WEATHER, usage: usage(20, 10) } },
   { id: 'tool call, streamed', ask: { tools: 1, stream: true }, play: { kind: 'tool_call', ...WEATHER, text: 'Ich sehe nach.', usage: usage(21, 11) } },
   { id: 'tool call, streamed in 1-byte pieces', ask: { tools: 1, stream: true }, play: { kind: 'tool_call', ...WEATHER, text: 'Ich sehe nach.', usage: usage(22, 12), pieceSize: 1 } },
+  { id: 'tool call without arguments', ask: { tools: 3 }, play: { kind: 'tool_call', ...CITIES, usage: usage(25, 6) } },
+  { id: 'tool call without arguments, streamed', ask: { tools: 3, stream: true }, play: { kind: 'tool_call', ...CITIES, usage: usage(26, 7) } },
   { id: 'parallel tool calls', ask: { tools: 2 }, play: { kind: 'tool_call', ...WEATHER, text: 'Ich sehe nach.', parallel: [TIME], usage: usage(30, 20) } },
   { id: 'parallel tool calls, streamed', ask: { tools: 2, stream: true }, play: { kind: 'tool_call', ...WEATHER, parallel: [TIME], usage: usage(31, 21) } },
+  { id: 'tool result on the next turn', ask: { tools: 1, earlier: true }, play: { kind: 'text', text: 'Es sind 21 °C und sonnig.', usage: usage(40, 9) } },
   { id: 'image input', ask: { image: true }, play: { kind: 'text', text: 'Ein rotes Rechteck.', usage: usage(90, 5) } },
   { id: 'reasoning', ask: { reasoning: true }, play: { kind: 'text', text: TEXT, reasoning: THOUGHT, usage: usage(15, 40, { reasoning: 25 }) } },
   { id: 'reasoning, streamed', ask: { reasoning: true, stream: true }, play: { kind: 'text', text: TEXT, reasoning: THOUGHT, usage: usage(16, 41, { reasoning: 26 }) } },
@@ -55,6 +61,18 @@ const LINES: Line[] = [
     id: 'reasoning before a tool call, streamed in 1-byte pieces',
     ask: { reasoning: true, tools: 1, stream: true },
     play: { kind: 'tool_call', ...WEATHER, reasoning: THOUGHT, usage: usage(18, 43, { reasoning: 28 }), pieceSize: 1 },
+  },
+  {
+    id: 'reasoning kept through a tool loop',
+    ask: { reasoning: true, tools: 1 },
+    play: { kind: 'tool_call', ...WEATHER, reasoning: THOUGHT, usage: usage(19, 44, { reasoning: 29 }) },
+    then: { kind: 'text', text: 'Es sind 21 °C und sonnig.', usage: usage(70, 9) },
+  },
+  {
+    id: 'reasoning kept through a tool loop, streamed',
+    ask: { reasoning: true, tools: 1, stream: true },
+    play: { kind: 'tool_call', ...WEATHER, reasoning: THOUGHT, usage: usage(20, 45, { reasoning: 30 }) },
+    then: { kind: 'text', text: 'Es sind 21 °C und sonnig.', usage: usage(71, 10) },
   },
   { id: 'upstream 429 before the first byte', ask: {}, play: { kind: 'error', status: 429, message: 'Rate limit reached for requests' } },
   { id: 'upstream 500 before the first byte', ask: {}, play: { kind: 'error', status: 500, message: 'The server had an error processing your request' } },
@@ -143,8 +161,23 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
   })
 
   async function answered(client: Client, d: ProviderDriver, s: Answered, a: Ask): Promise<void> {
-    const answer = await client.ask(a)
-    const want = d.expect(s, client.api, a)
+    compare(client.api, await client.ask(a), d.expect(s, client.api, a))
+  }
+
+  /** The tool loop: both answers as played, and the first answer's reasoning back upstream in its own form. */
+  async function looped(client: Client, d: ProviderDriver, line: Line & { then: Answered }, a: Ask, before: number): Promise<void> {
+    const { first, second } = await client.askLoop(a, () => d.play(line.then, client.api))
+    compare(client.api, first, d.expect(line.play as Answered, client.api, a))
+    compare(client.api, second, d.expect(line.then, client.api, { ...a, earlier: true }))
+    if (!d.requests || !d.wire) return
+    const calls = d.requests.slice(before)
+    expect(calls, 'upstream calls for this cell').toHaveLength(2)
+    const { seen, want } = d.wire.earlierReasoning(calls[1]!, client.api, (line.play as Answered).reasoning!)
+    expect(seen).toEqual(want)
+  }
+
+  function compare(api: Api, answer: Answer, want: Expected): void {
+    const client = { api }
     expect(answer.text).toBe(want.text)
     expect(answer.calls).toEqual(want.calls)
     expect(answer.stop).toBe(STOP[client.api](want.calls.length > 0))
@@ -191,6 +224,10 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
       expect(seen).toEqual(want)
     }
     if (a.tools) expect(d.wire.tools(req, api)).toEqual(TOOLS.slice(0, a.tools).map((t) => t.name))
+    if (a.earlier) {
+      const { seen, want } = d.wire.turns(req, api)
+      expect(seen).toEqual(want)
+    }
   }
 
   async function audited(d: ProviderDriver, s: Answered, api: Api, a: Ask): Promise<void> {
@@ -205,9 +242,10 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     const d = drivers.get(type)!
     const client = clients.get(api)!
     const s = line.play
-    const a: Ask = { model: d.modelFor(s), stream: false, tools: 0, image: false, reasoning: false, ...line.ask, requestId: `matrix-${api}-${type}-${n}` }
+    const a: Ask = { model: d.modelFor(s), stream: false, tools: 0, image: false, reasoning: false, earlier: false, ...line.ask, requestId: `matrix-${api}-${type}-${n}` }
     d.play(s, api)
     const before = d.requests?.length ?? 0
+    if (line.then) return looped(client, d, { ...line, then: line.then }, a, before)
     if (s.kind === 'error') await refused(client, d, s, a)
     else if (s.kind === 'stream_error') await broken(client, d, s, a)
     else await answered(client, d, s, a)
@@ -215,14 +253,15 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     if (line.audit && (s.kind === 'text' || s.kind === 'tool_call')) await audited(d, s, api, a)
   }
 
-  let cells = 0
+  /** requests the cells make (a tool loop makes two) */
+  let requests = 0
   for (const api of APIS) {
     describe(api, () => {
       for (const type of PROVIDERS) {
         describe(type, () => {
           LINES.forEach((line, n) => {
             if (NOT_APPLICABLE[type]?.[line.id]) return
-            cells++
+            requests += line.then ? 2 : 1
             it(line.id, () => run(api, type, line, n))
           })
         })
@@ -234,7 +273,7 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     await proxy.audit.flush()
     type Row = { model: string; status: number; prompt_tokens: number | null; completion_tokens: number | null }
     const rows = JSON.parse((await cliOk(data.dir, ['audit', 'ls', '--limit', '10000', '--json'])).stdout) as Row[]
-    expect(rows).toHaveLength(cells)
+    expect(rows).toHaveLength(requests)
     const sums = new Map<string, { model: string; requests: number; errors: number; promptTokens: number; completionTokens: number }>()
     for (const r of rows) {
       const sum = sums.get(r.model) ?? { model: r.model, requests: 0, errors: 0, promptTokens: 0, completionTokens: 0 }
