@@ -1,7 +1,8 @@
 /**
  * The conformance matrix's providers: for each provider type, how the proxy is told about it, how its
  * fake upstream is made to play a scenario, what a client should get back, and how to read the request
- * the upstream received in the upstream's own wire format (its model, image, reasoning and tools).
+ * the upstream received in the upstream's own wire format (its model, image, reasoning, tools, earlier
+ * turns, and the reasoning a tool loop sends back).
  * The mock has no upstream: it answers in-process, so its driver computes what it will say.
  */
 import { expect } from 'vitest'
@@ -168,9 +169,12 @@ const noSignature = (text: string | undefined) => ({ reasoning: text ?? null, si
 /** OpenAI's Responses API: a reasoning request always gets a reasoning item, with its encrypted content when included. */
 const nativeReasoning = (text: string | undefined, ask: Ask) => ({ reasoning: text ?? null, signature: ask.reasoning ? FAKE_ENCRYPTED : null })
 
-/** OpenAI's wire: chat completions, and the Responses API where it is called natively. */
-function openAIWire(nativeResponses: boolean, model: (req: RecordedRequest) => string | undefined): Wire {
-  const native = (api: Api) => api === 'responses' && nativeResponses
+/**
+ * OpenAI's wire: chat completions, and (`own`: OpenAI's or Azure's own service, not a compatible host) the
+ * Responses API, called natively.
+ */
+function openAIWire(own: boolean, model: (req: RecordedRequest) => string | undefined): Wire {
+  const native = (api: Api) => api === 'responses' && own
   return {
     model,
     image(req, api) {
@@ -191,7 +195,7 @@ function openAIWire(nativeResponses: boolean, model: (req: RecordedRequest) => s
       // OpenAI's chat completions gave no reasoning text, so none can go back; a compatible host's goes back
       // by one name or the other (DeepSeek reads reasoning_content, vLLM and Ollama reasoning)
       const assistant = req.body.messages.find((m: { role: string }) => m.role === 'assistant')
-      return { seen: reasoningText(assistant) ?? null, want: nativeResponses ? null : thought }
+      return { seen: reasoningText(assistant) ?? null, want: own ? null : thought }
     },
   }
 }

@@ -6,8 +6,9 @@
  * A scenario is one line of LINES: what the upstream answers and what the client asks. The runner is
  * shared: it checks the answer the client got (text, tool calls and their parsed arguments, reasoning and
  * its signature, stop reason, usage), the request the upstream got in its own format (model, image bytes,
- * reasoning parameters, tools), the error class and status, and for some lines the proxy's audit row.
- * A cell that cannot apply is in NOT_APPLICABLE with why; it has no test.
+ * reasoning parameters, tools, earlier turns, reasoning sent back in a tool loop), the error class and
+ * status, and for some lines the proxy's audit row. Each cell makes one upstream call (two for a tool
+ * loop): retries are off. A cell that cannot apply is in NOT_APPLICABLE with why; it has no test.
  */
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
@@ -177,15 +178,14 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
   }
 
   function compare(api: Api, answer: Answer, want: Expected): void {
-    const client = { api }
     expect(answer.text).toBe(want.text)
     expect(answer.calls).toEqual(want.calls)
-    expect(answer.stop).toBe(STOP[client.api](want.calls.length > 0))
+    expect(answer.stop).toBe(STOP[api](want.calls.length > 0))
     expect({ reasoning: answer.reasoning, signature: answer.signature }).toEqual({ reasoning: want.reasoning, signature: want.signature })
-    // Responses always report reasoning tokens (0 when the upstream said nothing); the others when the upstream did
-    const reasoningTokens = want.usage.reasoning ?? (client.api === 'responses' ? 0 : null)
     const u = want.usage
-    expect(answer.usage).toEqual({ input: u.prompt, output: u.completion, total: u.prompt + u.completion, cached: u.cached ?? 0, reasoning: reasoningTokens })
+    // Responses always report reasoning tokens (0 when the upstream said nothing); the others when the upstream did
+    const reasoning = u.reasoning ?? (api === 'responses' ? 0 : null)
+    expect(answer.usage).toEqual({ input: u.prompt, output: u.completion, total: u.prompt + u.completion, cached: u.cached ?? 0, reasoning })
   }
 
   async function refused(client: Client, d: ProviderDriver, s: Extract<Scenario, { kind: 'error' }>, a: Ask): Promise<void> {
@@ -269,7 +269,7 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     })
   }
 
-  it('records every cell once in the audit trail, and the usage table adds the audit rows up per model', async () => {
+  it('records each request of the matrix once in the audit trail, and the usage table adds the audit rows up per model', async () => {
     await proxy.audit.flush()
     type Row = { model: string; status: number; prompt_tokens: number | null; completion_tokens: number | null }
     const rows = JSON.parse((await cliOk(data.dir, ['audit', 'ls', '--limit', '10000', '--json'])).stdout) as Row[]
