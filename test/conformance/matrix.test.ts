@@ -14,6 +14,7 @@ import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ProviderType } from '../../src/core/provider-types.js'
+import { roughCount, Tokenizer } from '../../src/limits/estimate.js'
 import type { RunningProxy } from '../../src/server/start.js'
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic-upstream.js'
 import { startFakeAzure, type FakeAzure } from '../fakes/azure-upstream.js'
@@ -129,6 +130,9 @@ const STOP: Record<Api, (calls: boolean) => string> = {
   messages: (calls) => (calls ? 'tool_use' : 'end_turn'),
 }
 
+const tokenizer = new Tokenizer()
+const exactCount = (text: string) => tokenizer.counter(1e9)(text)
+
 /** Retries, key cooldowns and circuits would blur what one upstream answer does: each cell makes one call. */
 const ONE_CALL_POLICY = { retry: { max_attempts: 1 }, keys: { cooldown_ms: 0 }, circuit: { consecutive_failures: 10_000, min_requests: 10_000 } }
 
@@ -143,6 +147,7 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
   const clients = new Map<Api, Client>()
 
   beforeAll(async () => {
+    await tokenizer.load()
     ;[openai, azure, anthropic, ollama] = await Promise.all([startFakeOpenAI(), startFakeAzure(), startFakeAnthropic(), startFakeOllama()])
     for (const d of [openAIDriver(openai, 'openai'), openAIDriver(openai, 'openai-compatible'), azureDriver(azure), anthropicDriver(anthropic), ollamaDriver(ollama), mockDriver()]) {
       drivers.set(d.type, d)
@@ -207,6 +212,13 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     if (want.cls) expect(seen.error).toBeInstanceOf(want.cls)
     expect(seen.code).toBe(want.code)
     expect(seen.message).toContain(s.message)
+    // The upstream's usage for the answer never came: the proxy charges the prompt's estimate and what the
+    // stream carried, counted with the tokenizer (or, before it has loaded, the character rule).
+    await proxy.audit.flush()
+    const row = JSON.parse((await cliOk(data.dir, ['audit', 'show', a.requestId, '--json'])).stdout)
+    expect(row).toMatchObject({ status: 200, provider: d.type, error_code: expect.any(String) })
+    expect(row.prompt_tokens).toBeGreaterThan(0)
+    expect(row.completion_tokens).toBeOneOf([roughCount(s.text), exactCount(s.text)])
   }
 
   function upstreamSaw(d: ProviderDriver, api: Api, before: number, a: Ask): void {
