@@ -20,7 +20,7 @@ import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic-upstr
 import { startFakeAzure, type FakeAzure } from '../fakes/azure-upstream.js'
 import { startFakeOllama, type FakeOllama } from '../fakes/ollama-upstream.js'
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
-import type { Scenario } from '../fakes/scenario.js'
+import type { PlayedUsage, Scenario } from '../fakes/scenario.js'
 import { cliOk, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
 import { chatClient, messagesClient, responsesClient, TOOLS, type Answer, type Api, type Ask, type Client } from './matrix-clients.js'
 import { anthropicDriver, azureDriver, mockDriver, ollamaDriver, openAIDriver, type Answered, type Expected, type ProviderDriver } from './matrix-providers.js'
@@ -145,6 +145,10 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
   let ollama: FakeOllama
   const drivers = new Map<ProviderType, ProviderDriver>()
   const clients = new Map<Api, Client>()
+  /** what each request's audit row must say, by request id: checked at the end, in one read of the trail */
+  const audits = new Map<string, Record<string, unknown>>()
+  const served = (d: ProviderDriver, a: Ask, u: PlayedUsage, requestId = a.requestId) =>
+    audits.set(requestId, { request_id: requestId, status: 200, model: a.model, provider: d.type, upstream_model: d.upstreamModel, stream: a.stream ? 1 : 0, error_code: null, prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion })
 
   beforeAll(async () => {
     await tokenizer.load()
@@ -167,14 +171,20 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
   })
 
   async function answered(client: Client, d: ProviderDriver, s: Answered, a: Ask): Promise<void> {
-    compare(client.api, await client.ask(a), d.expect(s, client.api, a))
+    const want = d.expect(s, client.api, a)
+    compare(client.api, await client.ask(a), want)
+    served(d, a, want.usage)
   }
 
   /** The tool loop: both answers as played, and the first answer's reasoning back upstream in its own form. */
   async function looped(client: Client, d: ProviderDriver, line: Line & { then: Answered }, a: Ask, before: number): Promise<void> {
     const { first, second } = await client.askLoop(a, () => d.play(line.then, client.api))
-    compare(client.api, first, d.expect(line.play as Answered, client.api, a))
-    compare(client.api, second, d.expect(line.then, client.api, { ...a, earlier: true }))
+    const wantFirst = d.expect(line.play as Answered, client.api, a)
+    const wantSecond = d.expect(line.then, client.api, { ...a, earlier: true })
+    compare(client.api, first, wantFirst)
+    compare(client.api, second, wantSecond)
+    served(d, a, wantFirst.usage, `${a.requestId}.1`)
+    served(d, { ...a, stream: false }, wantSecond.usage)
     if (!d.requests || !d.wire) return
     const calls = d.requests.slice(before)
     expect(calls, 'upstream calls for this cell').toHaveLength(2)
@@ -201,6 +211,7 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     expect({ status: seen.status, type: seen.type, code: seen.code }).toEqual({ status: want.status, type: want.type, code: want.code })
     expect(seen.message).toContain(`Provider '${provider}'`)
     expect(seen.message).toContain(message)
+    audits.set(a.requestId, { request_id: a.requestId, status: want.status, model: a.model, stream: a.stream ? 1 : 0, error_code: want.code, prompt_tokens: null, completion_tokens: null })
   }
 
   async function broken(client: Client, d: ProviderDriver, s: Extract<Scenario, { kind: 'stream_error' }>, a: Ask): Promise<void> {
@@ -216,9 +227,11 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
     // stream carried, counted with the tokenizer (or, before it has loaded, the character rule).
     await proxy.audit.flush()
     const row = JSON.parse((await cliOk(data.dir, ['audit', 'show', a.requestId, '--json'])).stdout)
-    expect(row).toMatchObject({ status: 200, provider: d.type, error_code: expect.any(String) })
+    const audit = { request_id: a.requestId, status: 200, model: a.model, provider: d.type, upstream_model: d.upstreamModel, stream: 1, error_code: expect.any(String) }
+    expect(row).toMatchObject(audit)
     expect(row.prompt_tokens).toBeGreaterThan(0)
     expect(row.completion_tokens).toBeOneOf([roughCount(s.text), exactCount(s.text)])
+    audits.set(a.requestId, audit)
   }
 
   function upstreamSaw(d: ProviderDriver, api: Api, before: number, a: Ask): void {
@@ -283,9 +296,13 @@ describe('conformance matrix: ingress API × provider × scenario', () => {
 
   it('records each request of the matrix once in the audit trail, and the usage table adds the audit rows up per model', async () => {
     await proxy.audit.flush()
-    type Row = { model: string; status: number; prompt_tokens: number | null; completion_tokens: number | null }
+    type Row = { request_id: string; model: string; status: number; prompt_tokens: number | null; completion_tokens: number | null }
     const rows = JSON.parse((await cliOk(data.dir, ['audit', 'ls', '--limit', '10000', '--json'])).stdout) as Row[]
     expect(rows).toHaveLength(requests)
+    // every row as its cell expected it
+    expect(audits.size).toBe(requests)
+    const byId = new Map(rows.map((r) => [r.request_id, r]))
+    for (const [id, want] of audits) expect(byId.get(id), id).toMatchObject(want)
     const sums = new Map<string, { model: string; requests: number; errors: number; promptTokens: number; completionTokens: number }>()
     for (const r of rows) {
       const sum = sums.get(r.model) ?? { model: r.model, requests: 0, errors: 0, promptTokens: 0, completionTokens: 0 }
