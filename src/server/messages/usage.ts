@@ -62,12 +62,22 @@ export function messageUsage(message: Record<string, unknown>): Usage | null {
   return usage && typeof usage === 'object' ? fromMessagesUsage(usage as AnthropicUsageFields) : null
 }
 
+/** message_delta events whose usage is zeros standing in for a report the upstream never made */
+const unreported = new WeakSet<object>()
+
+/** Marks a translated stream's message_delta as carrying no real usage (the SDKs need the field anyway). */
+export function withUnreportedUsage<T extends object>(event: T): T {
+  unreported.add(event)
+  return event
+}
+
 /**
  * Follows a stream's usage: message_start carries the input counts, message_delta the output count and
  * (lately) updated input counts. Every value is a running total, so a later one replaces an earlier one.
  * Only message_delta reports the answer's output: message_start's output count is a placeholder (Anthropic
  * says 1 or 2; a translated stream 0, its input too when not known yet), so a stream that ends before a
- * message_delta (the upstream failed, the client left) has reported no usage, and is charged what it carried.
+ * message_delta (the upstream failed, the client left), or whose upstream reported no usage at all, has
+ * reported none, and is charged what it carried.
  */
 export class StreamUsage {
   #fields: AnthropicUsageFields = {}
@@ -76,7 +86,7 @@ export class StreamUsage {
   observe(event: { type: string; [k: string]: unknown }): void {
     const usage = event.type === 'message_start' ? (event.message as { usage?: unknown } | undefined)?.usage : event.type === 'message_delta' ? event.usage : undefined
     if (!usage || typeof usage !== 'object') return
-    if (event.type === 'message_delta') this.#reported = true
+    if (event.type === 'message_delta' && !unreported.has(event)) this.#reported = true
     for (const key of COUNTERS) {
       const value = (usage as AnthropicUsageFields)[key]
       if (typeof value === 'number') this.#fields[key] = value
