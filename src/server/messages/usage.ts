@@ -56,19 +56,22 @@ export function fromMessagesUsage(u: AnthropicUsageFields): Usage {
   }
 }
 
-/** The usage of a native Message object, or null when it has none. */
+/** The usage of a Message object, or null when it has none (or only the zeros of an unreported one). */
 export function messageUsage(message: Record<string, unknown>): Usage | null {
   const usage = message.usage
-  return usage && typeof usage === 'object' ? fromMessagesUsage(usage as AnthropicUsageFields) : null
+  return usage && typeof usage === 'object' && !unreported.has(message) ? fromMessagesUsage(usage as AnthropicUsageFields) : null
 }
 
-/** message_delta events whose usage is zeros standing in for a report the upstream never made */
+/** Messages and message_delta events whose usage is zeros standing in for a report the upstream never made */
 const unreported = new WeakSet<object>()
 
-/** Marks a translated stream's message_delta as carrying no real usage (the SDKs need the field anyway). */
-export function withUnreportedUsage<T extends object>(event: T): T {
-  unreported.add(event)
-  return event
+/**
+ * Marks a translated Message or message_delta as carrying no real usage: Anthropic's shape requires the
+ * field, but the accounting must not take its zeros for the upstream's word.
+ */
+export function withUnreportedUsage<T extends object>(value: T): T {
+  unreported.add(value)
+  return value
 }
 
 /**
