@@ -7,6 +7,9 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningProxy } from '../../src/server/start.js'
 import { cli, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
+import type { Scenario } from '../fakes/scenario.js'
+
+export type { PlayedCall, PlayedUsage, Scenario } from '../fakes/scenario.js'
 
 export interface RecordedRequest {
   method: string
@@ -14,16 +17,6 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>
   body: any
 }
-
-export type Scenario =
-  /** a plain answer; streamed in several pieces when the request asks for a stream */
-  | { kind: 'text'; text: string; usage: { prompt: number; completion: number } }
-  /** one tool call (with optional text before it); arguments streamed in several fragments */
-  | { kind: 'tool_call'; id: string; name: string; args: Record<string, unknown>; text?: string; usage: { prompt: number; completion: number } }
-  /** the upstream refuses with this HTTP status and message, in its own error format */
-  | { kind: 'error'; status: number; message: string }
-  /** a stream that sends some text and then fails in the provider's own mid-stream error form */
-  | { kind: 'stream_error'; text: string; message: string }
 
 export interface FakeProvider {
   /** what the operator passes as --base-url */

@@ -166,6 +166,19 @@ describe('POST /v1/messages through the proxy, with the official Anthropic SDK',
       ])
       expect(seen.body.max_completion_tokens).toBe(50)
     })
+
+    it('records no usage, as chat does, when the upstream reported none: not the zeros the Message must show', async () => {
+      const { usage: _, ...withoutUsage } = chatCompletion('gpt-4o-mini', 'no usage here')
+      openai.respond(() => ({ kind: 'json', body: withoutUsage }))
+      const { data: msg, response } = await sdk.messages.create({ model: 'gpt-via-messages', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }).withResponse()
+      expect(msg.usage).toMatchObject({ input_tokens: 0, output_tokens: 0 })
+      const id = response.headers.get('x-request-id')!
+      const row = await eventually(
+        async () => (await cli(data.dir, ['audit', 'show', id, '--json'])).stdout,
+        (out) => out.startsWith('{'),
+      )
+      expect(JSON.parse(row)).toMatchObject({ status: 200, prompt_tokens: null, completion_tokens: null })
+    })
   })
 
   describe('errors in Anthropic\'s shape, raised as the SDK\'s classes', () => {

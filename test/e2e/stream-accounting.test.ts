@@ -3,9 +3,12 @@
  * are charged what was streamed: the prompt estimate plus the tokens written to the client, at least the
  * pre-call estimate. Real server, the openai SDK and raw fetch as clients, a fake OpenAI-compatible upstream.
  */
+import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { estimateChatPromptTokens, Tokenizer } from '../../src/limits/estimate.js'
+import { estimateMessagesTokens } from '../../src/server/messages/count-tokens.js'
+import { estimateResponsesTokens } from '../../src/server/responses/endpoints.js'
 import type { RunningProxy } from '../../src/server/start.js'
 import { chatChunks, startFakeOpenAI, type FakeUpstream, type RecordedRequest, type Scripted } from '../fakes/openai-upstream.js'
 import { cli, cliOk, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
@@ -154,6 +157,22 @@ describe('streams without a usage chunk are charged what they streamed', () => {
       expect(charged, api.path).toBeGreaterThanOrEqual(received)
       expect(charged, api.path).toBeLessThan(count(FULL) / 2)
     }
+
+  it('charges Messages and Responses streams translated from an upstream without usage what they streamed', async () => {
+    const audited = async (id: string | null) => JSON.parse((await eventually(() => cli(data.dir, ['audit', 'show', id!, '--json']), (r) => r.code === 0)).stdout)
+    const anthropic = new Anthropic({ apiKey: keys.whole, baseURL: proxy.url, maxRetries: 0 })
+    const messagesReq = { model: 'long', max_tokens: 2000, messages: [{ role: 'user' as const, content: 'Tell me a long story, please.' }] }
+    const messages = await anthropic.messages.create({ ...messagesReq, stream: true }).withResponse()
+    let text = ''
+    for await (const event of messages.data) if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') text += event.delta.text
+    expect(text).toBe(FULL)
+    expect(await audited(messages.response.headers.get('x-request-id'))).toMatchObject({ prompt_tokens: estimateMessagesTokens(messagesReq, count), completion_tokens: count(FULL) })
+
+    const openai = new OpenAI({ apiKey: keys.whole, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
+    const responsesReq = { model: 'long', input: 'Tell me a long story, please.' }
+    const responses = await openai.responses.create({ ...responsesReq, stream: true }).withResponse()
+    for await (const _ of responses.data) void _
+    expect(await audited(responses.response.headers.get('x-request-id'))).toMatchObject({ prompt_tokens: estimateResponsesTokens(responsesReq, count, false), completion_tokens: count(FULL) })
   })
 
   it('counts reasoning text and tool-call arguments of chat streams, and the text of legacy completion streams', async () => {

@@ -8,12 +8,16 @@
  * first in the assistant turn of a tool loop). A mapping bug in the adapter therefore fails the test
  * with the reason in the 400 message.
  *
- * It also counts tokens (POST /v1/messages/count_tokens), records every request with its headers, and
- * can be scripted per request through `respond` (exact bytes, any status), as the OpenAI fake is.
+ * It plays the conformance scenarios (several tool_use blocks for parallel calls; a scenario's reasoning as a
+ * signed thinking block; streams whole or in pieces of any size), counts tokens (POST
+ * /v1/messages/count_tokens), records every request with its headers, and can be scripted per request
+ * through `respond` (exact bytes, any status), as the OpenAI fake is.
  */
+import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { FakeProvider, RecordedRequest, Scenario } from '../conformance/provider-suite.js'
+import type { FakeProvider, RecordedRequest } from '../conformance/provider-suite.js'
+import { callsOf, piecesOf, writeStream, type Scenario } from './scenario.js'
 
 export const FAKE_ANTHROPIC_KEY = 'sk-ant-upstream-fake-123'
 
@@ -39,6 +43,18 @@ export type FakeThinking = { thinking: string; signature: string } | { redacted:
 
 /** A conformance scenario, plus what only Anthropic answers carry. */
 export type AnthropicScenario = Scenario & { thinking?: FakeThinking[]; cache?: { read: number; creation: number } }
+
+/** The signature the fake gives a scenario's reasoning text (a real one is opaque; this one is stable). */
+export function fakeSignature(thinking: string): string {
+  return `sig-${createHash('sha256').update(thinking).digest('base64')}`
+}
+
+/** The thinking blocks an answer starts with: the scenario's own, else its reasoning text, signed. */
+function thinkingOf(s: AnthropicScenario): FakeThinking[] {
+  if (s.thinking) return s.thinking
+  const reasoning = s.kind === 'text' || s.kind === 'tool_call' ? s.reasoning : undefined
+  return reasoning ? [{ thinking: reasoning, signature: fakeSignature(reasoning) }] : []
+}
 
 /** A scripted answer that replaces the scenario for one request. */
 export type AnthropicScripted =
@@ -177,13 +193,15 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
 
     const id = 'msg_fake01ABCDEF'
     const usage = s.kind === 'stream_error' ? { prompt: 1, completion: 1 } : s.usage
-    const cache = { cache_creation_input_tokens: s.cache?.creation ?? 0, cache_read_input_tokens: s.cache?.read ?? 0 }
+    // a scenario's cached tokens are part of its prompt; Anthropic counts cache reads apart from input_tokens
+    const cached = s.cache ? 0 : (usage.cached ?? 0)
+    const cache = { cache_creation_input_tokens: s.cache?.creation ?? 0, cache_read_input_tokens: s.cache?.read ?? cached }
     const blocks: Array<Record<string, unknown>> = []
-    for (const t of s.thinking ?? []) blocks.push('redacted' in t ? { type: 'redacted_thinking', data: t.redacted } : { type: 'thinking', thinking: t.thinking, signature: t.signature })
+    for (const t of thinkingOf(s)) blocks.push('redacted' in t ? { type: 'redacted_thinking', data: t.redacted } : { type: 'thinking', thinking: t.thinking, signature: t.signature })
     if (s.kind === 'text' || s.kind === 'stream_error') blocks.push({ type: 'text', text: s.text })
     if (s.kind === 'tool_call') {
       if (s.text) blocks.push({ type: 'text', text: s.text })
-      blocks.push({ type: 'tool_use', id: s.id, name: s.name, input: s.args })
+      for (const call of callsOf(s)) blocks.push({ type: 'tool_use', id: call.id, name: call.name, input: call.args })
     }
     const stopReason = s.kind === 'tool_call' ? 'tool_use' : 'end_turn'
 
@@ -198,43 +216,46 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
           content: blocks,
           stop_reason: stopReason,
           stop_sequence: null,
-          usage: { input_tokens: usage.prompt, ...cache, output_tokens: usage.completion },
+          usage: { input_tokens: usage.prompt - cached, ...cache, output_tokens: usage.completion },
         }),
       )
     }
 
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
-    const send = (data: { type: string; [k: string]: unknown }) => res.write(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`)
+    const events: string[] = []
+    const send = (data: { type: string; [k: string]: unknown }) => events.push(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`)
     send({
       type: 'message_start',
-      message: { id, type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.prompt, ...cache, output_tokens: 1 } },
+      message: { id, type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.prompt - cached, ...cache, output_tokens: 1 } },
     })
     for (const [index, block] of blocks.entries()) {
       if (block.type === 'thinking') {
         // as the API streams it: an empty block, the text in pieces, then the whole signature in one delta
         send({ type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } })
-        for (const piece of String(block.thinking).match(/.{1,6}/gs) ?? []) send({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: piece } })
+        for (const piece of piecesOf(String(block.thinking), 6)) send({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: piece } })
         send({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: block.signature } })
       } else if (block.type === 'redacted_thinking') {
         send({ type: 'content_block_start', index, content_block: block })
       } else if (block.type === 'text') {
         send({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } })
         if (index === 0) send({ type: 'ping' })
-        for (const piece of String(block.text).match(/.{1,5}/gs) ?? []) send({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } })
+        for (const piece of piecesOf(String(block.text), 5)) send({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } })
         if (s.kind === 'stream_error') {
           send({ type: 'error', error: { type: 'overloaded_error', message: s.message } })
-          return res.end()
+          return writeStream(res, events, s.pieceSize)
         }
       } else {
         send({ type: 'content_block_start', index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } })
+        // as the API streams it: an empty piece first, then the input's JSON in pieces (none for an empty input)
         send({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } })
-        for (const frag of JSON.stringify(block.input).match(/.{1,4}/gs) ?? []) send({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: frag } })
+        const input = JSON.stringify(block.input)
+        if (input !== '{}') for (const frag of piecesOf(input, 4)) send({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: frag } })
       }
       send({ type: 'content_block_stop', index })
     }
     send({ type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.completion } })
     send({ type: 'message_stop' })
-    res.end()
+    return writeStream(res, events, s.pieceSize)
   })
 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
@@ -268,12 +289,5 @@ async function writeScripted(res: ServerResponse, answer: AnthropicScripted): Pr
     return
   }
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
-  const bytes = Buffer.from(answer.text)
-  const size = answer.pieceSize ?? bytes.length
-  for (let i = 0; i < bytes.length; i += size) {
-    if (res.destroyed) return
-    res.write(bytes.subarray(i, i + size))
-    await new Promise((r) => setImmediate(r))
-  }
-  res.end()
+  return writeStream(res, [answer.text], answer.pieceSize)
 }

@@ -3,11 +3,16 @@
  * `api-version` required in the query, the key in an `api-key` header, Azure's extra response fields
  * (prompt_filter_results, content_filter_results), the first stream chunk with `choices: []` and empty
  * id/model/object, a mid-stream chunk with content_filter_results and no delta, and Azure's error bodies.
- * It plays the conformance suite's scenarios; `override` answers single requests any other way.
+ * It plays the conformance scenarios (parallel tool calls, reasoning_tokens, streams whole or in pieces of
+ * any size), on chat completions and on the v1 Responses API ({base}/openai/v1/responses, OpenAI's wire
+ * format, no api-version); `override` answers single requests any other way.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { FakeProvider, RecordedRequest, Scenario } from '../conformance/provider-suite.js'
+import type { FakeProvider, RecordedRequest } from '../conformance/provider-suite.js'
+import { chatUsage, openAIError, writeAnswer } from './openai-upstream.js'
+import { createResponsesStore, planOf } from './responses-api.js'
+import { callsOf, piecesOf, writeStream, type Scenario } from './scenario.js'
 
 export interface FakeAzure extends FakeProvider {
   /** keys the resource accepts; anything else gets Azure's 401 */
@@ -48,6 +53,7 @@ export function azureContentFilterBody(): unknown {
 export async function startFakeAzure(opts: { keys?: string[] } = {}): Promise<FakeAzure> {
   const requests: RecordedRequest[] = []
   let scenario: Scenario = { kind: 'text', text: 'ok', usage: { prompt: 1, completion: 1 } }
+  const responses = createResponsesStore()
   const fake: FakeAzure = {
     baseUrl: '',
     settings: { api_version: '2024-10-21' },
@@ -56,6 +62,7 @@ export async function startFakeAzure(opts: { keys?: string[] } = {}): Promise<Fa
     modelOf: (r) => /\/openai\/deployments\/([^/]+)\//.exec(r.path)?.[1]?.replace(/%2F/gi, '/'),
     play: (s) => {
       scenario = s
+      if (s.kind !== 'error') responses.setPlan(planOf(s))
     },
     requests,
     validKeys: new Set(opts.keys ?? [AZURE_TEST_KEY]),
@@ -82,9 +89,15 @@ export async function startFakeAzure(opts: { keys?: string[] } = {}): Promise<Fa
         },
       })
     }
-    if (!url.searchParams.get('api-version')) return json(404, { error: { code: '404', message: 'Resource not found' } })
+    // the v1 API (Responses) takes no api-version; everything else needs one
+    const v1 = url.pathname.startsWith('/openai/v1/')
+    if (!v1 && !url.searchParams.get('api-version')) return json(404, { error: { code: '404', message: 'Resource not found' } })
     const answer = fake.override?.(recorded)
     if (answer) return json(answer.status, answer.body)
+    if (v1 && url.pathname.startsWith('/openai/v1/responses')) {
+      const native = scenario.kind === 'error' ? openAIError(scenario.status, scenario.message) : responses.answer(recorded)
+      return writeAnswer(req, res, native ?? { kind: 'json', status: 404, body: { error: { code: '404', message: 'Resource not found' } } })
+    }
     if (req.method === 'GET' && url.pathname === '/openai/models') {
       return json(200, { object: 'list', data: [{ id: UNDERLYING_MODEL, object: 'model', status: 'succeeded', capabilities: { chat_completion: true } }] })
     }
@@ -97,49 +110,52 @@ export async function startFakeAzure(opts: { keys?: string[] } = {}): Promise<Fa
     }
 
     const s = scenario
-    const usage = (u: { prompt: number; completion: number }) => ({ prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion })
     if (s.kind === 'error') {
       return json(s.status, { error: { code: s.status === 429 ? '429' : String(s.status), message: s.message, param: null, type: null } })
     }
     const base = { id: 'chatcmpl-azure', created: 1_700_000_000, model: UNDERLYING_MODEL, system_fingerprint: 'fp_azure' }
+    const calls = s.kind === 'tool_call' ? callsOf(s) : []
     if (!body.stream) {
       const message =
         s.kind === 'tool_call'
-          ? { role: 'assistant', content: s.text ?? null, refusal: null, tool_calls: [{ id: s.id, type: 'function', function: { name: s.name, arguments: JSON.stringify(s.args) } }] }
+          ? { role: 'assistant', content: s.text ?? null, refusal: null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.args) } })) }
           : { role: 'assistant', content: s.kind === 'text' ? s.text : '', refusal: null }
       return json(200, {
         ...base,
         object: 'chat.completion',
         prompt_filter_results: PROMPT_FILTER_RESULTS,
         choices: [{ index: 0, message, finish_reason: s.kind === 'tool_call' ? 'tool_calls' : 'stop', logprobs: null, content_filter_results: FILTER_OK }],
-        usage: s.kind === 'stream_error' ? usage({ prompt: 1, completion: 1 }) : usage(s.usage),
+        usage: s.kind === 'stream_error' ? chatUsage({ prompt: 1, completion: 1 }) : chatUsage(s.usage),
       })
     }
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'apim-request-id': 'fake-apim-id' })
-    const write = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`)
+    const events: string[] = []
+    const write = (data: unknown) => events.push(`data: ${JSON.stringify(data)}\n\n`)
     const send = (choices: unknown[], extra: object = {}) => write({ ...base, object: 'chat.completion.chunk', choices, ...extra })
     // Azure's first event: prompt filter results, no choices, empty id/model/object.
     write({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS })
     send([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null, content_filter_results: {} }])
     if (s.kind === 'text' || s.kind === 'stream_error') {
-      for (const piece of s.text.match(/.{1,5}/g) ?? []) send([{ index: 0, delta: { content: piece }, finish_reason: null, logprobs: null, content_filter_results: FILTER_OK }])
+      for (const piece of piecesOf(s.text, 5)) send([{ index: 0, delta: { content: piece }, finish_reason: null, logprobs: null, content_filter_results: FILTER_OK }])
       if (s.kind === 'stream_error') {
         write({ error: { code: '500', message: s.message } })
-        return res.end()
+        return writeStream(res, events, s.pieceSize)
       }
       // Asynchronous filtering: results for text already sent, on a choice without a delta.
       send([{ index: 0, finish_reason: null, content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: s.text.length }, content_filter_results: FILTER_OK }])
       send([{ index: 0, delta: {}, finish_reason: 'stop', logprobs: null }])
     } else {
       if (s.text) send([{ index: 0, delta: { content: s.text }, finish_reason: null, logprobs: null }])
-      send([{ index: 0, delta: { tool_calls: [{ index: 0, id: s.id, type: 'function', function: { name: s.name, arguments: '' } }] }, finish_reason: null, logprobs: null }])
-      for (const frag of JSON.stringify(s.args).match(/.{1,4}/g) ?? []) send([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: frag } }] }, finish_reason: null, logprobs: null }])
+      calls.forEach((c, index) => {
+        send([{ index: 0, delta: { tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }, finish_reason: null, logprobs: null }])
+        for (const frag of piecesOf(JSON.stringify(c.args), 4)) send([{ index: 0, delta: { tool_calls: [{ index, function: { arguments: frag } }] }, finish_reason: null, logprobs: null }])
+      })
       send([{ index: 0, delta: {}, finish_reason: 'tool_calls', logprobs: null }])
     }
-    if (body.stream_options?.include_usage) send([], { usage: usage(s.usage) })
-    res.write('data: [DONE]\n\n')
-    res.end()
+    if (body.stream_options?.include_usage) send([], { usage: chatUsage(s.usage) })
+    events.push('data: [DONE]\n\n')
+    return writeStream(res, events, s.pieceSize)
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const { port } = server.address() as AddressInfo

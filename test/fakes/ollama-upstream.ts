@@ -4,10 +4,13 @@
  * done_reason and the eval counts and has no trailing newline; tool-call arguments are JSON objects (a
  * string is refused, as Ollama's Go decoder refuses it); errors are `{"error":"…"}`, mid-stream too; a
  * model not in `models` answers 404 "try pulling it first". `replay` serves recorded bytes verbatim.
+ * Scenarios may carry several tool calls (one line holds them all, as Ollama sends them), reasoning (sent
+ * as `thinking`, before the text), and a piece size for the stream's bytes.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { FakeProvider, RecordedRequest, Scenario } from '../conformance/provider-suite.js'
+import type { FakeProvider, RecordedRequest } from '../conformance/provider-suite.js'
+import { callsOf, piecesOf, writeStream, type Scenario } from './scenario.js'
 
 export interface FakeOllama extends FakeProvider {
   /** models that exist; null accepts any */
@@ -85,26 +88,27 @@ export async function startFakeOllama(): Promise<FakeOllama> {
       generate ? { model: body.model, created_at: CREATED_AT, response: content, done: false, ...extra } : { model: body.model, created_at: CREATED_AT, message: { role: 'assistant', content, ...extra }, done: false }
     const usage = s.kind === 'stream_error' ? { prompt: 1, completion: 1 } : s.usage
     const done = { done_reason: 'stop', done: true, total_duration: 5, load_duration: 1, prompt_eval_count: usage.prompt, prompt_eval_duration: 1, eval_count: usage.completion, eval_duration: 1 }
-    const toolCalls = s.kind === 'tool_call' ? [{ function: { name: s.name, arguments: s.args } }] : undefined
+    // Ollama gives tool calls no ids (the adapter makes them) and arguments as objects
+    const toolCalls = s.kind === 'tool_call' ? callsOf(s).map((c) => ({ function: { name: c.name, arguments: c.args } })) : undefined
     const text = s.kind === 'tool_call' ? (s.text ?? '') : s.text
+    const thinking = s.kind === 'stream_error' ? undefined : s.reasoning
 
     if (body.stream === false) {
       if (generate) return json(200, { model: body.model, created_at: CREATED_AT, response: text, ...done })
-      return json(200, { model: body.model, created_at: CREATED_AT, message: { role: 'assistant', content: text, ...(toolCalls ? { tool_calls: toolCalls } : {}) }, ...done })
+      const message = { role: 'assistant', content: text, ...(thinking ? { thinking } : {}), ...(toolCalls ? { tool_calls: toolCalls } : {}) }
+      return json(200, { model: body.model, created_at: CREATED_AT, message, ...done })
     }
-    // Ollama streams when `stream` is true or absent.
+    // Ollama streams when `stream` is true or absent: thinking first, on lines of its own, then the text.
     res.writeHead(200, { 'content-type': 'application/x-ndjson' })
-    const lines: unknown[] = (text.match(/.{1,5}/gs) ?? []).map((piece) => line(piece))
-    if (s.kind === 'stream_error') {
-      for (const l of lines) res.write(JSON.stringify(l) + '\n')
-      res.write(JSON.stringify({ error: s.message }) + '\n')
-      return res.end()
-    }
+    const lines: unknown[] = [...(generate ? [] : piecesOf(thinking ?? '', 5).map((piece) => line('', { thinking: piece }))), ...piecesOf(text, 5).map((piece) => line(piece))]
+    const ndjson = (all: unknown[]) => all.map((l) => JSON.stringify(l) + '\n')
+    if (s.kind === 'stream_error') return writeStream(res, ndjson([...lines, { error: s.message }]), s.pieceSize)
     if (toolCalls) lines.push(line('', { tool_calls: toolCalls }))
     lines.push(generate ? { model: body.model, created_at: CREATED_AT, response: '', ...done } : { model: body.model, created_at: CREATED_AT, message: { role: 'assistant', content: '' }, ...done })
     // One write a line, and no newline after the last one, as in the recorded transcripts.
-    for (const l of lines.slice(0, -1)) res.write(JSON.stringify(l) + '\n')
-    res.end(JSON.stringify(lines.at(-1)))
+    const out = ndjson(lines)
+    out[out.length - 1] = out.at(-1)!.slice(0, -1)
+    return writeStream(res, out, s.pieceSize)
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const { port } = server.address() as AddressInfo

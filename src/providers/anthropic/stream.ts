@@ -55,6 +55,8 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
   let finish: FinishReason | null = null
   let started = false
   const toolIndex = new Map<number, number>()
+  /** tool calls (by our index) whose arguments have begun */
+  const withArguments = new Set<number>()
   const thinking = new Map<number, ThinkingBlock>()
   const chunk = (delta: Delta, finish_reason: FinishReason | null = null): ChatCompletionChunk => ({
     id,
@@ -91,6 +93,7 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
             // Anthropic streams the input as input_json_delta fragments after an empty `input: {}`; an input
             // that arrives whole (some compatible servers do this) is sent as one fragment.
             if (block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0) {
+              withArguments.add(index)
               yield chunk({ tool_calls: [{ index, function: { arguments: JSON.stringify(block.input) } }] })
             }
           }
@@ -104,6 +107,7 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
           if (delta.type === 'signature_delta' && open?.type === 'thinking') open.signature += delta.signature ?? ''
           const index = toolIndex.get(event.index)
           if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
+            withArguments.add(index)
             yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })
           }
           break
@@ -113,6 +117,13 @@ export async function* toChatChunks(events: AsyncIterable<StreamEvent>, provider
           if (done) {
             thinking.delete(event.index)
             yield chunk({ thinking_blocks: [done] })
+          }
+          // A call to a tool without parameters streams no input at all (one empty partial_json): its
+          // arguments are `{}`, as OpenAI sends them and as the non-streamed answer says.
+          const call = toolIndex.get(event.index)
+          if (call !== undefined && !withArguments.has(call)) {
+            withArguments.add(call)
+            yield chunk({ tool_calls: [{ index: call, function: { arguments: '{}' } }] })
           }
           break
         }

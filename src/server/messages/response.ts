@@ -7,6 +7,8 @@
  * - A tool call whose arguments are not a JSON object (models do emit broken JSON) cannot be an Anthropic
  *   `input`: the text is kept as `{"_raw_arguments": "<text>"}`, so the client's tool validation rejects
  *   it and the model sees what it sent, instead of the whole answer failing. Empty arguments are `{}`.
+ * - usage: zeros when the upstream reported none (Anthropic's shape requires it), marked so that the
+ *   server does not account them as the upstream's figures.
  * - stop_reason: length -> max_tokens, tool_calls -> tool_use, content_filter (or a refusal) -> refusal,
  *   stop -> end_turn, or stop_sequence when the upstream names the stop it matched (vLLM's `stop_reason`,
  *   SGLang's `matched_stop`) and it is one of the request's. OpenAI does not say which stop matched, so
@@ -15,7 +17,7 @@
  */
 import type { ChatCompletion, FinishReason } from '../../core/openai-schema.js'
 import { reasoningText, type ThinkingBlock } from '../../core/reasoning.js'
-import { toMessagesUsage, type MessagesUsage } from './usage.js'
+import { toMessagesUsage, withUnreportedUsage, type MessagesUsage } from './usage.js'
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'refusal'
 
@@ -97,7 +99,7 @@ export function toMessage(completion: ChatCompletion, opts: AnswerOptions): Anth
     }
   }
   const sequence = choice ? matchedStop(choice, opts.stopSequences) : null
-  return {
+  const answer: AnthropicMessage = {
     id: messageId(completion.id),
     type: 'message',
     role: 'assistant',
@@ -111,6 +113,7 @@ export function toMessage(completion: ChatCompletion, opts: AnswerOptions): Anth
     stop_sequence: sequence,
     usage: toMessagesUsage(completion.usage),
   }
+  return completion.usage ? answer : withUnreportedUsage(answer)
 }
 
 /** The answer's thinking blocks as they came, with the reasoning text filled in when the blocks carry none. */

@@ -16,7 +16,8 @@
  *   tokens only when known early (`inputTokens`, or usage on the first chunk), else 0; message_delta then
  *   carries the input counts as well, which the SDKs take over.
  * - A stream that ends without a finish_reason or usage still ends with message_delta (end_turn, or
- *   tool_use after tool calls; zero output tokens) and message_stop.
+ *   tool_use after tool calls; zero output tokens, marked as no report, so the server charges what the
+ *   stream carried) and message_stop.
  * - No event is produced before the first chunk arrives: the first byte to the client must wait for the
  *   upstream, so the gateway can still retry or fall back.
  * An error thrown by the chunk stream passes through; the server ends the stream with messagesErrorEvent.
@@ -25,7 +26,7 @@ import { randomBase62 } from '../../core/ids.js'
 import type { ChatCompletionChunk, FinishReason, ToolCallDelta, Usage } from '../../core/openai-schema.js'
 import { reasoningText, type ThinkingBlock } from '../../core/reasoning.js'
 import { matchedStop, messageId, stopReason, type AnswerOptions, type AnthropicMessage, type StopReason } from './response.js'
-import { toMessagesUsage, type MessagesUsage } from './usage.js'
+import { toMessagesUsage, withUnreportedUsage, type MessagesUsage } from './usage.js'
 
 export type ContentBlockStart =
   | { type: 'thinking'; thinking: ''; signature: '' }
@@ -131,10 +132,8 @@ class Translation {
     if (!this.#started) this.#start(null)
     this.#flush()
     const reason = stopReason(this.#finish, { toolUse: this.#calls.size > 0, refused: this.#refused, sequence: this.#sequence })
-    this.#out.push(
-      { type: 'message_delta', delta: { stop_reason: reason, stop_sequence: this.#sequence }, usage: this.#usage ? toMessagesUsage(this.#usage) : { output_tokens: 0 } },
-      { type: 'message_stop' },
-    )
+    const delta: MessagesStreamEvent = { type: 'message_delta', delta: { stop_reason: reason, stop_sequence: this.#sequence }, usage: this.#usage ? toMessagesUsage(this.#usage) : { output_tokens: 0 } }
+    this.#out.push(this.#usage ? delta : withUnreportedUsage(delta), { type: 'message_stop' })
   }
 
   #start(first: ChatCompletionChunk | null): void {

@@ -56,33 +56,48 @@ export function fromMessagesUsage(u: AnthropicUsageFields): Usage {
   }
 }
 
-/** The usage of a native Message object, or null when it has none. */
+/** The usage of a Message object, or null when it has none (or only the zeros of an unreported one). */
 export function messageUsage(message: Record<string, unknown>): Usage | null {
   const usage = message.usage
-  return usage && typeof usage === 'object' ? fromMessagesUsage(usage as AnthropicUsageFields) : null
+  return usage && typeof usage === 'object' && !unreported.has(message) ? fromMessagesUsage(usage as AnthropicUsageFields) : null
+}
+
+/** Messages and message_delta events whose usage is zeros standing in for a report the upstream never made */
+const unreported = new WeakSet<object>()
+
+/**
+ * Marks a translated Message or message_delta as carrying no real usage: Anthropic's shape requires the
+ * field, but the accounting must not take its zeros for the upstream's word.
+ */
+export function withUnreportedUsage<T extends object>(value: T): T {
+  unreported.add(value)
+  return value
 }
 
 /**
- * Follows a native stream's usage: message_start carries the input counts, message_delta the output count
- * so far and (lately) updated input counts. Every value is a running total, so a later one replaces an
- * earlier one.
+ * Follows a stream's usage: message_start carries the input counts, message_delta the output count and
+ * (lately) updated input counts. Every value is a running total, so a later one replaces an earlier one.
+ * Only message_delta reports the answer's output: message_start's output count is a placeholder (Anthropic
+ * says 1 or 2; a translated stream 0, its input too when not known yet), so a stream that ends before a
+ * message_delta (the upstream failed, the client left), or whose upstream reported no usage at all, has
+ * reported none, and is charged what it carried.
  */
 export class StreamUsage {
   #fields: AnthropicUsageFields = {}
-  #seen = false
+  #reported = false
 
   observe(event: { type: string; [k: string]: unknown }): void {
     const usage = event.type === 'message_start' ? (event.message as { usage?: unknown } | undefined)?.usage : event.type === 'message_delta' ? event.usage : undefined
     if (!usage || typeof usage !== 'object') return
-    this.#seen = true
+    if (event.type === 'message_delta' && !unreported.has(event)) this.#reported = true
     for (const key of COUNTERS) {
       const value = (usage as AnthropicUsageFields)[key]
       if (typeof value === 'number') this.#fields[key] = value
     }
   }
 
-  /** null until an event carried usage */
+  /** null until a message_delta reported the answer's usage */
   get usage(): Usage | null {
-    return this.#seen ? fromMessagesUsage(this.#fields) : null
+    return this.#reported ? fromMessagesUsage(this.#fields) : null
   }
 }

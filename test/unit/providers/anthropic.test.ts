@@ -201,6 +201,22 @@ describe('anthropic streams beyond the transcripts', () => {
     expect(usage).toEqual({ prompt_tokens: 25, completion_tokens: 40, total_tokens: 65, prompt_tokens_details: { cached_tokens: 20 } })
   })
 
+  it('gives a call to a tool without parameters the arguments {}, which Anthropic streams as an empty partial_json', async () => {
+    serve = {
+      contentType: 'text/event-stream',
+      bytes: sse([
+        start,
+        { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_n', name: 'list_cities', input: {} } },
+        { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '' } },
+        { type: 'content_block_stop', index: 0 },
+        { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9 } },
+        { type: 'message_stop' },
+      ]),
+    }
+    const { calls } = accumulate(await collect(await adapter.chatStream(chat, ctx())))
+    expect(calls).toEqual([{ id: 'toolu_n', type: 'function', function: { name: 'list_cities', arguments: '{}' } }])
+  })
+
   it('throws a retryable upstream_overloaded ProxyError on an overloaded error event mid-stream', async () => {
     serve = {
       contentType: 'text/event-stream',

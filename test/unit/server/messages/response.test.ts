@@ -109,6 +109,13 @@ describe('Messages usage <-> gateway usage', () => {
     expect(tracker.usage).toEqual({ prompt_tokens: 377, completion_tokens: 65, total_tokens: 442, prompt_tokens_details: { cached_tokens: 0, cache_creation_tokens: 0 } })
   })
 
+  it('reports no usage for a stream that ended before its message_delta (message_start counts only the input)', () => {
+    const tracker = new StreamUsage()
+    tracker.observe({ type: 'message_start', message: { usage: { input_tokens: 472, output_tokens: 2 } } })
+    tracker.observe({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'A long answer, cut off' } })
+    expect(tracker.usage).toBeNull()
+  })
+
   it('takes input counts that a message_delta updates', () => {
     const tracker = new StreamUsage()
     tracker.observe({ type: 'message_start', message: { usage: { input_tokens: 5, output_tokens: 1, cache_read_input_tokens: 100 } } })
