@@ -157,6 +157,7 @@ describe('streams without a usage chunk are charged what they streamed', () => {
       expect(charged, api.path).toBeGreaterThanOrEqual(received)
       expect(charged, api.path).toBeLessThan(count(FULL) / 2)
     }
+  })
 
   it('charges Messages and Responses streams translated from an upstream without usage what they streamed', async () => {
     const audited = async (id: string | null) => JSON.parse((await eventually(() => cli(data.dir, ['audit', 'show', id!, '--json']), (r) => r.code === 0)).stdout)
