@@ -4,7 +4,7 @@
  * shape (JSON, or SSE event by event), and account for it once. An ingress API brings an Endpoint (its
  * translators, and how to read usage from its answers) and a Shape (how its answers and errors are
  * written); nothing here is per API. Served on node:http directly, not through h3: see "The request
- * path" in docs/performance.md.
+ * path: node:http, not h3" in docs/performance.md.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { ProxyError } from '../core/errors.js'
