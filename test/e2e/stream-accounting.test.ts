@@ -78,33 +78,7 @@ describe('streams without a usage chunk are charged what they streamed', () => {
   })
 
   it('charges a client that disconnects mid-stream for what it received, not the whole answer', async () => {
-    const controller = new AbortController()
-    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${keys.cut}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...req, stream: true }),
-      signal: controller.signal,
-    })
-    expect(res.status).toBe(200)
-    const reader = res.body!.getReader()
-    const decoder = new TextDecoder()
-    let buffered = ''
-    let text = ''
-    let chunks = 0
-    while (chunks < 60) {
-      const { value, done } = await reader.read()
-      if (done) break
-      buffered += decoder.decode(value, { stream: true })
-      let end: number
-      while ((end = buffered.indexOf('\n\n')) >= 0) {
-        const event = buffered.slice(0, end)
-        buffered = buffered.slice(end + 2)
-        if (!event.startsWith('data: {')) continue
-        text += JSON.parse(event.slice(6)).choices[0]?.delta?.content ?? ''
-        chunks++
-      }
-    }
-    controller.abort()
+    const text = await readThenLeave(`${proxy.url}/v1/chat/completions`, keys.cut!, { ...req, stream: true }, (e) => e.choices?.[0]?.delta?.content ?? '')
     const received = count(text)
     expect(received).toBeGreaterThan(100)
     const charged = await eventually(() => chargedToday('cut'), (n) => n > 0)
@@ -120,37 +94,7 @@ describe('streams without a usage chunk are charged what they streamed', () => {
       { client: 'responses', path: '/v1/responses', body: { model: 'long', input: req.messages[0]!.content, stream: true }, text: (e: any) => (e.type === 'response.output_text.delta' ? e.delta : '') },
     ]
     for (const api of apis) {
-      const controller = new AbortController()
-      const res = await fetch(`${proxy.url}${api.path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${keys[api.client]}`, 'content-type': 'application/json' },
-        body: JSON.stringify(api.body),
-        signal: controller.signal,
-      })
-      expect(res.status).toBe(200)
-      const reader = res.body!.getReader()
-      const decoder = new TextDecoder()
-      let buffered = ''
-      let text = ''
-      let deltas = 0
-      while (deltas < 60) {
-        const { value, done } = await reader.read()
-        if (done) break
-        buffered += decoder.decode(value, { stream: true })
-        let end: number
-        while ((end = buffered.indexOf('\n\n')) >= 0) {
-          const event = buffered.slice(0, end)
-          buffered = buffered.slice(end + 2)
-          const data = event.split('\n').find((line) => line.startsWith('data: '))
-          if (!data) continue
-          const piece = api.text(JSON.parse(data.slice(6)))
-          if (piece) {
-            text += piece
-            deltas++
-          }
-        }
-      }
-      controller.abort()
+      const text = await readThenLeave(`${proxy.url}${api.path}`, keys[api.client]!, api.body, api.text)
       const received = count(text)
       expect(received, api.path).toBeGreaterThan(100)
       const charged = await eventually(() => chargedToday(api.client), (n) => n > 0)
@@ -220,3 +164,34 @@ describe('streams without a usage chunk are charged what they streamed', () => {
     expect((refused as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota')
   })
 })
+
+/** Reads a stream's events until 60 of them carried text, then leaves (aborts); returns the text received. */
+async function readThenLeave(url: string, key: string, body: object, textOf: (event: any) => string): Promise<string> {
+  const controller = new AbortController()
+  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal })
+  expect(res.status).toBe(200)
+  const reader = res.body!.getReader()
+  const decoder = new TextDecoder()
+  let buffered = ''
+  let text = ''
+  let pieces = 0
+  while (pieces < 60) {
+    const { value, done } = await reader.read()
+    if (done) break
+    buffered += decoder.decode(value, { stream: true })
+    let end: number
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const event = buffered.slice(0, end)
+      buffered = buffered.slice(end + 2)
+      const data = event.split('\n').find((line) => line.startsWith('data: {'))
+      if (!data) continue
+      const piece = textOf(JSON.parse(data.slice(6)))
+      if (piece) {
+        text += piece
+        pieces++
+      }
+    }
+  }
+  controller.abort()
+  return text
+}
