@@ -101,14 +101,19 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
     return body
   }
 
+  // OpenAI and Azure refuse message fields they do not know; the gateway's own reasoning extensions
+  // (core/reasoning.ts), which translated turns carry, are left out for them. Other hosts get them as
+  // they are (some read `reasoning` back).
+  const chatRequest = endpoint.type === 'openai' || endpoint.type === 'azure' ? withoutReasoningExtensions : (req: ChatRequest) => req
+
   return {
     endpoint,
     ...(speaksResponses ? native : {}),
     async chat(req: ChatRequest, ctx) {
-      return postJson<ChatCompletion>(dialect.url('chat/completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
+      return postJson<ChatCompletion>(dialect.url('chat/completions', ctx), { ...chatRequest(req), model: ctx.upstreamModel, stream: false }, ctx)
     },
     async chatStream(req: ChatRequest, ctx) {
-      const res = await post(dialect.url('chat/completions', ctx), streamBody(req, ctx), ctx)
+      const res = await post(dialect.url('chat/completions', ctx), streamBody(chatRequest(req), ctx), ctx)
       return streamOf(res, endpoint.name, ctx, chatAnswerChunks)
     },
     async completion(req: CompletionRequest, ctx) {
@@ -260,6 +265,23 @@ export function responsesStreamError(provider: string, event: NativeEvent): Prox
   const status = code === 'rate_limit_exceeded' || code === 'insufficient_quota' ? 429 : code && /^(invalid|context_length|unsupported)/.test(code) ? 400 : 500
   const message = typeof e.message === 'string' ? e.message : (code ?? 'the stream failed')
   return upstreamHttpError(provider, status, { message, code, param: typeof e.param === 'string' ? e.param : null })
+}
+
+/**
+ * The request without the assistant messages' `reasoning` and `thinking_blocks`: the same object when no
+ * message has them (requests from OpenAI clients never do), so the common case copies nothing.
+ */
+export function withoutReasoningExtensions(req: ChatRequest): ChatRequest {
+  const has = (m: ChatRequest['messages'][number]) => m.role === 'assistant' && ('thinking_blocks' in m || 'reasoning' in m)
+  if (!req.messages.some(has)) return req
+  return {
+    ...req,
+    messages: req.messages.map((m) => {
+      if (!has(m)) return m
+      const { thinking_blocks: _blocks, reasoning: _text, ...rest } = m as typeof m & { thinking_blocks?: unknown; reasoning?: unknown }
+      return rest as typeof m
+    }),
+  }
 }
 
 /** The string-valued entries of a settings object (e.g. `headers`); anything else is dropped. */
