@@ -28,7 +28,7 @@ const packages = (loaded: string[]) => new Set(loaded.flatMap((m) => /node_modul
 const ours = (loaded: string[]) => loaded.flatMap((m) => /dist\/(src\/.*)$/.exec(m)?.[1] ?? [])
 
 /** Modules that do a command's work: the store, the server and the rest, loaded only by the commands that need them. */
-const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
+const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
 const HEAVY = ['ink', 'react', 'h3', 'srvx', 'undici', 'ioredis', 'pino', 'prom-client', '@opentelemetry/api']
 
 beforeAll(async () => {
