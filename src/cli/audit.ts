@@ -1,8 +1,9 @@
 import { Command } from 'commander'
 import { parseDuration } from '../core/duration.js'
-import { getAudit, listAudit, pruneAudit, setClientCapture } from '../store/repos/audit.js'
 import type { AuditRow } from '../store/schema.js'
 import { CliError, dataDirOption, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
+
+const repos = () => import('../store/repos/audit.js')
 
 export function auditCommand(deps: CliDeps): Command {
   const cmd = new Command('audit').description('the audit trail: one row per request (bodies only with content capture on)')
@@ -18,6 +19,7 @@ export function auditCommand(deps: CliDeps): Command {
     .action(async (opts: { client?: string; model?: string; status?: string; since?: string; limit: number; json?: boolean; dataDir?: string }) => {
       if (opts.status && !/^(\d{3}|[1-5]xx|error)$/i.test(opts.status)) throw new CliError(`--status takes a status like 429, a class like 5xx, or 'error', not '${opts.status}'.`)
       const since = opts.since ? parseSince(opts.since) : undefined
+      const { listAudit } = await repos()
       const rows = await withStore(deps, opts, (store) => listAudit(store.db, { client: opts.client, model: opts.model, status: opts.status, since, limit: opts.limit }))
       if (opts.json) return printJson(deps, rows.map(withoutBodies))
       if (rows.length === 0) return out(deps, 'No audited requests match.')
@@ -43,6 +45,7 @@ export function auditCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('show <request-id>')))
     .description('everything recorded about one request, bodies included when they were captured')
     .action(async (requestId: string, opts: { json?: boolean; dataDir?: string }) => {
+      const { getAudit } = await repos()
       const rows = await withStore(deps, opts, (store) => getAudit(store.db, requestId))
       if (opts.json) return printJson(deps, rows.length === 1 ? rows[0] : rows)
       out(deps, rows.map(describeRow).join('\n\n'))
@@ -56,6 +59,7 @@ export function auditCommand(deps: CliDeps): Command {
       const ms = parseDuration(opts.olderThan)
       if (ms === null) throw new CliError(`--older-than takes a duration like 30d, 12h or 2w, not '${opts.olderThan}'.`)
       const before = new Date(Date.now() - ms).toISOString()
+      const { pruneAudit } = await repos()
       const deleted = await withStore(deps, opts, (store) => pruneAudit(store.db, before))
       if (opts.json) return printJson(deps, { deleted, before })
       out(deps, `Deleted ${deleted} audit row${deleted === 1 ? '' : 's'} from before ${before}.`)
@@ -66,6 +70,7 @@ export function auditCommand(deps: CliDeps): Command {
     .addHelpText('after', '\nPROXY_CAPTURE=on (or proxy serve --capture) captures every client. Bodies are capped by PROXY_CAPTURE_MAX_BYTES (default 32768).')
     .action(async (client: string, mode: string, opts: { dataDir?: string }) => {
       if (mode !== 'on' && mode !== 'off') throw new CliError(`Say on or off, not '${mode}'.`)
+      const { setClientCapture } = await repos()
       await withStore(deps, opts, (store) => setClientCapture(store.db, client, mode === 'on'))
       out(deps, `Content capture for client '${client}' is ${mode}. Running servers apply it within about a second.`)
     })

@@ -1,17 +1,20 @@
 import { Command } from 'commander'
-import { listCircuits, parseCircuitTarget, setCircuitOverride, type CircuitAction } from '../store/repos/circuits.js'
+import type { CircuitAction } from '../store/repos/circuits.js'
 import { dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
 
 /**
  * `proxy circuit`: see and override the circuit breakers of providers and keys. The commands edit the
  * store; a running server applies them at its next reload (about a second).
  */
+const repos = () => import('../store/repos/circuits.js')
+
 export function circuitCommand(deps: CliDeps): Command {
   const cmd = new Command('circuit').description('circuit breakers per provider and per key: list them, force them open or closed, reset them')
 
   dataDirOption(jsonOption(cmd.command('ls [target]')))
     .description("list circuits (as a running server last recorded them) with any operator override; target: PROVIDER or PROVIDER/KEY-LABEL")
     .action(async (target: string | undefined, opts: { json?: boolean; dataDir?: string }) => {
+      const { listCircuits, parseCircuitTarget } = await repos()
       const rows = await withStore(deps, opts, (store) => listCircuits(store.db, target ? parseCircuitTarget(target) : undefined))
       if (opts.json) return printJson(deps, rows)
       if (rows.length === 0) return out(deps, "No providers yet. Add one with 'proxy providers add NAME --type openai'.")
@@ -28,6 +31,7 @@ export function circuitCommand(deps: CliDeps): Command {
     dataDirOption(jsonOption(cmd.command(`${name} <target>`)))
       .description(description)
       .action(async (target: string, opts: { json?: boolean; dataDir?: string }) => {
+        const { setCircuitOverride, parseCircuitTarget } = await repos()
         const result = await withStore(deps, opts, (store) => setCircuitOverride(store.db, parseCircuitTarget(target), name))
         if (opts.json) return printJson(deps, { circuit: result.name, override: result.mode ?? 'auto' })
         out(deps, done(result.name))

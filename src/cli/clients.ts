@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander'
 import { parseDuration } from '../core/duration.js'
-import { setClientCapture } from '../store/repos/audit.js'
 import type { WindowLimit } from '../limits/types.js'
 import { formatCount, parseLimitFlag, RATE_SYNTAX } from '../core/windows.js'
-import { addClient, listClients, revokeClient, rotateClient, setClientLimits, type ClientLimitsPatch, type ClientSummary } from '../store/repos/clients.js'
-import { quotaUsageByClient } from '../store/repos/quotas.js'
+import type { ClientLimitsPatch, ClientSummary } from '../store/repos/clients.js'
 import { CliError, dataDirOption, err, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
+
+const repos = () => import('../store/repos/clients.js')
 
 export function clientsCommand(deps: CliDeps): Command {
   const cmd = new Command('clients').description('the API keys this proxy issues to applications (stored hashed, shown once)')
@@ -22,6 +22,7 @@ export function clientsCommand(deps: CliDeps): Command {
       const models = opts.models ? opts.models.split(',').map((m) => m.trim()).filter(Boolean) : null
       const expiresAt = opts.expires ? parseExpiry(opts.expires) : null
       const limits = limitsPatch(opts, false)
+      const [{ addClient }, { setClientCapture }] = await Promise.all([repos(), import('../store/repos/audit.js')])
       const { client, key } = await withStore(deps, opts, (store) =>
         store.db.transaction().execute(async (tx) => {
           const added = await addClient(tx, { name, role: opts.role, models, expiresAt, policy: opts.policy ?? null, rpm: limits.rpm, tpm: limits.tpm, dailyTokens: limits.dailyTokens, monthlyTokens: limits.monthlyTokens, limits: limits.limits })
@@ -39,6 +40,7 @@ export function clientsCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('ls')))
     .description('list clients (keys are never shown, only their prefix)')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
+      const [{ listClients }, { quotaUsageByClient }] = await Promise.all([repos(), import('../store/repos/quotas.js')])
       const [clients, usage] = await withStore(deps, opts, (store) => Promise.all([listClients(store.db), quotaUsageByClient(store.db)]))
       const withUsage = clients.map((c) => ({ ...c, usage: usage.get(c.id) ?? { today: 0, month: 0 } }))
       if (opts.json) return printJson(deps, withUsage)
@@ -63,6 +65,7 @@ export function clientsCommand(deps: CliDeps): Command {
     .action(async (name: string, opts: LimitFlags & { clearLimits?: boolean; json?: boolean; dataDir?: string }) => {
       const patch = limitsPatch(opts, true)
       if (Object.keys(patch).length === 0) throw new CliError('Nothing to change: give --rpm, --tpm, --daily-tokens, --monthly-tokens, --limit or --clear-limits.')
+      const { setClientLimits } = await repos()
       const client = await withStore(deps, opts, (store) => setClientLimits(store.db, name, patch))
       if (opts.json) return printJson(deps, client)
       out(deps, `Limits of client '${client.name}': ${describeLimits(client)}. Running servers apply them within about a second.`)
@@ -71,6 +74,7 @@ export function clientsCommand(deps: CliDeps): Command {
   dataDirOption(cmd.command('revoke <name>'))
     .description('revoke a client key at once')
     .action(async (name: string, opts: { dataDir?: string }) => {
+      const { revokeClient } = await repos()
       await withStore(deps, opts, (store) => revokeClient(store.db, name))
       out(deps, `Revoked client '${name}'. Its key stops working within about a second on running servers.`)
     })
@@ -78,6 +82,7 @@ export function clientsCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('rotate <name>')))
     .description('issue a new key for a client; the old one stops working')
     .action(async (name: string, opts: { json?: boolean; dataDir?: string }) => {
+      const { rotateClient } = await repos()
       const { client, key } = await withStore(deps, opts, (store) => rotateClient(store.db, name))
       if (opts.json) return printJson(deps, { ...client, key })
       out(deps, `New key for client '${client.name}', shown only this once:\n\n  ${key}\n`)

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream'
 import { Command, Option } from 'commander'
-import { openStore, type Store } from '../store/db.js'
+import type { Store } from '../store/db.js'
 import type { KeychainBackend } from '../store/master-key.js'
 import { resolveDataDir, type Env } from '../store/paths.js'
 
@@ -39,6 +39,8 @@ export function jsonOption(cmd: Command): Command {
 }
 
 export async function withStore<T>(deps: CliDeps, opts: StoreOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+  // The store (SQLite, migrations, Fernet) is loaded only by commands that open it.
+  const { openStore } = await import('../store/db.js')
   const store = await openStore({ dataDir: resolveDataDir(opts.dataDir, deps.env), env: deps.env, keychain: deps.keychain })
   try {
     return await fn(store)

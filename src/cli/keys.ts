@@ -1,8 +1,8 @@
 import { Command } from 'commander'
-import { resetKeyHealth } from '../store/repos/key-health.js'
-import { addKey, listKeys, removeKey, rotateKey, setKeyState } from '../store/repos/provider-keys.js'
 import { dataDirOption, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
 import { readSecret } from './secret-input.js'
+
+const repos = () => import('../store/repos/provider-keys.js')
 
 export function keysCommand(deps: CliDeps): Command {
   const cmd = new Command('keys').description('upstream API keys, stored encrypted; secrets are read from stdin, a hidden prompt or --from-env, never from argv')
@@ -16,6 +16,7 @@ export function keysCommand(deps: CliDeps): Command {
     .addHelpText('after', '\nExamples:\n  printenv OPENAI_API_KEY | proxy keys add openai --label main\n  proxy keys add openai --from-env OPENAI_API_KEY --priority 1\n  proxy keys add openai            # prompts without echo on a terminal')
     .action(async (provider: string, opts: { label?: string; priority: number; weight: number; fromEnv?: string; json?: boolean; dataDir?: string }) => {
       const secret = await readSecret(deps, { fromEnv: opts.fromEnv, prompt: `Secret for a new key of '${provider}': ` })
+      const { addKey } = await repos()
       const key = await withStore(deps, opts, (store) => addKey(store, { provider, secret, label: opts.label, priority: opts.priority, weight: opts.weight }))
       if (opts.json) return printJson(deps, key)
       out(deps, `Added key '${key.label}' (id ${key.id}) to provider '${key.provider}'. The secret is stored encrypted and will not be shown again.`)
@@ -26,6 +27,7 @@ export function keysCommand(deps: CliDeps): Command {
     .option('--provider <name>', 'only this provider')
     .option('--all', 'include retired keys')
     .action(async (opts: { provider?: string; all?: boolean; json?: boolean; dataDir?: string }) => {
+      const { listKeys } = await repos()
       const keys = await withStore(deps, opts, (store) => listKeys(store.db, { provider: opts.provider, includeRetired: opts.all }))
       if (opts.json) return printJson(deps, keys)
       if (keys.length === 0) return out(deps, "No keys yet. Add one with 'proxy keys add PROVIDER'.")
@@ -39,6 +41,7 @@ export function keysCommand(deps: CliDeps): Command {
     .option('--from-env <VAR>', 'read the new secret from this environment variable')
     .action(async (ref: string, opts: { provider?: string; fromEnv?: string; json?: boolean; dataDir?: string }) => {
       const secret = await readSecret(deps, { fromEnv: opts.fromEnv, prompt: `New secret for key '${ref}': ` })
+      const { rotateKey } = await repos()
       const result = await withStore(deps, opts, (store) => rotateKey(store, ref, secret, opts.provider))
       if (opts.json) return printJson(deps, result)
       out(deps, `Rotated key '${result.key.label}' of '${result.key.provider}': new id ${result.key.id}, old id ${result.retired.id} retired.`)
@@ -48,6 +51,7 @@ export function keysCommand(deps: CliDeps): Command {
     .description('delete a key (by id or label)')
     .option('--provider <name>', 'which provider, when a label is used by several')
     .action(async (ref: string, opts: { provider?: string; dataDir?: string }) => {
+      const { removeKey } = await repos()
       const key = await withStore(deps, opts, (store) => removeKey(store.db, ref, opts.provider))
       out(deps, `Removed key '${key.label}' (id ${key.id}) of provider '${key.provider}'.`)
     })
@@ -56,6 +60,7 @@ export function keysCommand(deps: CliDeps): Command {
     .description('put a key back in use (by id or label) and clear its recorded health (invalid, cooldown, circuit)')
     .option('--provider <name>', 'which provider, when a label is used by several')
     .action(async (ref: string, opts: { provider?: string; json?: boolean; dataDir?: string }) => {
+      const [{ setKeyState }, { resetKeyHealth }] = await Promise.all([repos(), import('../store/repos/key-health.js')])
       const key = await withStore(deps, opts, async (store) => {
         const enabled = await setKeyState(store.db, ref, 'active', opts.provider)
         await resetKeyHealth(store.db, enabled.id)
@@ -69,6 +74,7 @@ export function keysCommand(deps: CliDeps): Command {
     .description('take a key out of use (by id or label) without deleting it')
     .option('--provider <name>', 'which provider, when a label is used by several')
     .action(async (ref: string, opts: { provider?: string; json?: boolean; dataDir?: string }) => {
+      const { setKeyState } = await repos()
       const key = await withStore(deps, opts, (store) => setKeyState(store.db, ref, 'disabled', opts.provider))
       if (opts.json) return printJson(deps, key)
       out(deps, `Disabled key '${key.label}' of provider '${key.provider}'. 'proxy keys enable ${key.label}' puts it back.`)

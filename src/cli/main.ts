@@ -1,7 +1,5 @@
 import { CommanderError } from 'commander'
 import { isProxyError } from '../core/errors.js'
-import { MasterKeyError } from '../store/master-key.js'
-import { StoreVersionError } from '../store/migrate.js'
 import { CliError, type CliDeps } from './context.js'
 import { buildProgram } from './program.js'
 
@@ -17,7 +15,7 @@ export async function run(argv: string[], deps: CliDeps): Promise<number> {
     return 0
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : e.exitCode || 2
-    const message = describeError(e)
+    const message = await describeError(e)
     deps.stderr.write(`error: ${message}\n`)
     return e instanceof CliError ? e.exitCode : 1
   }
@@ -28,7 +26,9 @@ function exitOverrideDeep(cmd: ReturnType<typeof buildProgram>): void {
   for (const sub of cmd.commands) exitOverrideDeep(sub)
 }
 
-function describeError(e: unknown): string {
+async function describeError(e: unknown): Promise<string> {
+  // Loaded only on failure: `proxy --version` must not load the store.
+  const [{ MasterKeyError }, { StoreVersionError }] = await Promise.all([import('../store/master-key.js'), import('../store/migrate.js')])
   if (e instanceof CliError || e instanceof MasterKeyError || e instanceof StoreVersionError || isProxyError(e)) return e.message
   const code = (e as NodeJS.ErrnoException)?.code
   if (code === 'EADDRINUSE') return `${(e as Error).message}: the port is taken; choose another with --port.`

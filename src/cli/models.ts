@@ -1,6 +1,7 @@
 import { Command } from 'commander'
-import { addRoute, listRoutes, parseTarget, removeRoute } from '../store/repos/routes.js'
 import { dataDirOption, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
+
+const repos = () => import('../store/repos/routes.js')
 
 export function modelsCommand(deps: CliDeps): Command {
   const cmd = new Command('models').description('model names clients use, routed to provider models')
@@ -12,6 +13,7 @@ export function modelsCommand(deps: CliDeps): Command {
     .option('--replace', 'replace the targets of an existing route')
     .addHelpText('after', '\nExamples:\n  proxy models add gpt-4o-mini --target openai/gpt-4o-mini\n  proxy models add smart --target anthropic/claude-sonnet-4-5 --target openai/gpt-4o\n  proxy models add smart --target openai/gpt-4o --policy patient --replace   # requests for it run under policy \'patient\'\n  proxy models add \'claude-sonnet-4-5*\' --target anthropic/claude-sonnet-4-5   # a pattern: catches claude-sonnet-4-5-20250929\n  proxy models add \'claude-*\' --target anthropic/claude-*   # * in the target: the text the pattern matched\n\nA model name with * is a pattern; an exact name always wins over a pattern, and the pattern with the\nmost literal characters wins over the others.\n\n--policy names a policy stored with \'proxy policy set NAME --file …\'; it is layered over the global one\n(and under a client\'s own --policy). See it with \'proxy policy show MODEL\'.')
     .action(async (model: string, opts: { target: string[]; policy?: string; replace?: boolean; json?: boolean; dataDir?: string }) => {
+      const { addRoute, parseTarget } = await repos()
       const targets = opts.target.map(parseTarget)
       const route = await withStore(deps, opts, (store) => addRoute(store.db, model, targets, { replace: opts.replace, policy: opts.policy ?? null }))
       if (opts.json) return printJson(deps, route)
@@ -21,6 +23,7 @@ export function modelsCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('ls')))
     .description('list routed models')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
+      const { listRoutes } = await repos()
       const routes = await withStore(deps, opts, (store) => listRoutes(store.db))
       if (opts.json) return printJson(deps, routes)
       if (routes.length === 0) return out(deps, "No models yet. Route one with 'proxy models add MODEL --target PROVIDER/UPSTREAM_MODEL'.")
@@ -30,6 +33,7 @@ export function modelsCommand(deps: CliDeps): Command {
   dataDirOption(cmd.command('rm <model>'))
     .description('remove a route')
     .action(async (model: string, opts: { dataDir?: string }) => {
+      const { removeRoute } = await repos()
       await withStore(deps, opts, (store) => removeRoute(store.db, model))
       out(deps, `Removed model '${model}'.`)
     })

@@ -1,10 +1,5 @@
 import { readFile } from 'node:fs/promises'
 import { Command } from 'commander'
-import { effectivePolicy, policyJsonSchema, withPolicyDefaults } from '../core/policy-schema.js'
-import { getClient } from '../store/repos/clients.js'
-import { listRoutes } from '../store/repos/routes.js'
-import { GLOBAL_POLICY } from '../store/snapshot.js'
-import { getPolicy, listPolicies, setPolicy } from '../store/repos/policies.js'
 import { CliError, dataDirOption, jsonOption, out, printJson, withStore, type CliDeps } from './context.js'
 
 export function policyCommand(deps: CliDeps): Command {
@@ -24,6 +19,7 @@ export function policyCommand(deps: CliDeps): Command {
       } catch (e) {
         throw new CliError(`${opts.file} is not valid JSON: ${(e as Error).message}`)
       }
+      const { setPolicy } = await import('../store/repos/policies.js')
       await withStore(deps, opts, (store) => setPolicy(store.db, name, doc))
       out(deps, `Stored policy '${name}'.`)
     })
@@ -34,6 +30,13 @@ export function policyCommand(deps: CliDeps): Command {
     .option('--client <name>', "layer this client's policy on top (what its requests run under)")
     .addHelpText('after', '\nExamples:\n  proxy policy show global\n  proxy policy show gpt-4o-mini              # the policy requests for this model run under\n  proxy policy show gpt-4o-mini --client ci')
     .action(async (name: string | undefined, opts: { raw?: boolean; client?: string; json?: boolean; dataDir?: string }) => {
+      const [{ effectivePolicy, withPolicyDefaults }, { getClient }, { listRoutes }, { GLOBAL_POLICY }, { getPolicy, listPolicies }] = await Promise.all([
+        import('../core/policy-schema.js'),
+        import('../store/repos/clients.js'),
+        import('../store/repos/routes.js'),
+        import('../store/snapshot.js'),
+        import('../store/repos/policies.js'),
+      ])
       const result = await withStore(deps, opts, async (store) => {
         if (!name) {
           return (await listPolicies(store.db)).map((p) => ({ name: p.name, updatedAt: p.updatedAt, policy: opts.raw ? p.document : withPolicyDefaults(p.document) }))
@@ -70,7 +73,8 @@ export function policyCommand(deps: CliDeps): Command {
   cmd
     .command('schema')
     .description("print the policy document's JSON schema (draft 2020-12)")
-    .action(() => {
+    .action(async () => {
+      const { policyJsonSchema } = await import('../core/policy-schema.js')
       printJson(deps, policyJsonSchema())
     })
 

@@ -4,6 +4,7 @@ import { Command } from 'commander'
 import { auditCommand } from './audit.js'
 import { circuitCommand } from './circuit.js'
 import { clientsCommand } from './clients.js'
+import { completionCommand } from './completion.js'
 import type { CliDeps } from './context.js'
 import { doctorCommand } from './doctor.js'
 import { keysCommand } from './keys.js'
@@ -26,7 +27,7 @@ export function buildProgram(deps: CliDeps): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
     .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
-  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), topCommand(deps)]) {
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), topCommand(deps), completionCommand(deps)]) {
     program.addCommand(cmd)
   }
   applyOutput(program, deps)

@@ -5,11 +5,9 @@
  * this provider. Reports each key's outcome and latency, never its secret; exits 1 when any key fails.
  */
 import { Command } from 'commander'
-import { Agent } from 'undici'
 import { isProxyError } from '../core/errors.js'
-import { createAdapter, isKeyless } from '../providers/index.js'
 import type { CallContext, ProviderAdapter } from '../providers/types.js'
-import { loadSnapshot, type ConfigSnapshot, type ProviderConfig } from '../store/snapshot.js'
+import type { ConfigSnapshot, ProviderConfig } from '../store/snapshot.js'
 import { CliError, dataDirOption, err, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
 
 /** Types that answer without a key when the provider has none (as the gateway treats them). */
@@ -44,6 +42,7 @@ export function providersTestCommand(deps: CliDeps): Command {
     .option('--timeout <ms>', 'give up on a key after this long', parseIntOption('--timeout'), 15_000)
     .addHelpText('after', '\nExamples:\n  proxy providers test openai\n  proxy providers test azure --model my-gpt4o-deployment\n  proxy providers test ollama --json')
     .action(async (name: string, opts: { model?: string; timeout: number; json?: boolean; dataDir?: string }) => {
+      const { loadSnapshot } = await import('../store/snapshot.js')
       const snapshot = await withStore(deps, opts, (store) => loadSnapshot(store))
       const report = await testProvider(snapshot, name, { model: opts.model, timeoutMs: opts.timeout })
       for (const problem of snapshot.problems.filter((p) => p.includes(`provider '${name}'`))) err(deps, `warning: ${problem}`)
@@ -55,6 +54,8 @@ export function providersTestCommand(deps: CliDeps): Command {
 }
 
 export async function testProvider(snapshot: ConfigSnapshot, name: string, opts: { model?: string; timeoutMs: number }): Promise<TestReport> {
+  // undici and the adapters load only here: `proxy providers add` and the rest do not need them.
+  const [{ Agent }, { createAdapter, isKeyless }] = await Promise.all([import('undici'), import('../providers/index.js')])
   const provider = snapshot.providers.get(name)
   if (!provider) throw new CliError(`No provider named '${name}'. List them with 'proxy providers ls'.`)
   const keys: Array<{ label: string | null; secret: string | null }> = provider.keys.filter((k) => k.state === 'active').map((k) => ({ label: k.label, secret: k.secret }))

@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander'
 import { PROVIDER_TYPES, type ProviderType } from '../store/schema.js'
-import { addProvider, listProviders, removeProvider, updateProvider } from '../store/repos/providers.js'
 import { editProvider } from '../providers/provider-edit.js'
 import { PRESET_NAMES, PRESETS, isPresetName } from '../providers/presets.js'
 import { CliError, dataDirOption, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
@@ -20,6 +19,8 @@ export function collectSetting(text: string, previous: Record<string, unknown> =
   return next
 }
 
+const repos = () => import('../store/repos/providers.js')
+
 export function providersCommand(deps: CliDeps): Command {
   const cmd = new Command('providers').description('upstream providers the proxy forwards to')
 
@@ -38,6 +39,7 @@ export function providersCommand(deps: CliDeps): Command {
     .action(async (name: string, opts: { type: ProviderType; baseUrl?: string; setting: Record<string, unknown>; preset?: string; json?: boolean; dataDir?: string }) => {
       if (opts.baseUrl) checkUrl(opts.baseUrl)
       const endpoint = editProvider(opts.type, { baseUrl: null, settings: {} }, { baseUrl: opts.baseUrl, settings: opts.setting, preset: opts.preset })
+      const { addProvider } = await repos()
       const provider = await withStore(deps, opts, (store) => addProvider(store.db, { name, type: opts.type, ...endpoint }))
       if (opts.json) return printJson(deps, provider)
       const keyless = opts.type === 'ollama' || (opts.preset !== undefined && isPresetName(opts.preset) && !PRESETS[opts.preset].keyRequired)
@@ -62,6 +64,7 @@ export function providersCommand(deps: CliDeps): Command {
         throw new CliError('Nothing to change: give --base-url, --setting, --unset-setting or --preset.')
       }
       const edit = { baseUrl: opts.baseUrl, settings: opts.setting, unset: opts.unsetSetting, preset: opts.preset }
+      const { updateProvider } = await repos()
       const provider = await withStore(deps, opts, (store) => updateProvider(store.db, name, (current) => editProvider(current.type, current, edit)))
       if (opts.json) return printJson(deps, provider)
       const settings = settingsText(provider.settings)
@@ -71,6 +74,7 @@ export function providersCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('ls')))
     .description('list providers')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
+      const { listProviders } = await repos()
       const providers = await withStore(deps, opts, (store) => listProviders(store.db))
       if (opts.json) return printJson(deps, providers)
       if (providers.length === 0) return out(deps, "No providers yet. Add one with 'proxy providers add NAME --type openai'.")
@@ -80,6 +84,7 @@ export function providersCommand(deps: CliDeps): Command {
   dataDirOption(cmd.command('rm <name>'))
     .description('remove a provider and its keys')
     .action(async (name: string, opts: { dataDir?: string }) => {
+      const { removeProvider } = await repos()
       await withStore(deps, opts, (store) => removeProvider(store.db, name))
       out(deps, `Removed provider '${name}' and its keys.`)
     })

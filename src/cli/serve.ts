@@ -1,13 +1,10 @@
 import { Command } from 'commander'
 import { limitHeapGrowth } from './heap-growth.js'
-import { startProxy } from '../server/start.js'
 import { resolveDataDir } from '../store/paths.js'
-import { createLogger, flushLogger } from '../telemetry/logger.js'
-import { isLoopback, resolveObservability, type ObservabilityFlags } from '../telemetry/settings.js'
+import type { ObservabilityFlags } from '../telemetry/settings.js'
 import { CliError, err, type CliDeps } from './context.js'
-import { seedDemo } from './demo.js'
 import { gcThreads, memoryReducerState, SUPERVISOR_ENV } from './respawn.js'
-import { resolveServeSettings, type ServeFlags } from './serve-config.js'
+import type { ServeFlags } from './serve-config.js'
 
 export function serveCommand(deps: CliDeps): Command {
   return new Command('serve')
@@ -33,6 +30,14 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--drain-seconds <n>', 'on SIGTERM/SIGINT, let open requests and streams finish this long before ending them (default 25, or $PROXY_DRAIN_SECONDS)')
     .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
     .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string }) => {
+      // The server, logger and store load here, not when another command (or --help) runs.
+      const [{ startProxy }, { createLogger, flushLogger }, { isLoopback, resolveObservability }, { seedDemo }, { resolveServeSettings }] = await Promise.all([
+        import('../server/start.js'),
+        import('../telemetry/logger.js'),
+        import('../telemetry/settings.js'),
+        import('./demo.js'),
+        import('./serve-config.js'),
+      ])
       const settings = resolveServeSettings(flags, deps.env)
       const drainSeconds = resolveDrainSeconds(flags.drainSeconds ?? deps.env.PROXY_DRAIN_SECONDS)
       const observability = resolveObservability(flags, deps.env)

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { queryUsage, type UsageGrouping } from '../store/repos/usage.js'
+import type { UsageGrouping } from '../store/repos/usage.js'
 import { formatUsd, parseSince } from './audit.js'
 import { dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
 
@@ -16,6 +16,7 @@ export function usageCommand(deps: CliDeps): Command {
     )
     .action(async (opts: { by: UsageGrouping; since?: string; client?: string; model?: string; json?: boolean; dataDir?: string }) => {
       const sinceDay = opts.since ? parseSince(opts.since).slice(0, 10) : undefined
+      const { queryUsage } = await import('../store/repos/usage.js')
       const lines = await withStore(deps, opts, (store) => queryUsage(store.db, { by: opts.by, sinceDay, client: opts.client, model: opts.model }))
       const total = lines.reduce(
         (t, l) => ({ requests: t.requests + l.requests, errors: t.errors + l.errors, promptTokens: t.promptTokens + l.promptTokens, completionTokens: t.completionTokens + l.completionTokens, costUsd: t.costUsd + l.costUsd }),

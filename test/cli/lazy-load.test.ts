@@ -1,0 +1,55 @@
+/**
+ * Each command loads only what it uses: the built binary runs with a preload that records every
+ * module it loads, and the test fails if a static import brings a heavy dependency back.
+ */
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cliOk, tempDataDir, testEnv } from '../helpers/proxy.js'
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const recorder = path.join(repoRoot, 'test', 'helpers', 'record-loads.mjs')
+const data = tempDataDir()
+
+/** Runs `node bin/proxy.js ...args` and returns the paths of every module it loaded. */
+function loadedBy(args: string[]): string[] {
+  const record = path.join(data.dir, `loads-${args.join('-')}.txt`)
+  const r = spawnSync(process.execPath, ['--import', recorder, path.join(repoRoot, 'bin', 'proxy.js'), ...args], {
+    env: { ...process.env, ...testEnv(data.dir), PROXY_RECORD_LOADS: record },
+    encoding: 'utf8',
+  })
+  expect(r.status, r.stderr).toBe(0)
+  return [...new Set(readFileSync(record, 'utf8').split('\n').filter(Boolean))]
+}
+
+const packages = (loaded: string[]) => new Set(loaded.flatMap((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)?.[1] ?? []))
+const ours = (loaded: string[]) => loaded.flatMap((m) => /dist\/(src\/.*)$/.exec(m)?.[1] ?? [])
+
+/** Modules that do a command's work: the store, the server and the rest, loaded only by the commands that need them. */
+const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
+const HEAVY = ['ink', 'react', 'h3', 'srvx', 'undici', 'ioredis', 'pino', 'prom-client', '@opentelemetry/api']
+
+beforeAll(async () => {
+  await cliOk(data.dir, ['providers', 'add', 'openai', '--type', 'openai'])
+  await cliOk(data.dir, ['keys', 'add', 'openai', '--label', 'main'], 'sk-test-000000000000000000000000')
+})
+afterAll(() => data.cleanup())
+
+describe('what a command loads', () => {
+  it.each([['--version'], ['--help'], ['keys', '--help']].map((args) => [args.join(' '), args] as const))('proxy %s loads commander and the command definitions, nothing else', (_name, args) => {
+    const loaded = loadedBy([...args])
+    expect([...packages(loaded)]).toEqual(['commander'])
+    expect(ours(loaded).filter((m) => IMPLEMENTATION.test(m))).toEqual([])
+    expect(ours(loaded)).toContain('src/cli/keys.js')
+  })
+
+  it('proxy keys ls opens the store without the server, Ink, React, undici, ioredis or pino', () => {
+    const loaded = loadedBy(['keys', 'ls'])
+    const used = packages(loaded)
+    expect(used.has('better-sqlite3')).toBe(true)
+    for (const name of HEAVY) expect(used.has(name), `${name} was loaded`).toBe(false)
+    expect(ours(loaded).filter((m) => /^src\/(server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/top\/(?!index))/.test(m))).toEqual([])
+  })
+})
