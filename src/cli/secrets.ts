@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { describeSource } from '../store/db.js'
 import { generateFernetKey } from '../store/fernet.js'
 import { storeKeyRing } from '../store/master-key.js'
-import { reencryptSecrets, rotatedRing } from '../store/master-rotation.js'
+import { reencryptSecrets, rotatedRing, secretsPerKey } from '../store/master-rotation.js'
 import { resolveDataDir } from '../store/paths.js'
 import { CliError, dataDirOption, jsonOption, out, printJson, withStore, type CliDeps } from './context.js'
 
@@ -31,6 +31,8 @@ export function secretsCommand(deps: CliDeps): Command {
       const result = await withStore(deps, { dataDir }, async (store) => {
         const before = store.masterKey
         const ring = rotatedRing(newKey, before.keys)
+        const { none } = await secretsPerKey(store)
+        if (none > 0) throw new CliError(`${none} stored upstream key(s) open with no key of the current ring, so they cannot be re-encrypted; nothing was changed. 'proxy doctor' counts them; add the key they were written with to the ring, or remove them.`)
         // The ring is stored before the secrets change: if the process dies in between, the ring still
         // holds the old key and every secret still opens.
         const stored = await storeKeyRing({ dataDir, env: deps.env, keychain: deps.keychain }, before, ring)

@@ -147,6 +147,21 @@ describe('proxy secrets rotate-master with PROXY_MASTER_KEY', () => {
     expect(checks.find((c) => c.name === 'master key 2 of 2')?.detail).toMatch(/opens 1 stored secret\(s\); still needed/)
   })
 
+  it('refuses to start when a stored secret opens with no key of the ring, and changes nothing', async () => {
+    const foreign = createFernet(generateFernetKey()).encrypt('sk-lost')
+    const store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    try {
+      await store.db.updateTable('provider_keys').set({ secret: foreign }).execute()
+    } finally {
+      await store.close()
+    }
+    const res = await cli(data.dir, ['secrets', 'rotate-master'])
+    expect(res.code).toBe(1)
+    expect(res.stderr).toContain('1 stored upstream key(s) open with no key of the current ring')
+    expect(res.stdout).toBe('')
+    expect(await storedSecrets(data.dir, TEST_MASTER_KEY)).toEqual([foreign])
+  })
+
   it('refuses a new key that is not a Fernet key, and changes nothing', async () => {
     const res = await cli(data.dir, ['secrets', 'rotate-master', '--new-key-from-env', 'NEXT_KEY'], { env: { NEXT_KEY: 'not-a-key' } })
     expect(res.code).toBe(1)

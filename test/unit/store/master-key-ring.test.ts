@@ -52,6 +52,19 @@ describe('master key rings and systemd credentials', () => {
     expect(await resolve({ CREDENTIALS_DIRECTORY: creds })).toMatchObject({ source: 'file', keys: [c] })
   })
 
+  it('writes a new ring to the keychain entry the key came from', async () => {
+    const entries = new Map<string, string>()
+    const keychain = {
+      get: async (account: string) => entries.get(account) ?? null,
+      set: async (account: string, value: string) => void entries.set(account, value),
+      probe: async () => ({ available: true, detail: 'fake keychain' }),
+    }
+    const first = await resolveMasterKey({ dataDir: dir, env: {}, keychain, create: true })
+    expect(first.source).toBe('keychain')
+    expect(await storeKeyRing({ dataDir: dir, env: {}, keychain }, first, [a, first.key])).toBe(true)
+    expect(await resolveMasterKey({ dataDir: dir, env: {}, keychain })).toMatchObject({ source: 'keychain', keys: [a, first.key] })
+  })
+
   it('rewrites the key file with a new ring, mode 0600, and leaves PROXY_MASTER_KEY and credentials alone', async () => {
     await writeFile(masterKeyPath(dir), `${b}\n`, { mode: 0o600 })
     await chmod(masterKeyPath(dir), 0o600)
