@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { openStore } from '../store/db.js'
-import { defaultKeychain, masterKeyPath, resolveMasterKey, type MasterKey } from '../store/master-key.js'
+import { openStore, type Store } from '../store/db.js'
+import { credentialPath, defaultKeychain, keyFingerprint, masterKeyPath, resolveMasterKey, type MasterKey } from '../store/master-key.js'
+import { secretsPerKey } from '../store/master-rotation.js'
 import { appliedMigrations, latestMigration } from '../store/migrate.js'
 import { resolveDataDir, STORE_FILE } from '../store/paths.js'
 import { loadSnapshot } from '../store/snapshot.js'
@@ -68,6 +69,7 @@ export async function runChecks(deps: CliDeps, dataDir: string): Promise<Check[]
       const applied = await appliedMigrations(store.db)
       checks.push({ name: 'store and migrations', ok: applied.at(-1) === latestMigration(), detail: `${applied.length} migration(s) applied, latest ${applied.at(-1) ?? 'none'}` })
       checks.push(...(await masterKeyChecks(deps, store.masterKey, dataDir)))
+      checks.push(...(await ringChecks(store)))
     } finally {
       await store.close()
     }
@@ -102,6 +104,12 @@ async function masterKeyChecks(deps: CliDeps, masterKey: MasterKey, dataDir: str
     }
     return checks
   }
+  if (masterKey.source === 'credential') {
+    return [
+      { name: 'master key', ok: true, detail: `from the systemd credential ${credentialPath(deps.env) ?? 'proxy-master-key'}; it decrypts this store` },
+      { name: 'OS keychain', ok: true, detail: 'not used: the master key comes from a systemd credential' },
+    ]
+  }
   if (masterKey.source === 'keychain') {
     return [
       { name: 'master key', ok: true, detail: `from the OS keychain (${masterKey.keychain.detail}); it decrypts this store` },
@@ -120,6 +128,26 @@ async function masterKeyChecks(deps: CliDeps, masterKey: MasterKey, dataDir: str
       detail: `not available (${masterKey.keychain.detail}), so the master key is kept in ${file} beside the store, and a copy of the data directory holds both. To keep them apart, set PROXY_MASTER_KEY (e.g. from an EnvironmentFile) instead.`,
     },
   ]
+}
+
+/**
+ * For each key of the ring, how many stored secrets it opens (the first key that does), so the operator
+ * knows when an old key can be dropped. Keys are named by a fingerprint, never shown.
+ */
+async function ringChecks(store: Store): Promise<Check[]> {
+  const { perKey, none } = await secretsPerKey(store)
+  const { keys } = store.masterKey
+  const checks: Check[] = perKey.map((count, i) => {
+    const what = `${i === 0 ? 'newest, encrypts new secrets' : 'older'} (fingerprint ${keyFingerprint(keys[i]!)}): opens ${count} stored secret(s)`
+    if (i === 0) return { name: `master key 1 of ${keys.length}`, ok: true, detail: what }
+    const advice =
+      count === 0
+        ? '; no secret needs it any more: drop it from the ring once every instance has the newer key'
+        : `; still needed: 'proxy secrets rotate-master' re-encrypts them (--new-key-from-env VAR with the newest key to keep it)`
+    return { name: `master key ${i + 1} of ${keys.length}`, ok: true, detail: what + advice }
+  })
+  if (none > 0) checks.push({ name: 'stored secrets', ok: false, detail: `${none} upstream key(s) open with no key of the ring, so the server skips them: add the key they were written with to the ring, or remove them` })
+  return checks
 }
 
 /** The keychain on its own, when the store (and so the master key) could not be opened. */

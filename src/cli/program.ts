@@ -12,6 +12,7 @@ import { packageRoot } from './package-root.js'
 import { modelsCommand } from './models.js'
 import { policyCommand } from './policy.js'
 import { providersCommand } from './providers.js'
+import { secretsCommand } from './secrets.js'
 import { serveCommand } from './serve.js'
 import { serviceCommand } from './service.js'
 import { topCommand } from './top/index.js'
@@ -27,7 +28,7 @@ export function buildProgram(deps: CliDeps): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
     .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
-  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), topCommand(deps), completionCommand(deps)]) {
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), secretsCommand(deps), modelsCommand(deps), clientsCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), topCommand(deps), completionCommand(deps)]) {
     program.addCommand(cmd)
   }
   applyOutput(program, deps)

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { CREDENTIAL_NAME } from '../store/paths.js'
 import { packageRoot } from './package-root.js'
 import { ONE_CPU_GC_FLAG, serveV8Flags } from './respawn.js'
 
@@ -8,6 +9,8 @@ export interface UnitOptions {
   dataDir: string
   user: string
   envFile: string
+  /** a file holding the master key (ring), passed as a systemd credential instead of PROXY_MASTER_KEY */
+  credential?: string
   host?: string
   port?: number
   drainSeconds: number
@@ -42,6 +45,9 @@ export function renderUnit(o: UnitOptions): string {
     ...(v8Flags.includes(ONE_CPU_GC_FLAG) ? [`# ${ONE_CPU_GC_FLAG}: this machine had one CPU when the unit was written; write it again (--force) after adding CPUs.`] : []),
     `ExecStart=${quote(o.nodePath)} ${v8Flags.join(' ')} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
     `EnvironmentFile=-${o.envFile}`,
+    // systemd copies the file to $CREDENTIALS_DIRECTORY/proxy-master-key, readable by this service only;
+    // unlike an environment variable it is not inherited by child processes nor shown by `systemctl show`.
+    ...(o.credential ? [`LoadCredential=${CREDENTIAL_NAME}:${o.credential}`] : []),
     // No desktop session on a server: go straight to the key file instead of probing D-Bus.
     'Environment=NODE_ENV=production PROXY_KEYCHAIN=off',
     'Restart=on-failure',

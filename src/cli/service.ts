@@ -11,6 +11,7 @@ interface ServiceFlags {
   host?: string
   port?: number
   envFile: string
+  credential?: string
   unitDir: string
   name: string
   drainSeconds: number
@@ -19,6 +20,7 @@ interface ServiceFlags {
 
 function unitOptions(flags: ServiceFlags): UnitOptions {
   if (!path.isAbsolute(flags.dataDir)) throw new CliError(`--data-dir must be an absolute path for a service, not '${flags.dataDir}'.`)
+  if (flags.credential !== undefined && !path.isAbsolute(flags.credential)) throw new CliError(`--credential must be an absolute path, not '${flags.credential}'.`)
   if (!/^[a-z_][a-z0-9_-]*$/i.test(flags.user)) throw new CliError(`--user '${flags.user}' is not a valid user name.`)
   return {
     nodePath: process.execPath,
@@ -26,6 +28,7 @@ function unitOptions(flags: ServiceFlags): UnitOptions {
     dataDir: flags.dataDir,
     user: flags.user,
     envFile: flags.envFile,
+    credential: flags.credential,
     host: flags.host,
     port: flags.port,
     drainSeconds: flags.drainSeconds,
@@ -40,6 +43,7 @@ function withServiceOptions(cmd: Command): Command {
     .option('--host <host>', 'address to listen on')
     .option('--port <port>', 'port to listen on', parseIntOption('--port'))
     .option('--env-file <path>', 'EnvironmentFile for secrets such as PROXY_MASTER_KEY', '/etc/proxy/proxy.env')
+    .option('--credential <path>', 'file holding the master key (ring), loaded with LoadCredential= instead of PROXY_MASTER_KEY (root-owned, mode 0600)')
     .option('--unit-dir <dir>', 'where unit files live', '/etc/systemd/system')
     .option('--name <name>', 'unit name', 'proxy')
     .option('--drain-seconds <n>', 'how long a stop waits for open requests', parseIntOption('--drain-seconds'), 25)

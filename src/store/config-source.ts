@@ -43,7 +43,7 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
         return Promise.reject(err)
       }
     }
-    loading ??= loadSnapshot(store)
+    loading ??= loadSnapshot(store, snapshot)
       .then((next) => {
         snapshot = next
         opts.onReload?.(next)

@@ -3,7 +3,7 @@ import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely } from 'kysely'
 import { ImmediateSqliteDialect } from './dialect.js'
-import { createFernet, type Fernet } from './fernet.js'
+import { createFernetRing, type FernetRing } from './fernet.js'
 import { resolveMasterKey, MasterKeyError, type MasterKey, type KeychainBackend } from './master-key.js'
 import { migrateToLatest } from './migrate.js'
 import { STORE_FILE, type Env } from './paths.js'
@@ -15,8 +15,14 @@ export interface Store {
   readonly db: Kysely<Database>
   /** The raw handle, for pragmas (data_version polling) that Kysely has no verb for. */
   readonly sqlite: SQLite.Database
-  readonly fernet: Fernet
+  /** The master key ring: encrypts with the newest key, decrypts with any. */
+  readonly fernet: FernetRing
   readonly masterKey: MasterKey
+  /**
+   * Reads the master key again from where it lives, and takes the ring when it decrypts this store:
+   * after `proxy secrets rotate-master` a running server picks up the new ring this way. True when it changed.
+   */
+  refreshMasterKey(): Promise<boolean>
   close(): Promise<void>
 }
 
@@ -26,8 +32,9 @@ export interface OpenStoreOptions {
   keychain?: KeychainBackend | null
 }
 
-const MASTER_KEY_CHECK = 'master_key_check'
-const CHECK_PLAINTEXT = 'proxy-master-key-check'
+/** A token of a known plaintext in `meta`, so a wrong master key fails at open, not at the first request. */
+export const MASTER_KEY_CHECK = 'master_key_check'
+export const CHECK_PLAINTEXT = 'proxy-master-key-check'
 
 /**
  * Opens (creating when needed) the store in a data dir: directory 0700, database 0600, WAL, migrations
@@ -51,15 +58,13 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   try {
     await migrateToLatest(db)
     const check = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK).executeTakeFirst()
-    const masterKey = await resolveMasterKey({ dataDir, env, create: !check, keychain: opts.keychain })
-    const fernet = createFernet(masterKey.key)
+    let masterKey = await resolveMasterKey({ dataDir, env, create: !check, keychain: opts.keychain })
+    let fernet = createFernetRing(masterKey.keys)
     if (check) {
-      try {
-        fernet.decryptString(check.value)
-      } catch {
+      if (!opensCheck(fernet, check.value)) {
         throw new MasterKeyError(
           `The master key from ${describeSource(masterKey)} does not match the key this store was encrypted with. ` +
-            'Set PROXY_MASTER_KEY to the original key, or restore master.key in the data directory.',
+            'Set PROXY_MASTER_KEY to the original key (or a ring that holds it), or restore master.key in the data directory.',
         )
       }
     } else {
@@ -70,8 +75,22 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
       file,
       db,
       sqlite,
-      fernet,
-      masterKey,
+      get fernet() {
+        return fernet
+      },
+      get masterKey() {
+        return masterKey
+      },
+      async refreshMasterKey() {
+        const again = await resolveMasterKey({ dataDir, env, create: false, keychain: opts.keychain }).catch(() => null)
+        if (again === null || again.keys.join(',') === masterKey.keys.join(',')) return false
+        const ring = createFernetRing(again.keys)
+        const now = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK).executeTakeFirst()
+        if (now && !opensCheck(ring, now.value)) return false
+        masterKey = again
+        fernet = ring
+        return true
+      },
       close: () => db.destroy(),
     }
   } catch (err) {
@@ -80,8 +99,25 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   }
 }
 
-function describeSource(key: MasterKey): string {
-  return key.source === 'env' ? 'PROXY_MASTER_KEY' : key.source === 'keychain' ? 'the OS keychain' : 'master.key'
+function opensCheck(fernet: FernetRing, token: string): boolean {
+  try {
+    return fernet.decryptString(token) === CHECK_PLAINTEXT
+  } catch {
+    return false
+  }
+}
+
+export function describeSource(key: MasterKey): string {
+  switch (key.source) {
+    case 'env':
+      return 'PROXY_MASTER_KEY'
+    case 'credential':
+      return 'the systemd credential proxy-master-key'
+    case 'keychain':
+      return 'the OS keychain'
+    case 'file':
+      return 'master.key'
+  }
 }
 
 function ensurePrivateDir(dir: string): void {

@@ -209,3 +209,53 @@ export function createFernet(key: string): Fernet {
 
   return { encrypt, decrypt, decryptString }
 }
+
+export interface FernetRing extends Fernet {
+  /** How many keys the ring holds, newest first. */
+  readonly size: number
+  /** Index of the first key that decrypts the token, or -1 when none does. */
+  keyIndexOf(token: string): number
+}
+
+/**
+ * Several keys, newest first, like Python's MultiFernet: encrypt with the first, decrypt with the first
+ * key that authenticates the token. This is what lets a master key rotate without a flag day.
+ */
+export function createFernetRing(keys: readonly string[]): FernetRing {
+  if (keys.length === 0) throw new FernetError('bad-key', 'a key ring needs at least one Fernet key')
+  const members = keys.map((k) => createFernet(k))
+  const [first] = members as [Fernet, ...Fernet[]]
+
+  // Only a MAC failure means "try the next key"; a malformed or expired token fails the same under all.
+  function withFirstKey<T>(use: (f: Fernet) => T): T {
+    let lastError: unknown
+    for (const f of members) {
+      try {
+        return use(f)
+      } catch (err) {
+        if (!(err instanceof FernetError) || err.code !== 'bad-mac') throw err
+        lastError = err
+      }
+    }
+    throw lastError
+  }
+
+  function keyIndexOf(token: string): number {
+    return members.findIndex((f) => {
+      try {
+        f.decrypt(token)
+        return true
+      } catch {
+        return false
+      }
+    })
+  }
+
+  return {
+    size: members.length,
+    encrypt: first.encrypt,
+    decrypt: (token, opts) => withFirstKey((f) => f.decrypt(token, opts)),
+    decryptString: (token, opts) => withFirstKey((f) => f.decryptString(token, opts)),
+    keyIndexOf,
+  }
+}

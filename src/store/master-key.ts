@@ -1,14 +1,20 @@
 /**
- * Finds (or creates) the master key that encrypts upstream secrets at rest.
- * Order: PROXY_MASTER_KEY, then the OS keychain, then `<dataDir>/master.key` (mode 0600).
+ * Finds (or creates) the master key that encrypts upstream secrets at rest. The first of these that
+ * holds a key wins:
+ *   1. PROXY_MASTER_KEY
+ *   2. a systemd credential: `$CREDENTIALS_DIRECTORY/proxy-master-key` (from `LoadCredential=`)
+ *   3. the OS keychain (skipped with PROXY_KEYCHAIN=off)
+ *   4. `<dataDir>/master.key` (mode 0600), created on first use when nothing else holds a key
+ * Each may hold a key ring, newest first (comma-separated, or one key per line): secrets are
+ * encrypted with the first and decrypted with any, so a rotated key can be rolled out gradually.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { constants as fsConstants, realpathSync } from 'node:fs'
-import { link, open, stat, unlink } from 'node:fs/promises'
+import { link, open, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { generateFernetKey, isValidFernetKey } from './fernet.js'
 
-export type MasterKeySource = 'env' | 'keychain' | 'file'
+export type MasterKeySource = 'env' | 'credential' | 'keychain' | 'file'
 
 export interface KeychainStatus {
   available: boolean
@@ -17,7 +23,10 @@ export interface KeychainStatus {
 }
 
 export interface MasterKey {
+  /** The newest key: every new secret is encrypted with it. */
   key: string
+  /** The whole ring, newest first (`key` is its first member). */
+  keys: string[]
   source: MasterKeySource
   created: boolean
   keychain: KeychainStatus
@@ -48,6 +57,8 @@ export const KEYCHAIN_SERVICE = 'proxy'
 export const KEY_FILE_NAME = 'master.key'
 const ENV_KEY = 'PROXY_MASTER_KEY'
 const ENV_KEYCHAIN = 'PROXY_KEYCHAIN'
+export { CREDENTIAL_NAME } from './paths.js'
+import { CREDENTIAL_NAME } from './paths.js'
 // A locked keychain may show an unlock prompt, so allow a human time to answer it; past this
 // we treat the keychain as unavailable rather than hang `serve` or a CLI command forever.
 const KEYCHAIN_TIMEOUT_MS = 60_000
@@ -174,15 +185,19 @@ async function chooseKeychain(
   }
 }
 
-function checkKey(key: string, where: string): string {
-  const trimmed = key.trim()
-  if (!isValidFernetKey(trimmed)) {
-    throw new MasterKeyError(`${where} does not contain a valid master key (expected 32 bytes of url-safe base64).`)
+/** A ring as written by people: keys separated by commas or line breaks, newest first. */
+export function parseKeyRing(text: string, where: string): string[] {
+  const keys = [...new Set(text.split(/[\s,]+/).filter((k) => k !== ''))]
+  if (keys.length === 0 || !keys.every(isValidFernetKey)) {
+    // The value itself is never echoed: even a malformed key may be most of a real one.
+    throw new MasterKeyError(
+      `${where} does not contain a valid master key (expected 32 bytes of url-safe base64, 44 characters ending in "="; several are separated by commas or lines, newest first).`,
+    )
   }
-  return trimmed
+  return keys
 }
 
-async function readKeyFile(file: string): Promise<string | null> {
+async function readKeyFile(file: string): Promise<string[] | null> {
   let handle
   try {
     // O_NOFOLLOW: a symlink planted in the data dir must not redirect us to another file.
@@ -205,7 +220,7 @@ async function readKeyFile(file: string): Promise<string | null> {
           `Run: chmod 600 ${JSON.stringify(file)}`,
       )
     }
-    return checkKey(await handle.readFile('utf8'), file)
+    return parseKeyRing(await handle.readFile('utf8'), file)
   } finally {
     await handle.close()
   }
@@ -216,7 +231,7 @@ async function readKeyFile(file: string): Promise<string | null> {
  * appears complete or not at all, and link() fails if another process created it first.
  * Returns the key that ended up in the file (ours, or the winner's after a race).
  */
-async function createKeyFile(dataDir: string, key: string): Promise<string> {
+async function createKeyFile(dataDir: string, key: string): Promise<string[]> {
   const dir = path.resolve(dataDir)
   try {
     if (!(await stat(dir)).isDirectory()) throw new MasterKeyError(`Data directory ${dir} is not a directory.`)
@@ -244,7 +259,7 @@ async function createKeyFile(dataDir: string, key: string): Promise<string> {
 
   try {
     await link(tmp, file)
-    return key
+    return [key]
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EEXIST') {
@@ -261,7 +276,7 @@ async function createKeyFile(dataDir: string, key: string): Promise<string> {
   }
 }
 
-async function writeKeyFileDirect(file: string, key: string): Promise<string> {
+async function writeKeyFileDirect(file: string, key: string): Promise<string[]> {
   const handle = await open(file, 'wx', 0o600).catch((err: unknown) => {
     throw new MasterKeyError(`Cannot create ${file}: ${errorText(err)}`)
   })
@@ -272,7 +287,7 @@ async function writeKeyFileDirect(file: string, key: string): Promise<string> {
   } finally {
     await handle.close()
   }
-  return key
+  return [key]
 }
 
 export async function resolveMasterKey(opts: MasterKeyOptions): Promise<MasterKey> {
@@ -280,20 +295,24 @@ export async function resolveMasterKey(opts: MasterKeyOptions): Promise<MasterKe
 
   const fromEnv = env[ENV_KEY]
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
-    if (!isValidFernetKey(fromEnv.trim())) {
-      // The value itself is never echoed: even a malformed key may be most of a real one.
+    let keys: string[]
+    try {
+      keys = parseKeyRing(fromEnv, ENV_KEY)
+    } catch {
       throw new MasterKeyError(
-        `${ENV_KEY} is malformed: it must be a Fernet key, 32 random bytes in url-safe base64 (44 characters ending in "="). ` +
+        `${ENV_KEY} is malformed: it must be a Fernet key, 32 random bytes in url-safe base64 (44 characters ending in "="), ` +
+          `or several separated by commas, newest first. ` +
           GENERATE_HINT,
       )
     }
-    return {
-      key: fromEnv.trim(),
-      source: 'env',
-      created: false,
-      // Not probed: an explicit key should work without touching (or prompting for) the keychain.
-      keychain: { available: false, detail: `not checked (${ENV_KEY} is set)` },
-    }
+    // Not probed: an explicit key should work without touching (or prompting for) the keychain.
+    return ring(keys, 'env', { available: false, detail: `not checked (${ENV_KEY} is set)` })
+  }
+
+  const credential = credentialPath(env)
+  const fromCredential = credential === null ? null : await readKeyFile(credential)
+  if (fromCredential !== null) {
+    return ring(fromCredential, 'credential', { available: false, detail: 'not checked (a systemd credential holds the master key)' })
   }
 
   const { backend, status } = await chooseKeychain(opts, env)
@@ -310,19 +329,12 @@ export async function resolveMasterKey(opts: MasterKeyOptions): Promise<MasterKe
       keychainReadFailed = true
       keychain = { available: false, detail: `keychain read failed (${errorText(err)})` }
     }
-    if (stored !== null) {
-      return {
-        key: checkKey(stored, `Keychain entry "${KEYCHAIN_SERVICE}/${account}"`),
-        source: 'keychain',
-        created: false,
-        keychain,
-      }
-    }
+    if (stored !== null) return ring(parseKeyRing(stored, `Keychain entry "${KEYCHAIN_SERVICE}/${account}"`), 'keychain', keychain)
   }
 
   const file = masterKeyPath(opts.dataDir)
   const fromFile = await readKeyFile(file)
-  if (fromFile !== null) return { key: fromFile, source: 'file', created: false, keychain }
+  if (fromFile !== null) return ring(fromFile, 'file', keychain)
 
   if (!opts.create) {
     throw new MasterKeyError(
@@ -346,7 +358,7 @@ export async function resolveMasterKey(opts: MasterKeyOptions): Promise<MasterKe
       // Read back: confirms the store persisted it, and if another process raced us, use its key.
       const back = await backend.get(account)
       if (back !== null && isValidFernetKey(back.trim())) {
-        return { key: back.trim(), source: 'keychain', created: back.trim() === key, keychain }
+        return { ...ring([back.trim()], 'keychain', keychain), created: back.trim() === key }
       }
       keychain = { available: false, detail: 'keychain accepted the key but did not return it' }
     } catch (err) {
@@ -355,5 +367,56 @@ export async function resolveMasterKey(opts: MasterKeyOptions): Promise<MasterKe
   }
 
   const written = await createKeyFile(opts.dataDir, key)
-  return { key: written, source: 'file', created: written === key, keychain }
+  return { ...ring(written, 'file', keychain), created: written[0] === key }
+}
+
+function ring(keys: string[], source: MasterKeySource, keychain: KeychainStatus): MasterKey {
+  return { key: keys[0]!, keys, source, created: false, keychain }
+}
+
+/** A short, safe name for a key (its SHA-256, shortened), so output can tell keys apart without showing one. */
+export function keyFingerprint(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12)
+}
+
+/** `$CREDENTIALS_DIRECTORY/proxy-master-key`, when systemd passed credentials to this process. */
+export function credentialPath(env: Env = process.env): string | null {
+  const dir = env.CREDENTIALS_DIRECTORY?.trim()
+  return dir ? path.join(dir, CREDENTIAL_NAME) : null
+}
+
+/**
+ * Stores a new ring where the current master key came from, when proxy can write there: the key file
+ * (replaced atomically, mode 0600) or the keychain entry. Returns false for PROXY_MASTER_KEY and a
+ * systemd credential, which only the operator can change.
+ */
+export async function storeKeyRing(opts: MasterKeyOptions, from: MasterKey, keys: readonly string[]): Promise<boolean> {
+  if (from.source === 'env' || from.source === 'credential') return false
+  if (from.source === 'keychain') {
+    const env: Env = opts.env ?? process.env
+    const { backend, status } = await chooseKeychain(opts, env)
+    if (backend === null) throw new MasterKeyError(`Cannot write the new key ring to the OS keychain: ${status.detail}.`)
+    const account = keychainAccountFor(opts.dataDir)
+    await backend.set(account, keys.join(','))
+    const back = await backend.get(account)
+    if (back === null || back.trim() !== keys.join(',')) throw new MasterKeyError('The OS keychain did not keep the new key ring.')
+    return true
+  }
+  const file = masterKeyPath(opts.dataDir)
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+  const handle = await open(tmp, 'wx', 0o600)
+  try {
+    await handle.chmod(0o600)
+    await handle.writeFile(`${keys.join('\n')}\n`, 'utf8')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await rename(tmp, file)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw new MasterKeyError(`Cannot replace ${file}: ${errorText(err)}`)
+  }
+  return true
 }

@@ -12,3 +12,6 @@ export function resolveDataDir(flag: string | undefined, env: Env): string {
 }
 
 export const STORE_FILE = 'proxy.db'
+
+/** The systemd credential that carries the master key (`LoadCredential=proxy-master-key:PATH`). */
+export const CREDENTIAL_NAME = 'proxy-master-key'

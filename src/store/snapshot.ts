@@ -13,7 +13,20 @@ import { persistedKeyHealth } from './repos/key-health.js'
 export type { KeyConfig, ProviderConfig, ClientConfig, RouteTarget, RouteConfig, ConfigSnapshot } from '../core/config.js'
 export { GLOBAL_POLICY } from '../core/config.js'
 
-export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
+/**
+ * `previous` is the snapshot this process runs on: a secret the master key ring cannot open keeps the
+ * plaintext it had there (same key id), so a master-key rotation done elsewhere never takes keys away
+ * from a running server that has not been given the new ring yet.
+ */
+export async function loadSnapshot(store: Store, previous?: ConfigSnapshot): Promise<ConfigSnapshot> {
+  const snapshot = await readSnapshot(store, previous)
+  // A secret the ring cannot open usually means the master key was rotated by another process: read the
+  // key (ring) again from where it lives, and load once more if it changed.
+  if (snapshot.undecryptable > 0 && (await store.refreshMasterKey())) return (await readSnapshot(store, previous)).snapshot
+  return snapshot.snapshot
+}
+
+async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined): Promise<{ snapshot: ConfigSnapshot; undecryptable: number }> {
   const { db } = store
   // One read transaction, so the CLI cannot change the store between the queries of one snapshot.
   return db.transaction().setAccessMode('read only').execute(async (tx) => {
@@ -26,6 +39,7 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
       tx.selectFrom('policies').selectAll().execute(),
     ])
     const problems: string[] = []
+    let undecryptable = 0
     const providersById = new Map<number, ProviderConfig>()
     const providers = new Map<string, ProviderConfig>()
     for (const p of providerRows) {
@@ -48,8 +62,14 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
       try {
         secret = store.fernet.decryptString(k.secret)
       } catch {
-        problems.push(`Key '${k.label}' of provider '${provider.name}' cannot be decrypted with the current master key; it is skipped.`)
-        continue
+        undecryptable++
+        const known = previous?.providers.get(provider.name)?.keys.find((old) => old.id === k.id)
+        if (!known) {
+          problems.push(`Key '${k.label}' of provider '${provider.name}' cannot be decrypted with the current master key; it is skipped.`)
+          continue
+        }
+        problems.push(`Key '${k.label}' of provider '${provider.name}' was re-encrypted under a master key this process does not have; it keeps the secret it decrypted before. Give this instance the new master key ring.`)
+        secret = known.secret
       }
       provider.keys.push({ id: k.id, label: k.label, secret, priority: k.priority, weight: k.weight, state: k.state as 'active' | 'disabled', health: persistedKeyHealth(k) })
     }
@@ -80,7 +100,7 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
       if (route && provider) route.targets.push({ provider, upstreamModel: t.upstream_model, weight: t.weight })
     }
     const policies = new Map<string, PolicyDocument>(policyRows.map((p) => [p.name, JSON.parse(p.document) as PolicyDocument]))
-    return {
+    const snapshot: ConfigSnapshot = {
       loadedAt: Date.now(),
       providers,
       clientsByHash,
@@ -91,5 +111,6 @@ export async function loadSnapshot(store: Store): Promise<ConfigSnapshot> {
       problems,
       circuits: await loadCircuitSnapshot(tx),
     }
+    return { snapshot, undecryptable }
   })
 }

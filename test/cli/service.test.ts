@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { generateFernetKey } from '../../src/store/fernet.js'
 import { cli, tempDataDir, testEnv } from '../helpers/proxy.js'
 
 const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze']).status === 0
@@ -31,6 +32,26 @@ describe('proxy service', () => {
     expect(res.status).toBe(0)
     expect(res.stdout).toContain(`ExecStart=${process.execPath} --no-memory-reducer --max-semi-space-size=4 --single-threaded-gc ${path.resolve('bin/proxy.js')} serve`)
     expect(res.stdout).toContain('# --single-threaded-gc: this machine had one CPU when the unit was written')
+  })
+
+  it('with --credential, the unit hands the master key over as a systemd credential, where proxy finds it', async () => {
+    const res = await cli(tmp.dir, ['service', 'print', '--credential', '/etc/proxy/master-key'])
+    expect(res.code).toBe(0)
+    expect(res.stdout).toContain('LoadCredential=proxy-master-key:/etc/proxy/master-key\n')
+    expect((await cli(tmp.dir, ['service', 'print'])).stdout).not.toContain('LoadCredential')
+    expect(await cli(tmp.dir, ['service', 'print', '--credential', 'master-key'])).toMatchObject({ code: 1, stderr: expect.stringContaining('--credential must be an absolute path') })
+
+    // What systemd does at start: the file appears in $CREDENTIALS_DIRECTORY under the credential's name.
+    const data = path.join(tmp.dir, 'credential-data')
+    const creds = path.join(tmp.dir, 'credentials')
+    mkdirSync(creds, { mode: 0o700 })
+    writeFileSync(path.join(creds, 'proxy-master-key'), `${generateFernetKey()}\n`, { mode: 0o400 })
+    const env = { PROXY_MASTER_KEY: '', CREDENTIALS_DIRECTORY: creds }
+    expect((await cli(data, ['keys', 'ls'], { env })).code).toBe(0)
+    const doctor = await cli(data, ['doctor', '--skip-providers'], { env })
+    expect(doctor.code).toBe(0)
+    expect(doctor.stdout).toMatch(/master key +from the systemd credential .*credentials\/proxy-master-key/)
+    expect(existsSync(path.join(data, 'master.key'))).toBe(false)
   })
 
   it('refuses a relative data dir and a bad user name', async () => {

@@ -55,11 +55,12 @@ export async function cliOk(dataDir: string, args: string[], stdin?: string): Pr
   return r
 }
 
-export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, 'reloadPollMs' | 'maxBodyBytes' | 'maxJsonDepth' | 'connections'> & { logger?: StartOptions['logger'] } = {}): Promise<RunningProxy> {
+/** `env` adds to (or, with '', blanks) the test environment, e.g. { PROXY_MASTER_KEY: '' } to use the key file. */
+export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, 'reloadPollMs' | 'maxBodyBytes' | 'maxJsonDepth' | 'connections'> & { logger?: StartOptions['logger']; env?: Record<string, string> } = {}): Promise<RunningProxy> {
   return startProxy({
     dataDir,
     port: 0,
-    env: testEnv(dataDir),
+    env: testEnv(dataDir, opts.env),
     logger: opts.logger ?? silentLogger(),
     keychain: null,
     reloadPollMs: opts.reloadPollMs ?? 50,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { createFernet, generateFernetKey, isValidFernetKey } from '../../../src/store/fernet.js'
+import { createFernet, createFernetRing, generateFernetKey, isValidFernetKey } from '../../../src/store/fernet.js'
 
 // Secrets go through the environment, never argv, where other users could read them from ps.
 function python(script: string, env: Record<string, string> = {}) {
@@ -57,5 +57,27 @@ describe('Fernet interop with Python cryptography', () => {
     const run = python('from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
     expect(run.status).toBe(0)
     expect(isValidFernetKey(run.stdout.trim())).toBe(true)
+  })
+
+  it.skipIf(skipReason !== null)("behaves like Python's MultiFernet: each reads the other's tokens under a ring new,old", () => {
+    const [newKey, oldKey] = [generateFernetKey(), generateFernetKey()]
+    const ours = { fromRing: createFernetRing([newKey, oldKey]).encrypt('made by the ring'), fromOld: createFernet(oldKey).encrypt('made under the old key') }
+    const run = python(
+      'import os, sys, json\n' +
+        'from cryptography.fernet import Fernet, MultiFernet\n' +
+        "ring = MultiFernet([Fernet(os.environ['NEW_KEY']), Fernet(os.environ['OLD_KEY'])])\n" +
+        "tokens = json.loads(os.environ['TOKENS'])\n" +
+        "out = {k: ring.decrypt(v.encode()).decode() for k, v in tokens.items()}\n" +
+        "out['python'] = ring.encrypt(b'made by MultiFernet').decode()\n" +
+        'sys.stdout.write(json.dumps(out))\n',
+      { NEW_KEY: newKey, OLD_KEY: oldKey, TOKENS: JSON.stringify(ours) },
+    )
+    expect(run.stderr).toBe('')
+    const out = JSON.parse(run.stdout) as Record<string, string>
+    expect(out.fromRing).toBe('made by the ring')
+    expect(out.fromOld).toBe('made under the old key')
+    // MultiFernet encrypts with its first key, as we do: the new key alone opens it.
+    expect(createFernet(newKey).decryptString(out.python!)).toBe('made by MultiFernet')
+    expect(createFernetRing([newKey, oldKey]).keyIndexOf(out.python!)).toBe(0)
   })
 })
