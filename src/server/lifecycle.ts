@@ -255,6 +255,9 @@ export function normalizeUsage(u: { prompt_tokens?: number; completion_tokens?: 
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: u.total_tokens ?? prompt + completion }
 }
 
+/** The same for a usage that may be absent. */
+export const usageRecord = (u: Parameters<typeof normalizeUsage>[0] | null | undefined): RecordUsage | null => (u ? normalizeUsage(u) : null)
+
 function one(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }

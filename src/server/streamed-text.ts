@@ -39,20 +39,20 @@ export class StreamedText {
       const choice = choices[i]!
       const delta = choice.delta
       if (!delta) {
-        if (typeof choice.text === 'string') this.#keep(choice.text)
+        if (typeof choice.text === 'string') this.keep(choice.text)
         continue
       }
-      if (typeof delta.content === 'string') this.#keep(delta.content)
-      if (typeof delta.refusal === 'string') this.#keep(delta.refusal)
+      if (typeof delta.content === 'string') this.keep(delta.content)
+      if (typeof delta.refusal === 'string') this.keep(delta.refusal)
       const reasoning = reasoningText(delta)
-      if (reasoning !== undefined) this.#keep(reasoning)
+      if (reasoning !== undefined) this.keep(reasoning)
       const calls = delta.tool_calls
       if (calls) {
         for (let j = 0; j < calls.length; j++) {
           const fn = calls[j]!.function
           if (!fn) continue
-          if (typeof fn.name === 'string') this.#keep(fn.name)
-          if (typeof fn.arguments === 'string') this.#keep(fn.arguments)
+          if (typeof fn.name === 'string') this.keep(fn.name)
+          if (typeof fn.arguments === 'string') this.keep(fn.arguments)
         }
       }
     }
@@ -66,7 +66,8 @@ export class StreamedText {
     return this.#beyond === 0 ? n : n + Math.ceil((this.#beyond * n) / text.length)
   }
 
-  #keep(text: string): void {
+  /** Notes one piece of text the stream wrote (any API's event). */
+  keep(text: string): void {
     if (text.length === 0) return
     if (this.#kept < this.#budget) {
       this.#pieces.push(text)

@@ -7,7 +7,7 @@ import { chatRequestSchema, completionRequestSchema, embeddingRequestSchema, par
 import { forgetRawJson } from '../../core/raw-json.js'
 import type { Gateway } from '../../gateway/gateway.js'
 import { estimateChatPromptTokens, estimateChatTokens, estimateCompletionPromptTokens, estimateCompletionTokens, estimateEmbeddingTokens, type CountFn } from '../../limits/estimate.js'
-import { normalizeUsage, type Endpoint, type RecordUsage, type StreamMeter } from '../lifecycle.js'
+import { normalizeUsage, usageRecord, type Endpoint, type RecordUsage, type StreamMeter } from '../lifecycle.js'
 import { StreamedText } from '../streamed-text.js'
 import { openAIShape } from './shape.js'
 
@@ -16,7 +16,7 @@ interface WithUsage {
   choices?: unknown[]
 }
 
-const usageOf = (answer: WithUsage): RecordUsage | null => (answer.usage ? normalizeUsage(answer.usage) : null)
+const usageOf = (answer: WithUsage): RecordUsage | null => usageRecord(answer.usage)
 
 /**
  * A chat or completion stream: the usage chunk the proxy always asks for (the client sees it only if it

@@ -7,12 +7,12 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ProxyError } from '../../core/errors.js'
 import { parseCountTokensRequest, parseMessagesRequest, type CountTokensRequest, type MessagesRequest } from '../../core/messages-schema.js'
-import type { Usage } from '../../core/openai-schema.js'
 import type { Gateway, Served } from '../../gateway/gateway.js'
 import { primeStream } from '../../gateway/streams.js'
 import type { CountFn } from '../../limits/estimate.js'
 import type { NativeEvent, ProviderAdapter } from '../../providers/types.js'
-import type { Endpoint, RecordUsage, StreamMeter } from '../lifecycle.js'
+import { usageRecord, type Endpoint, type RecordUsage, type StreamMeter } from '../lifecycle.js'
+import { StreamedText } from '../streamed-text.js'
 import type { Shape } from '../shape.js'
 import { namedEvent } from '../sse-format.js'
 import { estimateMessagesTokens } from './count-tokens.js'
@@ -49,19 +49,18 @@ function translation(req: MessagesRequest): () => TranslatedRequest {
   return () => (made ??= toChatRequest(req))
 }
 
-const record = (u: Usage | null): RecordUsage | null => (u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null)
 
 /** A stream's usage (message_start, message_delta) and the text it carried. */
 class MessagesMeter implements StreamMeter<NativeEvent> {
   readonly #usage = new StreamUsage()
-  readonly #text: string[] = []
+  readonly #text = new StreamedText()
   #final = false
 
   see(event: NativeEvent): boolean {
     if (event.type === 'content_block_delta') {
       const d = event.delta as { text?: string; thinking?: string; partial_json?: string } | undefined
       const piece = d?.text ?? d?.thinking ?? d?.partial_json
-      if (piece) this.#text.push(piece)
+      if (piece) this.#text.keep(piece)
     } else if (event.type === 'message_start' || event.type === 'message_delta') {
       this.#usage.observe(event)
       if (event.type === 'message_delta') this.#final = true
@@ -71,11 +70,11 @@ class MessagesMeter implements StreamMeter<NativeEvent> {
 
   /** Only a stream that reached message_delta reported its output: one cut before is counted instead. */
   usage(): RecordUsage | null {
-    return this.#final ? record(this.#usage.usage) : null
+    return this.#final ? usageRecord(this.#usage.usage) : null
   }
 
   streamed(count: CountFn): number {
-    return this.#text.length === 0 ? 0 : count(this.#text.join(''))
+    return this.#text.tokens(count)
   }
 }
 
@@ -124,7 +123,7 @@ export function messagesEndpoints(gateway: Gateway, counter: () => CountFn): Arr
         },
       })
     },
-    usage: (m) => record(messageUsage(m)),
+    usage: (m) => usageRecord(messageUsage(m)),
     meter: () => new MessagesMeter(),
   }
 

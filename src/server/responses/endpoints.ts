@@ -18,7 +18,8 @@ import type { CountFn } from '../../limits/estimate.js'
 import type { NativeEvent } from '../../providers/types.js'
 import type { ResponseBook } from '../../store/response-book.js'
 import type { StoredResponse } from '../../store/repos/responses.js'
-import type { Endpoint, RecordUsage, StreamMeter } from '../lifecycle.js'
+import { usageRecord, type Endpoint, type RecordUsage, type StreamMeter } from '../lifecycle.js'
+import { StreamedText } from '../streamed-text.js'
 import type { Shape } from '../shape.js'
 import { namedEvent } from '../sse-format.js'
 import { responseFailedEvent, responsesErrorBody } from './errors.js'
@@ -48,7 +49,6 @@ export interface ResponsesDeps {
   retentionMs: number
 }
 
-const record = (u: Usage | null): RecordUsage | null => (u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null)
 
 /**
  * The request's input as a list of items (a string is one user message), each with its type, an id (of
@@ -137,7 +137,7 @@ function nativeBody(req: ResponsesRequest, c: Continuation): Record<string, unkn
 /** A stream's usage, the text it carried, and its Response as it grows (for response.failed and storing). */
 class ResponsesMeter implements StreamMeter<NativeEvent> {
   #usage: Usage | null = null
-  readonly #text: string[] = []
+  readonly #text = new StreamedText()
   /** the latest Response an event carried (native streams) */
   response: Record<string, unknown> | null = null
   lastSequence = -1
@@ -149,7 +149,7 @@ class ResponsesMeter implements StreamMeter<NativeEvent> {
     if (typeof event.sequence_number === 'number') this.lastSequence = event.sequence_number
     const t = event.type
     if (t === 'response.output_text.delta' || t === 'response.function_call_arguments.delta' || t === 'response.reasoning_summary_text.delta' || t === 'response.refusal.delta') {
-      if (typeof event.delta === 'string') this.#text.push(event.delta)
+      if (typeof event.delta === 'string') this.#text.keep(event.delta)
     } else if (event.response && typeof event.response === 'object') {
       this.response = event.response as Record<string, unknown>
       this.#usage = usageOfEvent(event as { type: string; response?: unknown }) ?? this.#usage
@@ -158,11 +158,11 @@ class ResponsesMeter implements StreamMeter<NativeEvent> {
   }
 
   usage(): RecordUsage | null {
-    return record(this.#usage)
+    return usageRecord(this.#usage)
   }
 
   streamed(count: CountFn): number {
-    return this.#text.length === 0 ? 0 : count(this.#text.join(''))
+    return this.#text.tokens(count)
   }
 
   /** The last event of a stream that failed after its first byte: response.failed with what was written. */
@@ -255,7 +255,7 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
         },
       })
     },
-    usage: (answer) => record(usageOfResponse(answer)),
+    usage: (answer) => usageRecord(usageOfResponse(answer)),
     meter: (r) => new ResponsesMeter(() => streamStates.get(r) ?? null),
     completed(r, caller, served, answer, meter) {
       if (answer) return keep(r, caller, served, answer, nativeAnswer.has(answer))
