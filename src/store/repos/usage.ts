@@ -7,14 +7,16 @@ export type UsageDelta = UsageTable
 
 /** Adds one delta to its (day, client, model) row; named parameters, one object per delta. */
 export const USAGE_UPSERT_SQL = `
-    INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd)
-    VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd)
+    INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd, cache_hits, saved_usd)
+    VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd, @cache_hits, @saved_usd)
     ON CONFLICT (day, client, model) DO UPDATE SET
       requests = requests + excluded.requests,
       errors = errors + excluded.errors,
       prompt_tokens = prompt_tokens + excluded.prompt_tokens,
       completion_tokens = completion_tokens + excluded.completion_tokens,
-      cost_usd = cost_usd + excluded.cost_usd`
+      cost_usd = cost_usd + excluded.cost_usd,
+      cache_hits = cache_hits + excluded.cache_hits,
+      saved_usd = saved_usd + excluded.saved_usd`
 
 export type UsageGrouping = 'client' | 'model' | 'day'
 
