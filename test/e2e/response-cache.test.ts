@@ -30,6 +30,8 @@ describe('the exact response cache', () => {
   let other: OpenAI
   let claude: Anthropic
   let keyA: string
+  let limitedKey: string
+  let quotaKey: string
 
   const upstreamCalls = (path: string) => openai.requests.filter((r) => r.path.startsWith(`/v1${path}`)).length
   const chat = (content: string, extra: Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming> = {}, client = sdk, headers?: Record<string, string>) =>
@@ -38,7 +40,8 @@ describe('the exact response cache', () => {
   beforeAll(async () => {
     openai = await startFakeOpenAI()
     anthropic = await startFakeAnthropic()
-    await cliOk(data.dir, ['providers', 'add', 'oai', '--type', 'openai', '--base-url', openai.url])
+    // prices, so that a hit's saved cost shows: 1 and 2 USD per 1M tokens in and out
+    await cliOk(data.dir, ['providers', 'add', 'oai', '--type', 'openai', '--base-url', openai.url, '--setting', 'price_in=1', '--setting', 'price_out=2'])
     await cliOk(data.dir, ['keys', 'add', 'oai', '--label', 'main'], 'sk-openai-main')
     await cliOk(data.dir, ['providers', 'add', 'claude', '--type', 'anthropic', '--base-url', anthropic.url])
     await cliOk(data.dir, ['keys', 'add', 'claude', '--label', 'main'], FAKE_ANTHROPIC_KEY)
@@ -52,6 +55,8 @@ describe('the exact response cache', () => {
     await cliOk(data.dir, ['models', 'add', 'plain', '--target', 'oai/plain-upstream'])
     keyA = keyFrom((await cliOk(data.dir, ['clients', 'add', 'a'])).stdout)
     const keyB = keyFrom((await cliOk(data.dir, ['clients', 'add', 'b'])).stdout)
+    limitedKey = keyFrom((await cliOk(data.dir, ['clients', 'add', 'limited', '--limit', 'requests=3/1m'])).stdout)
+    quotaKey = keyFrom((await cliOk(data.dir, ['clients', 'add', 'quota', '--daily-tokens', '30'])).stdout)
     proxy = await startTestProxy(data.dir, { cacheClock: clock })
     sdk = new OpenAI({ apiKey: keyA, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
     other = new OpenAI({ apiKey: keyB, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
@@ -248,10 +253,26 @@ describe('the exact response cache', () => {
     await proxy.audit.flush()
     const row = await withTestStore(data.dir, (store) => store.db.selectFrom('audit').selectAll().where('request_id', '=', requestId).executeTakeFirstOrThrow())
     expect(row).toMatchObject({ cache: 'hit', total_tokens: 0, attempts: 0, status: 200, provider: 'oai', upstream_model: 'gpt-upstream' })
-    const miss = await withTestStore(data.dir, (store) => store.db.selectFrom('audit').select(['cache', 'saved_usd']).where('request_id', '=', requestId).executeTakeFirstOrThrow())
-    expect(miss.cache).toBe('hit')
+    // the fake's answer: 5 tokens in, 7 out, at 1 and 2 USD per 1M
+    expect(row.saved_usd).toBeCloseTo((5 * 1 + 7 * 2) / 1e6, 12)
+    expect(row.cost_usd).toBe(0)
     const usage = await withTestStore(data.dir, (store) => store.db.selectFrom('usage').selectAll().where('client', '=', 'a').where('model', '=', 'gpt').executeTakeFirstOrThrow())
     expect(usage.cache_hits).toBeGreaterThan(0)
+    expect(usage.saved_usd).toBeGreaterThan(0)
+    const printed = await cliOk(data.dir, ['usage', '--by', 'model', '--model', 'gpt'])
+    expect(printed.stdout.split('\n')[0]).toMatch(/COST_USD\s+CACHE_HITS\s+SAVED_USD$/)
+  })
+
+  it("counts a hit toward the client's request limits, not its token quota", async () => {
+    const limited = new OpenAI({ apiKey: limitedKey, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
+    expect((await chat('limited', {}, limited)).response.headers.get('x-proxy-cache')).toBe('miss')
+    expect((await chat('limited', {}, limited)).response.headers.get('x-proxy-cache')).toBe('hit')
+    expect((await chat('limited', {}, limited)).response.headers.get('x-proxy-cache')).toBe('hit')
+    await expect(chat('limited', {}, limited)).rejects.toMatchObject({ status: 429 })
+    // 30 tokens a day: the miss costs 12; ten hits charged as much would exhaust it
+    const quota = new OpenAI({ apiKey: quotaKey, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
+    expect((await chat('quota', {}, quota)).response.headers.get('x-proxy-cache')).toBe('miss')
+    for (let i = 0; i < 10; i++) expect((await chat('quota', {}, quota)).response.headers.get('x-proxy-cache')).toBe('hit')
   })
 
   describe('proxy cache stats|clear and the admin API', () => {

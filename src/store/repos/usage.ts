@@ -35,6 +35,9 @@ export interface UsageLine {
   promptTokens: number
   completionTokens: number
   costUsd: number
+  /** requests answered from the response cache, and the cost they saved */
+  cacheHits: number
+  savedUsd: number
 }
 
 export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promise<UsageLine[]> {
@@ -48,6 +51,8 @@ export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promi
       (eb) => eb.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
       (eb) => eb.fn.sum<number>('completion_tokens').as('completion_tokens'),
       (eb) => eb.fn.sum<number>('cost_usd').as('cost_usd'),
+      (eb) => eb.fn.sum<number>('cache_hits').as('cache_hits'),
+      (eb) => eb.fn.sum<number>('saved_usd').as('saved_usd'),
     ])
     .groupBy(column)
   if (query.sinceDay) q = q.where('day', '>=', query.sinceDay)
@@ -62,5 +67,7 @@ export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promi
     promptTokens: Number(r.prompt_tokens),
     completionTokens: Number(r.completion_tokens),
     costUsd: Number(r.cost_usd),
+    cacheHits: Number(r.cache_hits),
+    savedUsd: Number(r.saved_usd),
   }))
 }
