@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Clock } from '../../src/gateway/clock.js'
 import type { RunningProxy } from '../../src/server/start.js'
 import { FAKE_ANTHROPIC_KEY, startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic-upstream.js'
-import { chatCompletion, startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
+import { chatChunks, chatCompletion, startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
 import { cli, cliOk, eventually, keyFrom, startTestProxy, tempDataDir, withTestStore } from '../helpers/proxy.js'
 
 class FakeClock implements Clock {
@@ -110,6 +110,7 @@ describe('the exact response cache', () => {
       openai.respond((req) => {
         const text = req.body?.messages?.[0]?.content
         if (text === 'cut short') return { kind: 'json', body: { ...chatCompletion('gpt-upstream', 'Hel'), choices: [{ index: 0, message: { role: 'assistant', content: 'Hel' }, finish_reason: 'length' }] } }
+        if (text === 'cut stream') return { kind: 'sse', events: chatChunks('gpt-upstream', ['Hel']).map((c) => (c.choices[0]?.finish_reason === 'stop' ? { ...c, choices: [{ ...c.choices[0]!, finish_reason: 'length' }] } : c)) }
         if (text === 'refused') return { kind: 'json', status: 400, body: { error: { message: 'no', type: 'invalid_request_error', code: null, param: null } } }
         return undefined
       })
@@ -119,7 +120,11 @@ describe('the exact response cache', () => {
         expect((await chat('cut short')).response.headers.get('x-proxy-cache')).toBe('miss')
         await expect(chat('refused')).rejects.toMatchObject({ status: 400 })
         await expect(chat('refused')).rejects.toMatchObject({ status: 400 })
-        expect(upstreamCalls('/chat/completions')).toBe(before + 4)
+        for (let i = 0; i < 2; i++) {
+          const cut = await sdk.chat.completions.stream({ model: 'gpt', messages: [{ role: 'user', content: 'cut stream' }] }).finalChatCompletion()
+          expect(cut.choices[0]!.finish_reason).toBe('length')
+        }
+        expect(upstreamCalls('/chat/completions')).toBe(before + 6)
       } finally {
         openai.respond(() => undefined)
       }
