@@ -124,7 +124,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
     if (pass) caller.passHeaders = pass
 
     // --- response cache: a hit is answered here; a miss is kept once answered (null: no cache policy)
-    const cacheLookup = deps.cache?.lookup({ path, body, model, client, headers: h, stream: !!endpoint.callStream && endpoint.streams(request), passHeaders: pass })
+    const cacheLookup = deps.cache?.enabled() ? deps.cache.lookup({ path, body, model, client, headers: h, stream: !!endpoint.callStream && endpoint.streams(request), passHeaders: pass }) : null
     const cached = cacheLookup ? await cacheLookup : null
     if (cached) noteCacheResult(out, state.record, cached)
     if (cached?.result === 'hit') {

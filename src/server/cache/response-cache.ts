@@ -56,6 +56,11 @@ export class ResponseCache {
     return this.#deps.store
   }
 
+  /** Whether any policy of the current configuration sets `cache`: when none does, requests skip the cache entirely. */
+  enabled(): boolean {
+    return this.#anyPolicy(this.#deps.config())
+  }
+
   /** null when no cache policy applies (the answer then carries no x-proxy-cache header) */
   lookup(input: LookupInput): Promise<CacheLookup> | null {
     const api = CACHE_APIS.get(input.path)
