@@ -241,6 +241,7 @@ function writeError(shape: Shape, state: RequestState, res: ServerResponse, erro
   const headers: OutHeaders = { 'content-type': 'application/json', 'x-request-id': state.record.requestId }
   const limitHeaders = state.admission?.headers
   if (limitHeaders) Object.assign(headers, limitHeaders)
+  if (state.record.cache) headers['x-proxy-cache'] = state.record.cache
   Object.assign(headers, error.headers)
   // An oversized body was not read to its end: the connection cannot carry another request.
   if (error.status === 413) headers.connection = 'close'

@@ -23,6 +23,8 @@ export function writeCachedAnswer(res: ServerResponse, out: Record<string, strin
   record.stream = answer.kind === 'sse'
   record.usage = { ...NO_USAGE }
   record.cacheSaved = answer.usage
+  // content capture keeps a JSON hit's answer as it keeps any other (a replayed stream: its request only)
+  if (record.capture && answer.kind === 'json') record.capture.response = JSON.parse(answer.body)
   out['x-proxy-provider'] = answer.provider
   out['x-proxy-model'] = answer.upstreamModel
   out['x-proxy-attempts'] = '0'
