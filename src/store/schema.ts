@@ -123,6 +123,8 @@ export interface AuditTable {
   error_message: string | null
   request_body: string | null
   response_body: string | null
+  /** the request's trace id when traces were on (migration 0009) */
+  trace_id: string | null
 }
 
 /** Requests, tokens and cost per UTC day, client and model (migration 0002). */

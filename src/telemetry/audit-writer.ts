@@ -21,6 +21,7 @@ import type { Logger } from './logger.js'
 import type { ProxyMetrics } from './metrics.js'
 import { SecretScrubber } from './redact.js'
 import { fallbackKind } from './metrics.js'
+import { onceAMinute } from './once-a-minute.js'
 import type { RequestRecord } from './request-record.js'
 
 export interface AuditWriterOptions {
@@ -210,22 +211,11 @@ export class AuditWriter {
   }
 }
 
-/** True the first time it is called, then again only once a minute has passed since it last was. */
-function onceAMinute(): () => boolean {
-  let last = -Infinity
-  return () => {
-    const now = Date.now()
-    if (now - last <= 60_000) return false
-    last = now
-    return true
-  }
-}
-
 /** The row for one request. Costs use the snapshot's provider settings at flush time. */
 export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?: SecretScrubber): NewAuditRow {
   const endedAt = r.endedAt ?? Date.now()
   const usage = r.usage
-  const cost = usage && r.provider ? costUsd(priceFor(r.upstreamModel, snapshot.providers.get(r.provider)?.settings), usage.prompt_tokens, usage.completion_tokens) : null
+  const cost = requestCost(r, snapshot)
   return {
     request_id: r.requestId,
     ts: new Date(endedAt - r.ms).toISOString(),
@@ -252,7 +242,14 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     error_message: r.error === null ? null : clip(scrubber ? scrubber.scrub(r.error.message) : r.error.message, MAX_ERROR),
     request_body: r.capture?.requestText(scrubber) ?? null,
     response_body: r.capture?.responseText(scrubber) ?? null,
+    trace_id: r.traceId ?? null,
   }
+}
+
+/** What the request cost in USD at the serving provider's prices; null when nothing was served or counted. */
+export function requestCost(r: Pick<RequestRecord, 'usage' | 'provider' | 'upstreamModel'>, snapshot: ConfigSnapshot): number | null {
+  const usage = r.usage
+  return usage && r.provider ? costUsd(priceFor(r.upstreamModel, snapshot.providers.get(r.provider)?.settings), usage.prompt_tokens, usage.completion_tokens) : null
 }
 
 /**

@@ -33,6 +33,8 @@ export interface RequestRecord {
   capture?: BodyCapture | null
   /** set while an SSE response is open, so the active-streams gauge goes down exactly once */
   streamOpen?: boolean
+  /** the request's trace id (32 hex digits), when traces are on */
+  traceId?: string
 }
 
 export interface Telemetry {
