@@ -52,7 +52,7 @@ describe('traces (e2e)', () => {
     keys.limited = await addClient(data.dir, 'limited', ['--rpm', '1'])
     const captured = await captureLogger()
     lines = captured.lines
-    proxy = await startTestProxy(data.dir, { logger: captured.logger, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '20', OTEL_SERVICE_NAME: 'proxy-under-test' } })
+    proxy = await startTestProxy(data.dir, { logger: captured.logger, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=t0k3n', OTEL_BSP_SCHEDULE_DELAY: '20', OTEL_SERVICE_NAME: 'proxy-under-test' } })
   })
   afterAll(async () => {
     await proxy?.close()
@@ -103,6 +103,23 @@ describe('traces (e2e)', () => {
     await proxy.audit.flush()
     const row = await proxy.store.db.selectFrom('audit').select(['trace_id']).where('request_id', '=', requestId).executeTakeFirstOrThrow()
     expect(row.trace_id).toBe(CLIENT_TRACE)
+  })
+
+  it('sends the OTEL_EXPORTER_OTLP_HEADERS with every export', () => {
+    expect(collector.headers.length).toBeGreaterThan(0)
+    for (const h of collector.headers) expect(h['x-collector-token']).toBe('t0k3n')
+  })
+
+  it('honours a client that did not sample: nothing is exported, the unsampled context still goes upstream', async () => {
+    const unsampled = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const openai = new OpenAI({ apiKey: keys.app, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
+    const { response } = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'quietly' }] }, { headers: { traceparent: `00-${unsampled}-00f067aa0ba902b7-00` } }).withResponse()
+    expect(await traceIdOf(response.headers.get('x-request-id')!)).toBe(unsampled)
+    expect(alpha.requests.at(-1)!.traceparent).toMatch(new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`))
+    // a later sampled request's spans arrive; by then this one's would have too
+    const { response: later } = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'loudly' }] }).withResponse()
+    await treeOf(await traceIdOf(later.headers.get('x-request-id')!), 1)
+    expect(collector.trace(unsampled)).toEqual([])
   })
 
   it('traces a stream: first byte, finish reason and usage on the server span, one attempt', async () => {
