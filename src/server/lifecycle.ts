@@ -101,7 +101,10 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
   const h = req.headers
   const state = newRequestState(acceptRequestId(one(h['x-request-id'])), 'POST', path, req.socket.remoteAddress ?? null)
   const out: OutHeaders = { 'x-request-id': state.record.requestId }
-  if (deps.tracer) state.record.traceId = (state.trace = deps.tracer.start('POST', path, h)).traceId
+  if (deps.tracer) {
+    state.trace = deps.tracer.start('POST', path, h)
+    state.record.traceId = state.trace.traceId
+  }
   // Aborted when the client goes away before its answer is complete.
   const link = new LightAbort()
   const onClose = () => {
