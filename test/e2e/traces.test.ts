@@ -10,7 +10,7 @@ import type { RunningProxy } from '../../src/server/start.js'
 import { startFaultUpstream, type FaultUpstream } from '../fakes/fault-upstream.js'
 import { startOtlpCollector, type CollectedSpan, type OtlpCollector } from '../fakes/otlp-collector.js'
 import { addClient, addProvider, addRoute, captureLogger, secret, setPolicy } from '../gateway/harness.js'
-import { eventually, startTestProxy, tempDataDir, TEST_MASTER_KEY } from '../helpers/proxy.js'
+import { cli, eventually, startTestProxy, tempDataDir, TEST_MASTER_KEY } from '../helpers/proxy.js'
 
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c'
 const CLIENT_SPAN = 'b7ad6b7169203331'
@@ -103,6 +103,8 @@ describe('traces (e2e)', () => {
     await proxy.audit.flush()
     const row = await proxy.store.db.selectFrom('audit').select(['trace_id']).where('request_id', '=', requestId).executeTakeFirstOrThrow()
     expect(row.trace_id).toBe(CLIENT_TRACE)
+    const shown = await cli(data.dir, ['audit', 'show', requestId])
+    expect(shown.stdout).toMatch(new RegExp(`^trace\\s+${CLIENT_TRACE}$`, 'm'))
   })
 
   it('sends the OTEL_EXPORTER_OTLP_HEADERS with every export', () => {
