@@ -209,6 +209,19 @@ describe('traces (e2e)', () => {
     expect(server.attributes).toMatchObject({ 'url.path': '/v1/messages', 'gen_ai.operation.name': 'chat', 'gen_ai.response.finish_reasons': ['end_turn'], 'proxy.provider': 'alpha' })
   })
 
+  it('names embeddings and Responses API calls by their operation', async () => {
+    const openai = new OpenAI({ apiKey: keys.app, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
+    const { response: embedded } = await openai.embeddings.create({ model: 'm', input: ['a', 'b'] }).withResponse()
+    const embeddings = serverSpan(await treeOf(await traceIdOf(embedded.headers.get('x-request-id')!), 1))
+    expect(embeddings.name).toBe('embeddings m')
+    expect(embeddings.attributes).toMatchObject({ 'gen_ai.operation.name': 'embeddings', 'gen_ai.response.model': 'up-a', 'url.path': '/v1/embeddings' })
+    const { data: answer, response } = await openai.responses.create({ model: 'm', input: 'hi' }).withResponse()
+    expect(answer.status).toBe('completed')
+    const spans = await treeOf(await traceIdOf(response.headers.get('x-request-id')!), 1)
+    expect(serverSpan(spans).attributes).toMatchObject({ 'gen_ai.operation.name': 'chat', 'url.path': '/v1/responses', 'gen_ai.response.finish_reasons': ['completed'], 'gen_ai.response.id': answer.id })
+    expect(attemptsOf(spans)[0]!.name).toBe('chat up-a')
+  })
+
   it('never puts a secret in a span: upstream keys, client keys, the master key', async () => {
     const secrets = [secret('alpha', 'a1'), secret('alpha', 'a2'), secret('beta', 'b1'), keys.app!, keys.cap!, keys.limited!, TEST_MASTER_KEY]
     expect(collector.spans.length).toBeGreaterThan(8)
