@@ -124,6 +124,15 @@ describe('traces (e2e)', () => {
     expect(collector.trace(unsampled)).toEqual([])
   })
 
+  it('starts a new trace when the client sends a malformed traceparent', async () => {
+    const openai = new OpenAI({ apiKey: keys.app, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
+    const { response } = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, { headers: { traceparent: '00-not-a-trace-01' } }).withResponse()
+    expect(response.status).toBe(200)
+    const traceId = await traceIdOf(response.headers.get('x-request-id')!)
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/)
+    expect(serverSpan(await treeOf(traceId, 1)).parentSpanId).toBeNull()
+  })
+
   it('traces a stream: first byte, finish reason and usage on the server span, one attempt', async () => {
     const openai = new OpenAI({ apiKey: keys.app, baseURL: `${proxy.url}/v1`, maxRetries: 0 })
     const { data: stream, response } = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'stream it' }], stream: true }).withResponse()
