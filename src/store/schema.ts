@@ -127,6 +127,8 @@ export interface AuditTable {
   cache: string | null
   /** a hit: what its answer cost when it was made */
   saved_usd: number | null
+  /** the request's trace id when traces were on (migration 0008) */
+  trace_id: string | null
 }
 
 /** Requests, tokens and cost per UTC day, client and model (migration 0002). */
