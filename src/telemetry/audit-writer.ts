@@ -20,6 +20,8 @@ import type { ConfigSnapshot } from '../core/config.js'
 import type { Logger } from './logger.js'
 import type { ProxyMetrics } from './metrics.js'
 import { SecretScrubber } from './redact.js'
+import { onceAMinute } from './once-a-minute.js'
+import type { CaptureOffload, CaptureUpload } from './capture-offload.js'
 import { fallbackKind } from './metrics.js'
 import type { RequestRecord } from './request-record.js'
 
@@ -44,6 +46,8 @@ export interface AuditWriterOptions {
   flushRows?: number
   /** the server's one scrubber; a private one is made when absent */
   scrubber?: SecretScrubber
+  /** moves bodies over the inline cap to the capture store before their batch is written (--capture-store) */
+  offload?: CaptureOffload
 }
 
 const MAX_TEXT = 256
@@ -52,6 +56,8 @@ const MAX_ERROR = 2000
 interface Batch {
   rows: unknown[][]
   usage: UsageDelta[]
+  /** the batch's bodies on their way to the capture store: its rows are written once this settles */
+  uploads?: Promise<void>
 }
 
 export class AuditWriter {
@@ -139,7 +145,8 @@ export class AuditWriter {
       this.#batch = this.#take()
     }
     const batch = this.#batch
-    this.#writing = this.#sink.write(batch.rows, batch.usage).then(
+    const write = () => this.#sink.write(batch.rows, batch.usage)
+    this.#writing = (batch.uploads ? batch.uploads.then(write) : write()).then(
       (committed) => {
         this.#writing = null
         this.#batch = null
@@ -196,28 +203,22 @@ export class AuditWriter {
     const rows: unknown[][] = new Array(n)
     const usage = new Map<string, UsageDelta>()
     const cap = this.#ring.length
+    const offload = this.#opts.offload
+    let uploads: CaptureUpload[] | undefined
+    offload?.begin()
     for (let i = 0; i < n; i++) {
       const slot = (this.#head + i) % cap
       const record = this.#ring[slot]!
       this.#ring[slot] = undefined
       const row = toAuditRow(record, snapshot, this.#scrubber)
-      rows[i] = auditRowValues(row)
+      const moved = offload?.take(row)
+      const values = (rows[i] = auditRowValues(row))
+      if (moved) for (const m of moved) (uploads ??= []).push({ ...m, values })
       addUsage(usage, record, row, snapshot)
     }
     this.#head = (this.#head + n) % cap
     this.#count -= n
-    return { rows, usage: [...usage.values()] }
-  }
-}
-
-/** True the first time it is called, then again only once a minute has passed since it last was. */
-function onceAMinute(): () => boolean {
-  let last = -Infinity
-  return () => {
-    const now = Date.now()
-    if (now - last <= 60_000) return false
-    last = now
-    return true
+    return { rows, usage: [...usage.values()], ...(uploads && offload ? { uploads: offload.store(uploads) } : {}) }
   }
 }
 
@@ -252,6 +253,11 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     error_message: r.error === null ? null : clip(scrubber ? scrubber.scrub(r.error.message) : r.error.message, MAX_ERROR),
     request_body: r.capture?.requestText(scrubber) ?? null,
     response_body: r.capture?.responseText(scrubber) ?? null,
+    request_body_key: null,
+    request_body_bytes: null,
+    response_body_key: null,
+    response_body_bytes: null,
+    capture_dropped: null,
   }
 }
 
