@@ -258,4 +258,28 @@ describe('the S3 capture store', () => {
     expect((await auditRow(main.proxy, 'stopped-small')).request_body).toContain('still small')
     expect((await scrape(main.proxy.url)).sum('proxy_capture_dropped_total')).toBe(before + 2 * ids.length)
   })
+
+  it('with the store down, prune and retention keep the rows whose objects they could not delete', async () => {
+    // big-1's objects were written before the store stopped
+    const row = await auditRow(main.proxy, 'big-1')
+    expect(row.request_body_key).not.toBeNull()
+    await age(main.proxy, ['big-1', 'stopped-small'])
+
+    const objects = await openObjectStore(objectStoreSettings(STORE, storeEnv()))
+    const retention = startRetention({ apply: (writes) => main.proxy.audit.apply(writes), days: 1, logger: silentLogger(), capture: { objects, db: main.proxy.store.db }, firstRunMs: 3_600_000 })
+    try {
+      // the row without objects goes; the one with objects stays for a later run
+      expect(await retention.run()).toBe(1)
+    } finally {
+      retention.stop()
+      objects.close()
+    }
+    expect((await auditRow(main.proxy, 'big-1')).request_body_key).toBe(row.request_body_key)
+
+    const pruned = await cli(main.data.dir, ['audit', 'prune', '--older-than', '1d'], { env: storeEnv() })
+    expect(pruned.code).not.toBe(0)
+    expect(pruned.stderr).toContain('Could not delete')
+    expect(pruned.stderr).toContain('run prune again when the store answers')
+    expect((await auditRow(main.proxy, 'big-1')).request_body_key).toBe(row.request_body_key)
+  })
 })
