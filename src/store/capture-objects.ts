@@ -49,7 +49,7 @@ export async function withCapturedBodies(rows: readonly AuditRow[], objects: Obj
 
 function droppedReason(reason: string): string {
   const known: Record<string, string> = {
-    error: 'it answered with an error',
+    error: 'the write to it failed',
     timeout: 'it did not answer in time',
     unavailable: 'it had failed just before, so the proxy did not try',
     queue_full: 'too many bodies were waiting for it',
