@@ -13,7 +13,7 @@ import { startProxy, type RunningProxy } from '../../src/server/start.js'
 import { objectStoreSettings, openObjectStore } from '../../src/store/object-store.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
 import { startRetention } from '../../src/telemetry/retention.js'
-import { chatCompletion, startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
+import { chatChunks, chatCompletion, startFakeOpenAI, type FakeUpstream } from '../fakes/openai-upstream.js'
 import { startTestS3, type TestS3 } from '../fakes/s3-server.js'
 import { cli, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
 import { scrape } from '../telemetry/scrape.js'
@@ -79,6 +79,7 @@ describe('the S3 capture store', () => {
     upstream = await startFakeOpenAI()
     upstream.respond((req) => {
       const prompt = String(req.body?.messages?.[0]?.content ?? '')
+      if (req.body?.stream) return { kind: 'sse', events: chatChunks(req.body.model, Array.from({ length: 30 }, () => 'B'.repeat(1000))) }
       return { kind: 'json', body: chatCompletion(req.body?.model, prompt.startsWith('big') ? BIG_ANSWER : 'a short answer') }
     })
     s3 = await startTestS3('captures')
@@ -115,6 +116,20 @@ describe('the S3 capture store', () => {
     expect(JSON.parse(small.request_body!).messages[0].content).toBe('small question')
     expect(small.response_body).toContain('a short answer')
     expect([small.request_body_key, small.response_body_key, small.request_body_bytes, small.capture_dropped]).toEqual([null, null, null, null])
+  })
+
+  it('keeps a streamed answer over the cap in the bucket as its reassembled text', async () => {
+    const stream = await main.sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'stream please' }], stream: true }, { headers: { 'x-request-id': 'stream-1' } })
+    let text = ''
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''
+    expect(text).toBe('B'.repeat(30_000))
+    await main.proxy.audit.flush()
+    const row = await auditRow(main.proxy, 'stream-1')
+    expect(row.stream).toBe(1)
+    expect(JSON.parse(row.request_body!).stream).toBe(true)
+    expect(row.response_body).toBeNull()
+    const kept = JSON.parse(await objectText(s3, row.response_body_key!))
+    expect(kept).toMatchObject({ stream: true, choices: [{ index: 0, content: 'B'.repeat(30_000), finish_reason: 'stop' }] })
   })
 
   it('reads the bodies back for proxy audit show, and says where they are when no store is named', async () => {
