@@ -25,11 +25,13 @@ export interface CaptureOffloadOptions {
   inlineMax?: number
   logger: Logger
   metrics?: ProxyMetrics
-  /** uploads at once; default 8 */
+  /** uploads at once; default 16 */
   concurrency?: number
-  /** bodies one batch may send; more are dropped (queue_full); default 256 */
+  /** bodies one batch may send; more are dropped (queue_full); default 512 */
   maxPending?: number
-  /** how long a batch's rows wait for its uploads; default 5 s */
+  /** how long one upload may take; default 5 s */
+  timeoutMs?: number
+  /** how long a batch's rows wait for all its uploads; default 20 s */
   deadlineMs?: number
   /** after a failure, how long bodies are dropped without trying (unavailable); default 10 s */
   pauseMs?: number
@@ -51,7 +53,7 @@ const DROPPED = auditValueIndex('capture_dropped')
 export class CaptureOffload {
   readonly #objects: ObjectStore
   readonly #inlineMax: number
-  readonly #opts: Required<Pick<CaptureOffloadOptions, 'concurrency' | 'maxPending' | 'deadlineMs' | 'pauseMs'>> & CaptureOffloadOptions
+  readonly #opts: Required<Pick<CaptureOffloadOptions, 'concurrency' | 'maxPending' | 'timeoutMs' | 'deadlineMs' | 'pauseMs'>> & CaptureOffloadOptions
   readonly #warn = onceAMinute()
   #pausedUntil = 0
   /** bodies taken for the batch being made */
@@ -59,7 +61,7 @@ export class CaptureOffload {
   #dropped = 0
 
   constructor(opts: CaptureOffloadOptions) {
-    this.#opts = { concurrency: 8, maxPending: 256, deadlineMs: 5000, pauseMs: 10_000, ...opts }
+    this.#opts = { concurrency: 16, maxPending: 512, timeoutMs: 5000, deadlineMs: 20_000, pauseMs: 10_000, ...opts }
     this.#objects = opts.objects
     this.#inlineMax = opts.inlineMax ?? DEFAULT_CAPTURE_INLINE_MAX
     // every reason present from the start, so a rate() over it works before the first drop
@@ -109,9 +111,9 @@ export class CaptureOffload {
   }
 
   /**
-   * Uploads a batch's bodies, a few at a time, within the deadline. Never rejects: a body that did not
-   * get there is dropped and its row marked (no key, the reason), and once one upload failed the
-   * batch's remaining bodies are not tried.
+   * Uploads a batch's bodies, a few at a time, each within its timeout and all within the batch's
+   * deadline. Never rejects: a body that did not get there is dropped and its row marked (no key, the
+   * reason), and once one upload failed the batch's remaining bodies are not tried.
    */
   async store(uploads: CaptureUpload[]): Promise<void> {
     if (uploads.length === 0) return
@@ -130,12 +132,13 @@ export class CaptureOffload {
           this.#drop(upload, 'unavailable', null)
           continue
         }
+        const timeout = AbortSignal.timeout(this.#opts.timeoutMs)
         try {
-          await this.#objects.put(upload.key, body, deadline.signal)
+          await this.#objects.put(upload.key, body, AbortSignal.any([deadline.signal, timeout]))
         } catch (err) {
           failure ??= err
           this.#pausedUntil = Date.now() + this.#opts.pauseMs
-          this.#drop(upload, deadline.signal.aborted ? 'timeout' : 'error', err)
+          this.#drop(upload, deadline.signal.aborted || timeout.aborted ? 'timeout' : 'error', err)
         }
       }
     }

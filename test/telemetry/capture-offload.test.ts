@@ -113,10 +113,10 @@ describe('capture offload', () => {
     expect(at(next!, 'request_body_key')).not.toBeNull()
   })
 
-  it('gives up on a store that does not answer at the deadline (timeout), then leaves it alone for a while (unavailable)', async () => {
+  it('gives up on an upload the store does not answer in time (timeout), then leaves the store alone for a while (unavailable)', async () => {
     const stuck = await openObjectStore(objectStoreSettings('s3://offload/x', { ...s3.env, PROXY_S3_ENDPOINT: `http://127.0.0.1:${hangingPort}` }))
     const registry = new Registry()
-    const offload = new CaptureOffload({ objects: stuck, inlineMax: 10, deadlineMs: 300, pauseMs: 60_000, logger: silentLogger(), metrics: createMetrics(registry, { config: () => { throw new Error('unused') }, processMetrics: false }) })
+    const offload = new CaptureOffload({ objects: stuck, inlineMax: 10, timeoutMs: 300, pauseMs: 60_000, logger: silentLogger(), metrics: createMetrics(registry, { config: () => { throw new Error('unused') }, processMetrics: false }) })
     try {
       const [values] = await offloadBatch(offload, [row('r-hang', 'a'.repeat(20), null)])
       expect([at(values!, 'request_body_key'), at(values!, 'request_body_bytes'), at(values!, 'capture_dropped')]).toEqual([null, 20, 'timeout'])
@@ -129,6 +129,20 @@ describe('capture offload', () => {
       const scrape = await dropped(registry)
       expect(scrape.value('proxy_capture_dropped_total', { reason: 'timeout' })).toBe(1)
       expect(scrape.value('proxy_capture_dropped_total', { reason: 'unavailable' })).toBe(1)
+    } finally {
+      stuck.close()
+    }
+  })
+
+  it('ends a batch at its deadline however long each upload may take', async () => {
+    const stuck = await openObjectStore(objectStoreSettings('s3://offload/x', { ...s3.env, PROXY_S3_ENDPOINT: `http://127.0.0.1:${hangingPort}` }))
+    const offload = new CaptureOffload({ objects: stuck, inlineMax: 10, timeoutMs: 60_000, deadlineMs: 300, concurrency: 1, logger: silentLogger() })
+    try {
+      const [first, second] = await offloadBatch(offload, [row('r-d1', 'a'.repeat(20), null), row('r-d2', 'b'.repeat(20), null)])
+      expect(at(first!, 'capture_dropped')).toBe('timeout')
+      // not tried once the first had failed
+      expect(at(second!, 'capture_dropped')).toBe('unavailable')
+      expect(offload.dropped).toBe(2)
     } finally {
       stuck.close()
     }
