@@ -11,6 +11,7 @@ import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
 import { limitsUnavailable, quotaExhausted, rateLimited, rateLimitHeaders } from './answers.js'
 import { Tokenizer } from './estimate.js'
 import { MemoryBackend } from './memory.js'
+import type { RedisBackend } from './redis.js'
 import type { QuotaBook } from './quotas.js'
 import type { ConsumeOutcome, LimitBackend, LimitMetrics, QuotaCheck, QuotaRule, RateCheck, RateRule, SharedState, WindowLimit } from './types.js'
 import { compileRateSpec, dedupeWindows, type RateSpec } from '../core/windows.js'
@@ -105,6 +106,11 @@ export class Limiter {
 
   get backendKind(): 'memory' | 'redis' {
     return this.#backend.kind
+  }
+
+  /** The Redis backend when limits are shared through one (the response cache uses its connection), else null. */
+  get redis(): RedisBackend | null {
+    return this.#backend.kind === 'redis' ? (this.#backend as unknown as RedisBackend) : null
   }
 
   /**

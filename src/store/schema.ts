@@ -123,7 +123,11 @@ export interface AuditTable {
   error_message: string | null
   request_body: string | null
   response_body: string | null
-  /** a body too large to keep inline, in the capture store instead: its object key and size (migration 0007) */
+  /** what the response cache did: hit, miss, bypass; null where no cache policy applied (migration 0007) */
+  cache: string | null
+  /** a hit: what its answer cost when it was made */
+  saved_usd: number | null
+  /** a body too large to keep inline, in the capture store instead: its object key and size (migration 0008) */
   request_body_key: string | null
   request_body_bytes: number | null
   response_body_key: string | null
@@ -142,6 +146,9 @@ export interface UsageTable {
   prompt_tokens: number
   completion_tokens: number
   cost_usd: number
+  /** requests answered from the response cache, and the cost they saved (migration 0007) */
+  cache_hits: number
+  saved_usd: number
 }
 
 /** Circuit breaker states, written behind by the server (migration 0003). scope: 'p:<provider id>' | 'k:<key id>'. */

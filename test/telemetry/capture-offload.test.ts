@@ -42,7 +42,7 @@ function row(requestId: string, request: string | null, response: string | null)
     request_id: requestId, ts: '2026-12-07T05:00:00.000Z', method: 'POST', path: '/v1/chat/completions', client: 'app', ip: null, model: 'm', provider: 'p',
     upstream_model: 'm', key_label: 'k', stream: 0, status: 200, latency_ms: 1, upstream_ms: 1, ttft_ms: null, prompt_tokens: 1, completion_tokens: 1,
     total_tokens: 2, cost_usd: 0, attempts: 1, fallback: null, error_code: null, error_message: null, request_body: request, response_body: response,
-    request_body_key: null, request_body_bytes: null, response_body_key: null, response_body_bytes: null, capture_dropped: null,
+    cache: null, saved_usd: null, request_body_key: null, request_body_bytes: null, response_body_key: null, response_body_bytes: null, capture_dropped: null,
   }
 }
 
