@@ -1,9 +1,13 @@
 import { Command } from 'commander'
 import { parseDuration } from '../core/duration.js'
+import type { AuditRowWithBodies } from '../store/capture-objects.js'
+import type { ObjectStore } from '../store/object-store.js'
 import type { AuditRow } from '../store/schema.js'
 import { CliError, dataDirOption, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
 
 const repos = () => import('../store/repos/audit.js')
+const captureObjects = () => import('../store/capture-objects.js')
+const CAPTURE_STORE_HELP = 'the capture store bodies over the inline cap went to, s3://bucket/prefix (default $PROXY_CAPTURE_STORE)'
 
 export function auditCommand(deps: CliDeps): Command {
   const cmd = new Command('audit').description('the audit trail: one row per request (bodies only with content capture on)')
@@ -44,9 +48,13 @@ export function auditCommand(deps: CliDeps): Command {
 
   dataDirOption(jsonOption(cmd.command('show <request-id>')))
     .description('everything recorded about one request, bodies included when they were captured')
-    .action(async (requestId: string, opts: { json?: boolean; dataDir?: string }) => {
-      const { getAudit } = await repos()
-      const rows = await withStore(deps, opts, (store) => getAudit(store.db, requestId))
+    .option('--capture-store <url>', CAPTURE_STORE_HELP)
+    .action(async (requestId: string, opts: { json?: boolean; dataDir?: string; captureStore?: string }) => {
+      const [{ getAudit }, { withCapturedBodies }] = await Promise.all([repos(), captureObjects()])
+      const found = await withStore(deps, opts, (store) => getAudit(store.db, requestId))
+      // The SDK is loaded only when a body is in the capture store.
+      const inStore = found.some((r) => r.request_body_key !== null || r.response_body_key !== null)
+      const rows = await withCaptureStore(deps, opts.captureStore, inStore, (objects) => withCapturedBodies(found, objects))
       if (opts.json) return printJson(deps, rows.length === 1 ? rows[0] : rows)
       out(deps, rows.map(describeRow).join('\n\n'))
     })
@@ -54,13 +62,14 @@ export function auditCommand(deps: CliDeps): Command {
   dataDirOption(jsonOption(cmd.command('prune')))
     .description('delete audit rows older than a duration (usage totals are kept)')
     .requiredOption('--older-than <duration>', 'e.g. 30d, 12h, 2w')
+    .option('--capture-store <url>', `${CAPTURE_STORE_HELP}; its objects are deleted with their rows`)
     .addHelpText('after', '\nThe server can do this by itself: PROXY_AUDIT_RETENTION_DAYS=30 proxy serve prunes hourly.')
-    .action(async (opts: { olderThan: string; json?: boolean; dataDir?: string }) => {
+    .action(async (opts: { olderThan: string; json?: boolean; dataDir?: string; captureStore?: string }) => {
       const ms = parseDuration(opts.olderThan)
       if (ms === null) throw new CliError(`--older-than takes a duration like 30d, 12h or 2w, not '${opts.olderThan}'.`)
       const before = new Date(Date.now() - ms).toISOString()
-      const { pruneAudit } = await repos()
-      const deleted = await withStore(deps, opts, (store) => pruneAudit(store.db, before))
+      const { pruneAuditWithObjects } = await captureObjects()
+      const deleted = await withCaptureStore(deps, opts.captureStore, true, (objects) => withStore(deps, opts, (store) => pruneAuditWithObjects(store.db, objects, before)))
       if (opts.json) return printJson(deps, { deleted, before })
       out(deps, `Deleted ${deleted} audit row${deleted === 1 ? '' : 's'} from before ${before}.`)
     })
@@ -89,10 +98,26 @@ export function parseSince(text: string, now = Date.now()): string {
 
 function withoutBodies(row: AuditRow): Omit<AuditRow, 'request_body' | 'response_body'> & { captured: boolean } {
   const { request_body, response_body, ...rest } = row
-  return { ...rest, captured: request_body !== null || response_body !== null }
+  return { ...rest, captured: request_body !== null || response_body !== null || row.request_body_bytes !== null || row.response_body_bytes !== null }
 }
 
-function describeRow(r: AuditRow): string {
+/**
+ * Runs `fn` with the capture store named by the flag or PROXY_CAPTURE_STORE when `needed` and one is
+ * named (loading the AWS SDK only then), else with null.
+ */
+async function withCaptureStore<T>(deps: CliDeps, flag: string | undefined, needed: boolean, fn: (objects: ObjectStore | null) => Promise<T>): Promise<T> {
+  const { captureStoreFrom, openObjectStore } = await import('../store/object-store.js')
+  const settings = captureStoreFrom(flag, deps.env)
+  if (!settings || !needed) return fn(null)
+  const objects = await openObjectStore(settings)
+  try {
+    return await fn(objects)
+  } finally {
+    objects.close()
+  }
+}
+
+function describeRow(r: AuditRowWithBodies): string {
   const fields: Array<[string, unknown]> = [
     ['request', r.request_id],
     ...(r.trace_id ? [['trace', r.trace_id] as [string, unknown]] : []),
@@ -114,6 +139,7 @@ function describeRow(r: AuditRow): string {
   const lines = fields.map(([k, v]) => `${k.padEnd(width)}  ${v === null || v === undefined || v === '' ? '-' : String(v)}`)
   if (r.request_body !== null) lines.push('', 'request body:', r.request_body)
   if (r.response_body !== null) lines.push('', 'response body:', r.response_body)
+  if (r.capture_notes) lines.push('', ...r.capture_notes)
   return lines.join('\n')
 }
 

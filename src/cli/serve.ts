@@ -23,7 +23,9 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes, max_json_depth, header/body/keepalive_timeout_seconds, max_connections), or $PROXY_CONFIG')
     .option('--log-format <format>', 'json|pretty|auto: pretty on a terminal, JSON otherwise (default auto, or $PROXY_LOG_FORMAT)')
     .option('--capture', 'keep request and response bodies of every client in the audit trail ($PROXY_CAPTURE=on)')
-    .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, or $PROXY_CAPTURE_MAX_BYTES)')
+    .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, 262144 with a capture store, or $PROXY_CAPTURE_MAX_BYTES)')
+    .option('--capture-store <url>', 'keep captured bodies over --capture-inline-max in this S3 (or S3-compatible) bucket, s3://bucket/prefix (or $PROXY_CAPTURE_STORE)')
+    .option('--capture-inline-max <bytes>', 'with a capture store, bodies up to this size stay in the audit row (default 16384, or $PROXY_CAPTURE_INLINE_MAX)')
     .option('--audit-retention-days <days>', 'delete audit rows older than this, hourly (default: keep, or $PROXY_AUDIT_RETENTION_DAYS)')
     .option('--metrics-auth <mode>', 'admin|none|auto: who may GET /metrics; auto is open on loopback, admin key otherwise ($PROXY_METRICS_AUTH)')
     .option('--redis-url <url>', 'share rate limits and quotas with other instances through this Redis, e.g. redis://127.0.0.1:6379 (or $PROXY_REDIS_URL)')
@@ -67,7 +69,7 @@ export function serveCommand(deps: CliDeps): Command {
       // A signal while the server starts still ends the process, so a hung start can be interrupted.
       const stop = watchStop(deps)
       const snapshot = proxy.config.current()
-      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv), gc: gcThreads(process.execArgv) }, 'proxy listening')
+      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', captureStore: observability.captureStore ?? undefined, auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv), gc: gcThreads(process.execArgv) }, 'proxy listening')
       if (observability.metricsAuth === 'none' && !isLoopback(settings.host)) logger.warn({ event: 'start', host: settings.host }, '/metrics is open on a non-loopback address (PROXY_METRICS_AUTH=none)')
       err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
       try {

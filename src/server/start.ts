@@ -24,6 +24,7 @@ import { inlineAuditSink, threadAuditSink } from '../store/audit-sink.js'
 import { createMetrics, type ProxyMetrics } from '../telemetry/metrics.js'
 import { SecretScrubber } from '../telemetry/redact.js'
 import { startRetention } from '../telemetry/retention.js'
+import { openCaptureOffload } from '../telemetry/capture-offload.js'
 import { ResponseBook } from '../store/response-book.js'
 import { pruneResponsesStatement } from '../store/repos/responses.js'
 import { metricsNeedAdmin, resolveObservability, type ObservabilitySettings } from '../telemetry/settings.js'
@@ -115,6 +116,8 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   for (const problem of config.current().problems) logger.warn(problem)
   const scrubber = new SecretScrubber(() => config.current())
   setLogScrubber(logger, (text) => scrubber.scrub(text))
+  // Captured bodies over the inline cap go to the capture store (S3), when one is set.
+  const capture = await openCaptureOffload(observability, opts.env ?? process.env, logger, metrics)
   const audit = new AuditWriter({
     store,
     config: () => config.current(),
@@ -122,6 +125,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     metrics,
     flushMs: observability.auditFlushMs,
     scrubber,
+    offload: capture?.offload,
     sink: (events) =>
       threadAuditSink({
         file: store.file,
@@ -132,7 +136,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
       }),
   })
   metrics.watchAuditBuffer(() => audit.size)
-  const retention = observability.auditRetentionDays ? startRetention({ apply: (writes) => audit.apply(writes), days: observability.auditRetentionDays, logger }) : null
+  const retention = observability.auditRetentionDays ? startRetention({ apply: (writes) => audit.apply(writes), days: observability.auditRetentionDays, logger, capture: capture ? { objects: capture.objects, db: store.db } : undefined }) : null
   // Responses API objects kept for translated providers (and where native ones were made), written behind.
   const responseBook = new ResponseBook({ db: store.db, apply: (writes) => audit.apply(writes) })
   const responsesRetentionDays = opts.responsesRetentionDays ?? (Number((opts.env ?? process.env).PROXY_RESPONSES_RETENTION_DAYS) || DEFAULT_RESPONSES_RETENTION_DAYS)
@@ -187,7 +191,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     tracer,
     responses: { book: responseBook, retentionMs: responsesRetentionDays * 86_400_000 },
     cache,
-    admin: { cache, store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
+    admin: { cache, store, captureStore: capture?.objects ?? null, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
     readiness: () => {
       const lim = limits.health()
       const checks: Record<string, { ok: boolean; detail?: string }> = {
@@ -287,6 +291,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         await tracer?.shutdown()
         await responseBook.flush()
         await audit.close()
+        capture?.objects.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()
         localAccess?.remove()

@@ -129,6 +129,13 @@ export interface AuditTable {
   saved_usd: number | null
   /** the request's trace id when traces were on (migration 0008) */
   trace_id: string | null
+  /** a body too large to keep inline, in the capture store instead: its object key and size (migration 0009) */
+  request_body_key: string | null
+  request_body_bytes: number | null
+  response_body_key: string | null
+  response_body_bytes: number | null
+  /** why bodies over the inline cap were dropped instead (the capture store failed); null when none was */
+  capture_dropped: string | null
 }
 
 /** Requests, tokens and cost per UTC day, client and model (migration 0002). */

@@ -20,8 +20,9 @@ import type { ConfigSnapshot } from '../core/config.js'
 import type { Logger } from './logger.js'
 import type { ProxyMetrics } from './metrics.js'
 import { SecretScrubber } from './redact.js'
-import { fallbackKind } from './metrics.js'
 import { onceAMinute } from './once-a-minute.js'
+import type { CaptureOffload, CaptureUpload } from './capture-offload.js'
+import { fallbackKind } from './metrics.js'
 import type { RequestRecord } from './request-record.js'
 
 export interface AuditWriterOptions {
@@ -45,6 +46,8 @@ export interface AuditWriterOptions {
   flushRows?: number
   /** the server's one scrubber; a private one is made when absent */
   scrubber?: SecretScrubber
+  /** moves bodies over the inline cap to the capture store before their batch is written (--capture-store) */
+  offload?: CaptureOffload
 }
 
 const MAX_TEXT = 256
@@ -53,6 +56,8 @@ const MAX_ERROR = 2000
 interface Batch {
   rows: unknown[][]
   usage: UsageDelta[]
+  /** the batch's bodies on their way to the capture store: its rows are written once this settles */
+  uploads?: Promise<void>
 }
 
 export class AuditWriter {
@@ -140,7 +145,8 @@ export class AuditWriter {
       this.#batch = this.#take()
     }
     const batch = this.#batch
-    this.#writing = this.#sink.write(batch.rows, batch.usage).then(
+    const write = () => this.#sink.write(batch.rows, batch.usage)
+    this.#writing = (batch.uploads ? batch.uploads.then(write) : write()).then(
       (committed) => {
         this.#writing = null
         this.#batch = null
@@ -197,17 +203,22 @@ export class AuditWriter {
     const rows: unknown[][] = new Array(n)
     const usage = new Map<string, UsageDelta>()
     const cap = this.#ring.length
+    const offload = this.#opts.offload
+    let uploads: CaptureUpload[] | undefined
+    offload?.begin()
     for (let i = 0; i < n; i++) {
       const slot = (this.#head + i) % cap
       const record = this.#ring[slot]!
       this.#ring[slot] = undefined
       const row = toAuditRow(record, snapshot, this.#scrubber)
-      rows[i] = auditRowValues(row)
+      const moved = offload?.take(row)
+      const values = (rows[i] = auditRowValues(row))
+      if (moved) for (const m of moved) (uploads ??= []).push({ ...m, values })
       addUsage(usage, record, row, snapshot)
     }
     this.#head = (this.#head + n) % cap
     this.#count -= n
-    return { rows, usage: [...usage.values()] }
+    return { rows, usage: [...usage.values()], ...(uploads && offload ? { uploads: offload.store(uploads) } : {}) }
   }
 }
 
@@ -247,6 +258,11 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     cache: r.cache ?? null,
     saved_usd: saved,
     trace_id: r.traceId ?? null,
+    request_body_key: null,
+    request_body_bytes: null,
+    response_body_key: null,
+    response_body_bytes: null,
+    capture_dropped: null,
   }
 }
 

@@ -40,6 +40,8 @@ export interface ProxyMetrics {
   /** a request refused by a rate limit or quota; `scope` is a short word such as client, ip, global, tpm */
   rateLimited(scope: string): void
   auditDropped(rows: number): void
+  /** captured bodies dropped instead of going to the capture store, by reason (capture-offload.ts) */
+  captureDropped(reason: string, bodies: number): void
   auditFlushed(ok: boolean, seconds: number): void
   configReloaded(ok: boolean): void
   /** reads circuit and key health from the gateway at scrape time, when it has `health()` */
@@ -81,6 +83,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
   const circuitTransitions = new Counter({ name: `${p}circuit_transitions_total`, help: 'Circuit breaker state changes.', labelNames: ['provider', 'key', 'to'] as const, registers })
   const keyHealthChanges = new Counter({ name: `${p}key_health_changes_total`, help: 'Upstream key health changes, by the condition entered (ok, cooling, invalid).', labelNames: ['provider', 'key', 'to'] as const, registers })
   const auditDropped = new Counter({ name: `${p}audit_dropped_total`, help: 'Audit rows dropped because the buffer was full (the store was not accepting writes).', registers })
+  const captureDropped = new Counter({ name: `${p}capture_dropped_total`, help: 'Captured bodies over the inline cap that were dropped instead of going to the capture store (the audit row is kept), by reason: error, timeout, unavailable (the store had just failed), queue_full.', labelNames: ['reason'] as const, registers })
   const auditFlushes = new Counter({ name: `${p}audit_flushes_total`, help: 'Audit/usage batch writes, by result.', labelNames: ['result'] as const, registers })
   const auditFlushSeconds = new Histogram({ name: `${p}audit_flush_duration_seconds`, help: 'Time one audit/usage batch write took.', buckets: FLUSH_BUCKETS, registers })
   const reloads = new Counter({ name: `${p}config_reloads_total`, help: 'Configuration reloads, by result.', labelNames: ['result'] as const, registers })
@@ -216,6 +219,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     streamClosed: () => activeStreams.dec(),
     rateLimited: (scope) => rateLimited.inc({ scope: wordLabel(scope) }),
     auditDropped: (rows) => auditDropped.inc(rows),
+    captureDropped: (reason, bodies) => captureDropped.inc({ reason }, bodies),
     auditFlushed(ok, seconds) {
       auditFlushes.inc({ result: ok ? 'ok' : 'error' })
       if (ok) auditFlushSeconds.observe(seconds)

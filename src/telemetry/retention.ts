@@ -4,8 +4,12 @@
  * requests nor the event loop wait on a delete: on the event loop, each 2,000-row chunk (four indexes)
  * held it for tens of milliseconds, and waited for the write lock besides.
  */
+import type { Kysely } from 'kysely'
 import type { WriteStatement } from '../store/audit-batch.js'
-import { pruneAuditStatement } from '../store/repos/audit.js'
+import { deleteRowsWithObjects } from '../store/capture-objects.js'
+import type { ObjectStore } from '../store/object-store.js'
+import { deleteAuditRowsStatement, pruneAuditStatement } from '../store/repos/audit.js'
+import type { Database } from '../store/schema.js'
 import type { Logger } from './logger.js'
 
 export interface RetentionOptions {
@@ -15,6 +19,8 @@ export interface RetentionOptions {
   logger: Logger
   intervalMs?: number
   firstRunMs?: number
+  /** the capture store (--capture-store): old rows' objects are deleted first, and their rows only once they are */
+  capture?: { objects: ObjectStore; db: Kysely<Database> }
 }
 
 export interface Retention {
@@ -36,8 +42,10 @@ export function startRetention(opts: RetentionOptions): Retention {
       const before = new Date(Date.now() - opts.days * DAY_MS).toISOString()
       let total = 0
       try {
+        if (opts.capture) total += await pruneObjects(opts, before)
         // A few chunks per hand-over, committed with one of the writer's batches: at most 10,000 rows a time.
-        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(before, CHUNK_ROWS))
+        // With a capture store, rows that still have objects stay (their deletion failed above).
+        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(before, CHUNK_ROWS, { inlineOnly: opts.capture !== undefined }))
         for (;;) {
           if (stopped) break
           const n = await opts.apply(chunks)
@@ -67,4 +75,20 @@ export function startRetention(opts: RetentionOptions): Retention {
       clearInterval(timer)
     },
   }
+}
+
+/** Deletes old rows' objects, then those rows (through the writer); a failing store is logged and the rows kept for the next run. */
+async function pruneObjects(opts: RetentionOptions, before: string): Promise<number> {
+  const { objects, db } = opts.capture!
+  let deleted = 0
+  try {
+    await deleteRowsWithObjects(db, objects, before, async (ids) => {
+      const n = await opts.apply([deleteAuditRowsStatement(ids)])
+      deleted += n
+      return n
+    })
+  } catch (err) {
+    opts.logger.warn({ event: 'audit_prune', location: objects.location, err: err instanceof Error ? err.message : String(err) }, 'audit retention could not delete captured bodies from the capture store; their rows are kept until a later run')
+  }
+  return deleted
 }

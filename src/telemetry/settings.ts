@@ -3,7 +3,9 @@
  */
 import { invalidRequest } from '../core/errors.js'
 import type { Env } from '../store/paths.js'
+import { objectStoreSettings } from '../store/object-store.js'
 import { DEFAULT_CAPTURE_MAX_BYTES } from './capture.js'
+import { DEFAULT_CAPTURE_INLINE_MAX } from './capture-offload.js'
 
 export type MetricsAuth = 'admin' | 'none' | 'auto'
 export type LogFormat = 'json' | 'pretty' | 'auto'
@@ -12,6 +14,9 @@ export interface ObservabilitySettings {
   /** capture request/response bodies of every client (otherwise only clients with capture on) */
   captureAll: boolean
   captureMaxBytes: number
+  /** s3://bucket/prefix: bodies over captureInlineMax go there instead of the audit row; null keeps every body inline */
+  captureStore: string | null
+  captureInlineMax: number
   /** delete audit rows older than this many days, hourly; null keeps them */
   auditRetentionDays: number | null
   /** admin: /metrics needs an admin client key; none: open; auto: open on a loopback address, admin otherwise */
@@ -23,6 +28,8 @@ export interface ObservabilitySettings {
 export interface ObservabilityFlags {
   capture?: boolean
   captureMaxBytes?: string
+  captureStore?: string
+  captureInlineMax?: string
   auditRetentionDays?: string
   metricsAuth?: string
   logFormat?: string
@@ -31,15 +38,25 @@ export interface ObservabilityFlags {
 export const DEFAULT_OBSERVABILITY: ObservabilitySettings = {
   captureAll: false,
   captureMaxBytes: DEFAULT_CAPTURE_MAX_BYTES,
+  captureStore: null,
+  captureInlineMax: DEFAULT_CAPTURE_INLINE_MAX,
   auditRetentionDays: null,
   metricsAuth: 'auto',
   auditFlushMs: 100,
   logFormat: 'auto',
 }
 
+/** the cap per captured body when a capture store is set and no cap is given */
+export const CAPTURE_MAX_BYTES_WITH_STORE = 256 * 1024
+
 export function resolveObservability(flags: ObservabilityFlags, env: Env): ObservabilitySettings {
   const capture = flags.capture ?? onOff('PROXY_CAPTURE', env.PROXY_CAPTURE)
-  const maxBytes = int('--capture-max-bytes / PROXY_CAPTURE_MAX_BYTES', flags.captureMaxBytes ?? env.PROXY_CAPTURE_MAX_BYTES, DEFAULT_CAPTURE_MAX_BYTES, 256)
+  const captureStore = flags.captureStore ?? env.PROXY_CAPTURE_STORE ?? ''
+  // checked now, so a typo stops `proxy serve` before it listens
+  if (captureStore) objectStoreSettings(captureStore, env)
+  // Large bodies are what a capture store is for: the default cap rises with one.
+  const maxBytes = int('--capture-max-bytes / PROXY_CAPTURE_MAX_BYTES', flags.captureMaxBytes ?? env.PROXY_CAPTURE_MAX_BYTES, captureStore ? CAPTURE_MAX_BYTES_WITH_STORE : DEFAULT_CAPTURE_MAX_BYTES, 256)
+  const inlineMax = int('--capture-inline-max / PROXY_CAPTURE_INLINE_MAX', flags.captureInlineMax ?? env.PROXY_CAPTURE_INLINE_MAX, DEFAULT_CAPTURE_INLINE_MAX, 0)
   const retention = flags.auditRetentionDays ?? env.PROXY_AUDIT_RETENTION_DAYS
   const days = retention === undefined || retention === '' || retention === '0' || retention === 'off' ? null : Number(retention)
   if (days !== null && (!Number.isFinite(days) || days <= 0)) {
@@ -56,6 +73,8 @@ export function resolveObservability(flags: ObservabilityFlags, env: Env): Obser
   return {
     captureAll: capture ?? false,
     captureMaxBytes: maxBytes,
+    captureStore: captureStore || null,
+    captureInlineMax: inlineMax,
     auditRetentionDays: days,
     metricsAuth,
     auditFlushMs: int('PROXY_AUDIT_FLUSH_MS', env.PROXY_AUDIT_FLUSH_MS, DEFAULT_OBSERVABILITY.auditFlushMs, 10, 5000),

@@ -2,7 +2,7 @@
  * Each command loads only what it uses: the built binary runs with a preload that records every
  * module it loads, and the test fails if a static import brings a heavy dependency back.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,12 +24,42 @@ function loadedBy(args: string[]): string[] {
   return [...new Set(readFileSync(record, 'utf8').split('\n').filter(Boolean))]
 }
 
+/** Starts `proxy serve` on port 0 with the recorder, stops it once it listens, and returns what it loaded. */
+async function servedLoads(env: Record<string, string>): Promise<string[]> {
+  const record = path.join(data.dir, `loads-serve-${Object.keys(env).length}.txt`)
+  const child = spawn(process.execPath, ['--import', recorder, path.join(repoRoot, 'bin', 'proxy.js'), 'serve', '--port', '0'], {
+    env: { ...process.env, ...testEnv(data.dir), ...env, PROXY_RECORD_LOADS: record },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner within 15 s:\n${stderr}`)), 15_000)
+      child.stderr!.on('data', (d) => {
+        stderr += d
+        if (/listening on http:\/\/127\.0\.0\.1:[1-9]/.test(stderr)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      child.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stderr}`)))
+    })
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  return [...new Set(readFileSync(record, 'utf8').split('\n').filter(Boolean))]
+}
+
 const packages = (loaded: string[]) => new Set(loaded.flatMap((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)?.[1] ?? []))
 const ours = (loaded: string[]) => loaded.flatMap((m) => /dist\/(src\/.*)$/.exec(m)?.[1] ?? [])
 
 /** Modules that do a command's work: the store, the server and the rest, loaded only by the commands that need them. */
 const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
-const HEAVY = ['ink', 'react', 'h3', 'srvx', 'undici', 'ioredis', 'pino', 'prom-client', '@opentelemetry/api']
+const HEAVY = ['ink', 'react', 'h3', 'srvx', 'undici', 'ioredis', 'pino', 'prom-client', '@opentelemetry/api', '@aws-sdk/client-s3']
+const awsSdk = (loaded: string[]) => [...packages(loaded)].filter((p) => p.startsWith('@aws-sdk/') || p.startsWith('@smithy/'))
 
 beforeAll(async () => {
   await cliOk(data.dir, ['providers', 'add', 'openai', '--type', 'openai'])
@@ -52,4 +82,16 @@ describe('what a command loads', () => {
     for (const name of HEAVY) expect(used.has(name), `${name} was loaded`).toBe(false)
     expect(ours(loaded).filter((m) => /^src\/(server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/top\/(?!index))/.test(m))).toEqual([])
   })
+
+  it('proxy audit prune and ls read the capture store setting without loading the AWS SDK when none is named', () => {
+    expect(awsSdk(loadedBy(['audit', 'prune', '--older-than', '30d']))).toEqual([])
+    expect(awsSdk(loadedBy(['audit', 'ls']))).toEqual([])
+  })
+
+  it('proxy serve loads the AWS SDK only with a capture store', async () => {
+    expect(awsSdk(await servedLoads({}))).toEqual([])
+    // nothing listens at the endpoint: the server starts anyway and warns
+    const withStore = await servedLoads({ PROXY_CAPTURE_STORE: 's3://captures/audit', PROXY_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' })
+    expect(awsSdk(withStore)).toContain('@aws-sdk/client-s3')
+  }, 40_000)
 })

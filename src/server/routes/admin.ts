@@ -19,6 +19,8 @@ import type { LiveStats } from '../../telemetry/live-stats.js'
 import type { Logger } from '../../telemetry/logger.js'
 import { authenticateAdmin } from '../admin/auth.js'
 import { configEndpoints, type AdminCall, type AdminEndpoint } from '../admin/handlers.js'
+import { auditEndpoints } from '../admin/audit.js'
+import type { ObjectStore } from '../../store/object-store.js'
 import type { LocalAccess } from '../admin/local-access.js'
 import { buildStatsReport } from '../admin/stats.js'
 import { readJsonBody } from '../body.js'
@@ -31,6 +33,8 @@ export const ADMIN_PREFIX = '/admin/v1'
 
 export interface AdminRouteDeps {
   store: Store
+  /** where bodies over the inline cap were captured (--capture-store), read back by GET /audit/:id */
+  captureStore?: ObjectStore | null
   /** reloaded after every write, so the change applies at once */
   config: ConfigSource
   gateway: { health(): GatewayHealth }
@@ -48,7 +52,7 @@ export interface AdminRouteDeps {
 }
 
 export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
-  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), statsEndpoint(deps), ...(deps.cache ? cacheEndpoints(deps.cache) : [])]
+  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), ...auditEndpoints(deps.store, deps.captureStore ?? null), statsEndpoint(deps), ...(deps.cache ? cacheEndpoints(deps.cache) : [])]
   for (const e of endpoints) app.on(e.method, ADMIN_PREFIX + e.path, handle(deps, e))
 
   // Anything else under the prefix: 405 for a known path with another method, else 404; both only to an
@@ -60,7 +64,7 @@ export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
     const path = event.url.pathname
     const allowed = [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))]
     if (allowed.length > 0) throw methodNotAllowed(event.req.method, path, allowed)
-    throw pathNotFound(path, `The admin API serves providers, keys, clients, routes, policies, circuits, stats and the cache under ${ADMIN_PREFIX}.`)
+    throw pathNotFound(path, `The admin API serves providers, keys, clients, routes, policies, circuits, audit rows, stats and the cache under ${ADMIN_PREFIX}.`)
   }
   app.all(ADMIN_PREFIX, unknown)
   app.all(`${ADMIN_PREFIX}/**`, unknown)

@@ -10,7 +10,8 @@ export type NewAuditRow = Omit<AuditRow, 'id'>
 const AUDIT_COLUMNS = [
   'request_id', 'ts', 'method', 'path', 'client', 'ip', 'model', 'provider', 'upstream_model', 'key_label', 'stream', 'status',
   'latency_ms', 'upstream_ms', 'ttft_ms', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd', 'attempts', 'fallback',
-  'error_code', 'error_message', 'request_body', 'response_body', 'cache', 'saved_usd', 'trace_id',
+  'error_code', 'error_message', 'request_body', 'response_body', 'cache', 'saved_usd', 'request_body_key', 'request_body_bytes',
+  'response_body_key', 'response_body_bytes', 'capture_dropped', 'trace_id',
 ] as const satisfies ReadonlyArray<keyof NewAuditRow>
 
 /** One audit row per statement run, positional parameters in AUDIT_COLUMNS order (see auditRowValues). */
@@ -24,6 +25,11 @@ export function auditRowValues(row: NewAuditRow): unknown[] {
   const values: unknown[] = new Array(AUDIT_COLUMNS.length)
   for (let i = 0; i < AUDIT_COLUMNS.length; i++) values[i] = row[AUDIT_COLUMNS[i]!]
   return values
+}
+
+/** Where a column's value sits in auditRowValues' array (for a change made after the row was built). */
+export function auditValueIndex(column: (typeof AUDIT_COLUMNS)[number]): number {
+  return AUDIT_COLUMNS.indexOf(column)
 }
 
 export interface AuditFilter {
@@ -58,10 +64,39 @@ export async function getAudit(db: Kysely<Database>, requestId: string): Promise
   return rows
 }
 
-/** Deletes audit rows older than `beforeIso`; returns how many. */
-export async function pruneAudit(db: Kysely<Database>, beforeIso: string): Promise<number> {
-  const result = await db.deleteFrom('audit').where('ts', '<', beforeIso).executeTakeFirst()
+/**
+ * Deletes audit rows older than `beforeIso`; returns how many. `inlineOnly` keeps the rows whose bodies
+ * are in the capture store (their objects are deleted first, see capture-objects.ts).
+ */
+export async function pruneAudit(db: Kysely<Database>, beforeIso: string, opts: { inlineOnly?: boolean } = {}): Promise<number> {
+  let q = db.deleteFrom('audit').where('ts', '<', beforeIso)
+  if (opts.inlineOnly) q = q.where('request_body_key', 'is', null).where('response_body_key', 'is', null)
+  const result = await q.executeTakeFirst()
   return Number(result.numDeletedRows)
+}
+
+/** Up to `limit` rows older than `beforeIso` whose bodies are in the capture store, oldest first: ids and object keys. */
+export async function auditObjectsBefore(db: Kysely<Database>, beforeIso: string, limit: number): Promise<Array<{ id: number; keys: string[] }>> {
+  const rows = await db
+    .selectFrom('audit')
+    .select(['id', 'request_body_key', 'response_body_key'])
+    .where('ts', '<', beforeIso)
+    .where((eb) => eb.or([eb('request_body_key', 'is not', null), eb('response_body_key', 'is not', null)]))
+    .orderBy('ts')
+    .limit(limit)
+    .execute()
+  return rows.map((r) => ({ id: r.id, keys: [r.request_body_key, r.response_body_key].filter((k): k is string => k !== null) }))
+}
+
+export async function deleteAuditRows(db: Kysely<Database>, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0
+  const result = await db.deleteFrom('audit').where('id', 'in', ids).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}
+
+/** deleteAuditRows as a statement for the store writer */
+export function deleteAuditRowsStatement(ids: readonly number[]): WriteStatement {
+  return { sql: `DELETE FROM audit WHERE id IN (${ids.map(() => '?').join(', ')})`, parameters: [...ids] }
 }
 
 /**
@@ -69,8 +104,9 @@ export async function pruneAudit(db: Kysely<Database>, beforeIso: string): Promi
  * retention, which hands it to the store writer: many small deletes never hold the write lock for long,
  * and none runs on the event loop.
  */
-export function pruneAuditStatement(beforeIso: string, limit: number): WriteStatement {
-  return { sql: 'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ? ORDER BY ts LIMIT ?)', parameters: [beforeIso, limit] }
+export function pruneAuditStatement(beforeIso: string, limit: number, opts: { inlineOnly?: boolean } = {}): WriteStatement {
+  const inline = opts.inlineOnly ? ' AND request_body_key IS NULL AND response_body_key IS NULL' : ''
+  return { sql: `DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ?${inline} ORDER BY ts LIMIT ?)`, parameters: [beforeIso, limit] }
 }
 
 /** Turns content capture on or off for one client; running servers pick it up with the next reload. */
