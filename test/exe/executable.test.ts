@@ -74,6 +74,14 @@ describe.skipIf(unsupported !== null)(`the proxy executable${unsupported ? ` (sk
     expect(cached.some((f) => f.endsWith('better_sqlite3.node'))).toBe(true)
   })
 
+  it('service print starts the executable itself, with a writable cache folder for its addons', () => {
+    const res = run(['service', 'print', '--data-dir', '/var/lib/proxy'])
+    expect(res.code).toBe(0)
+    expect(res.stdout).toContain(`\nExecStart=${exe} serve --data-dir /var/lib/proxy --drain-seconds 25\n`)
+    expect(res.stdout).toContain('\nCacheDirectory=proxy\n')
+    expect(res.stdout).toContain('\nEnvironment=XDG_CACHE_HOME=/var/cache\n')
+  })
+
   it('serves the demo to the OpenAI SDK, and top --once shows the request', async () => {
     const proc = spawn(exe, ['serve', '--demo', '--port', '0'], { cwd: path.dirname(exe), env, stdio: ['ignore', 'pipe', 'pipe'] })
     running.push(proc)
