@@ -16,6 +16,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { build, type Plugin } from 'esbuild'
+import { serveV8Flags } from '../src/cli/respawn.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const seaDir = path.join(root, 'build', 'sea')
@@ -167,6 +168,11 @@ export async function buildExe(): Promise<string> {
       disableExperimentalSEAWarning: true,
       // V8's compiled code for the bundle, so each start skips most of parsing and compiling it
       useCodeCache: true,
+      // serve's V8 flags (src/cli/respawn.ts) for every command: they cost nothing to a short one, and
+      // the executable never starts a second process. Node releases since August 2025 (24.x) apply this
+      // field; node 20 ignores it, and its executables run with V8's defaults. The one-CPU flag
+      // depends on the machine that runs the executable, not the one building it, so it is left out.
+      execArgv: serveV8Flags(2),
       assets: { ...onDisk, 'manifest.json': manifestFile },
     }),
   )

@@ -103,6 +103,9 @@ describe.skipIf(unsupported !== null)(`the proxy executable${unsupported ? ` (sk
       proc.once('exit', (code) => reject(new Error(`exited early with ${code}: ${out}`)))
     })
 
+    // one process: the executable never starts a second node for V8 flags (build/exe.ts)
+    if (process.platform === 'linux') expect(spawnSync('ps', ['-o', 'pid=', '--ppid', String(proc.pid)], { encoding: 'utf8' }).stdout.trim()).toBe('')
+
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: keyFrom(out), maxRetries: 0 })
     const reply = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello from the executable' }] })
     expect(reply.choices[0]!.message.content).toContain('hello from the executable')
