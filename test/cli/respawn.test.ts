@@ -139,19 +139,29 @@ function startLine(out: string): Record<string, unknown> {
 
 const count = (text: string, needle: string) => text.split(needle).length - 1
 
+/** A fresh data dir for each test (data.dir), and every server started by it killed after it. */
+function serveHooks(): { readonly dir: string } {
+  let current: ReturnType<typeof tempDataDir>
+  beforeAll(() => assertBuilt())
+  beforeEach(() => {
+    current = tempDataDir()
+  })
+  afterEach(() => {
+    for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+    current.cleanup()
+  })
+  return {
+    get dir() {
+      return current.dir
+    },
+  }
+}
+
 /** node 22.15 and later replace the process instead of starting a child (runRespawned) */
 const hasExecve = typeof (process as { execve?: unknown }).execve === 'function'
 
 describe.runIf(process.platform === 'linux' && hasExecve)('proxy serve in place of itself (process.execve), without the memory reducer', () => {
-  let data: ReturnType<typeof tempDataDir>
-  beforeAll(() => assertBuilt())
-  beforeEach(() => {
-    data = tempDataDir()
-  })
-  afterEach(() => {
-    for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
-    data.cleanup()
-  })
+  const data = serveHooks()
 
   it('is one process, the one started, with the flags on its command line; SIGTERM drains it and it exits 0', async () => {
     const s = await startServe(data.dir, ['--demo'])
@@ -167,15 +177,7 @@ describe.runIf(process.platform === 'linux' && hasExecve)('proxy serve in place 
 })
 
 describe.skipIf(process.platform !== 'linux' || hasExecve)('proxy serve in a child node without the memory reducer (node 20: no process.execve)', () => {
-  let data: ReturnType<typeof tempDataDir>
-  beforeAll(() => assertBuilt())
-  beforeEach(() => {
-    data = tempDataDir()
-  })
-  afterEach(() => {
-    for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
-    data.cleanup()
-  })
+  const data = serveHooks()
 
   it('runs the server in a child node with the flag; SIGTERM to proxy drains it and both exit 0', async () => {
     const s = await startServe(data.dir, ['--demo'])
