@@ -38,7 +38,13 @@ beforeAll(async () => {
 afterAll(() => data.cleanup())
 
 describe('what a command loads', () => {
-  it.each([['--version'], ['--help'], ['keys', '--help']].map((args) => [args.join(' '), args] as const))('proxy %s loads commander and the command definitions, nothing else', (_name, args) => {
+  it('proxy --version reads the version without loading the command tree', () => {
+    const loaded = loadedBy(['--version'])
+    expect([...packages(loaded)]).toEqual([])
+    expect(ours(loaded).sort()).toEqual(['src/cli/package-root.js', 'src/cli/respawn.js'])
+  })
+
+  it.each([['-V', 'keys'], ['--help'], ['keys', '--help']].map((args) => [args.join(' '), args] as const))('proxy %s loads commander and the command definitions, nothing else', (_name, args) => {
     const loaded = loadedBy([...args])
     expect([...packages(loaded)]).toEqual(['commander'])
     expect(ours(loaded).filter((m) => IMPLEMENTATION.test(m))).toEqual([])
