@@ -28,7 +28,7 @@ const packages = (loaded: string[]) => new Set(loaded.flatMap((m) => /node_modul
 const ours = (loaded: string[]) => loaded.flatMap((m) => /dist\/(src\/.*)$/.exec(m)?.[1] ?? [])
 
 /** Modules that do a command's work: the store, the server and the rest, loaded only by the commands that need them. */
-const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
+const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/|cli\/admin-client|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
 const HEAVY = ['ink', 'react', 'h3', 'srvx', 'undici', 'ioredis', 'pino', 'prom-client', '@opentelemetry/api']
 
 beforeAll(async () => {
@@ -56,6 +56,6 @@ describe('what a command loads', () => {
     const used = packages(loaded)
     expect(used.has('better-sqlite3')).toBe(true)
     for (const name of HEAVY) expect(used.has(name), `${name} was loaded`).toBe(false)
-    expect(ours(loaded).filter((m) => /^src\/(server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/top\/(?!index))/.test(m))).toEqual([])
+    expect(ours(loaded).filter((m) => /^src\/(server\/|cli\/admin-client|telemetry\/|gateway\/|limits\/|cli\/top\/(?!index))/.test(m))).toEqual([])
   })
 })
