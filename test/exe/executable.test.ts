@@ -74,6 +74,17 @@ describe.skipIf(unsupported !== null)(`the proxy executable${unsupported ? ` (sk
     expect(cached.some((f) => f.endsWith('better_sqlite3.node'))).toBe(true)
   })
 
+  it('loads the keyring addon it carries when doctor probes the OS keychain', () => {
+    const manifest = JSON.parse(readFileSync(path.join(root, 'dist', 'sea', 'manifest.json'), 'utf8')) as { files: Record<string, unknown> }
+    if (!manifest.files['keyring.node']) return // no @napi-rs/keyring build for this platform: the key file serves
+    const { PROXY_KEYCHAIN: _off, ...probing } = env
+    const res = spawnSync(exe, ['doctor', '--skip-providers'], { cwd: path.dirname(exe), env: probing, encoding: 'utf8', timeout: 30_000 })
+    expect(res.stdout).toMatch(/OS keychain/)
+    expect(res.stdout).not.toContain('could not be loaded')
+    const cached = readdirSync(path.join(env.XDG_CACHE_HOME!, 'proxy', 'native'), { recursive: true }).map(String)
+    expect(cached.some((f) => f.endsWith('keyring.node'))).toBe(true)
+  })
+
   it('service print starts the executable itself, with a writable cache folder for its addons', () => {
     const res = run(['service', 'print', '--data-dir', '/var/lib/proxy'])
     expect(res.code).toBe(0)
