@@ -4,7 +4,7 @@
  * cache folder named by their content's hash, so a new build never loads an old file and an unchanged
  * one is not written again. Nothing here is loaded outside the executable.
  */
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { getAsset } from 'node:sea'
@@ -26,12 +26,30 @@ export function seaManifest(): SeaManifest {
 }
 
 /**
- * The folders tried for the cache, in order: $XDG_CACHE_HOME (the systemd unit points it at the
- * service's CacheDirectory), ~/.cache, then the temporary folder for a user without a writable home.
+ * The folders tried for the cache, in order: $XDG_CACHE_HOME/proxy (the systemd unit points it at the
+ * service's CacheDirectory), ~/.cache/proxy, then for a user without a writable home a folder of this
+ * user's own in the shared temporary folder (see privateTempFolder).
  */
-function cacheRoots(env: NodeJS.ProcessEnv): string[] {
-  const roots = [env.XDG_CACHE_HOME, env.HOME ? path.join(env.HOME, '.cache') : path.join(homedir(), '.cache'), tmpdir()]
-  return roots.filter((root): root is string => Boolean(root) && path.isAbsolute(root!))
+function cacheFolders(env: NodeJS.ProcessEnv): (() => string)[] {
+  const home = env.HOME || homedir()
+  const own = [env.XDG_CACHE_HOME, home && path.join(home, '.cache')].filter((root): root is string => Boolean(root) && path.isAbsolute(root!))
+  return [...own.map((root) => () => path.join(root, 'proxy')), privateTempFolder]
+}
+
+/**
+ * In the shared temporary folder anyone may create a path first, and an addon found there is loaded
+ * into this process: the folder is named for this user and used only when it is a real directory that
+ * this user owns and no one else may write to.
+ */
+function privateTempFolder(): string {
+  const uid = process.getuid?.()
+  const dir = path.join(tmpdir(), `proxy-${uid ?? 'user'}`)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const st = lstatSync(dir)
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir} is not a private folder of this user`)
+  }
+  return dir
 }
 
 // A worker thread gets the paths its parent already wrote through the environment data it inherits,
@@ -45,15 +63,15 @@ export function assetFile(name: string, env: NodeJS.ProcessEnv = process.env): s
   const entry = seaManifest().files[name]
   if (!entry) throw new Error(`the executable carries no ${name}`)
   const failures: string[] = []
-  for (const root of cacheRoots(env)) {
-    const dir = path.join(root, 'proxy', 'native', entry.sha256)
-    const file = path.join(dir, name)
+  for (const folder of cacheFolders(env)) {
     try {
+      const dir = path.join(folder(), 'native', entry.sha256)
+      const file = path.join(dir, name)
       if (!sameSize(file, entry.size)) write(dir, file, name)
       setEnvironmentData(ENV_DATA_PREFIX + name, file)
       return file
     } catch (e) {
-      failures.push(`${dir}: ${(e as Error).message}`)
+      failures.push((e as Error).message)
     }
   }
   throw new Error(`cannot write ${name} to a cache folder (set XDG_CACHE_HOME to a writable one): ${failures.join('; ')}`)
