@@ -6,7 +6,7 @@
  * measured server (proxy or passthrough) gets core 0, and the load generator and fake upstream core 1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir, cpus } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -359,16 +359,51 @@ async function warmUp(t: Target): Promise<void> {
   log(`warmed up ${t.name}: ${SERVER_WARMUP} s of chat at 16 connections, 128 streams`)
 }
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return Number(fields[11]) + Number(fields[12])
+/** `pid` and every process under it: a `proxy serve` that starts a second node is measured whole. */
+function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = procStat(Number(entry))
+    if (!stat) continue
+    const ppid = Number(stat[1])
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
+  }
+  const tree = [pid]
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []))
+  return tree
 }
 
-function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)
-  return m ? Number(m[1]) / 1024 : 0
+/** the fields of /proc/PID/stat after the command name (state first), or null once the process is gone */
+function procStat(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return null
+  }
+}
+
+/** CPU ticks (user + system) of the process tree under `pid` */
+function cpuTicks(pid: number): number {
+  return processTree(pid).reduce((sum, p) => {
+    const fields = procStat(p)
+    return sum + (fields ? Number(fields[11]) + Number(fields[12]) : 0)
+  }, 0)
+}
+
+/** RSS of the process tree under `pid`, in MB */
+function rssMb(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + processRssMb(p), 0)
+}
+
+function processRssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : 0
+  } catch {
+    return 0
+  }
 }
 
 const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)

@@ -1,17 +1,11 @@
 /**
  * `proxy cache`: the response cache of a running server (docs/cache.md), through its admin API, like
- * `proxy top`: the local server by default, any other with --url and --admin-key.
+ * `proxy top`: the local server by default, any other with --url and --admin-key. The admin client is
+ * loaded by the action (cache-actions.ts), as every command loads its implementation.
  */
 import { Command } from 'commander'
-import { AdminApiError, adminTarget, createAdminClient } from './admin-client.js'
-import { CliError, dataDirOption, jsonOption, out, printJson, type CliDeps } from './context.js'
-
-interface LiveFlags {
-  url?: string
-  adminKey?: string
-  dataDir?: string
-  json?: boolean
-}
+import { dataDirOption, jsonOption, type CliDeps } from './context.js'
+import type { LiveFlags } from './cache-actions.js'
 
 function live(cmd: Command): Command {
   return dataDirOption(jsonOption(cmd))
@@ -24,37 +18,13 @@ export function cacheCommand(deps: CliDeps): Command {
 
   live(cmd.command('stats'))
     .description('entries and bytes held, and where (memory or Redis)')
-    .action(async (flags: LiveFlags) => {
-      const stats = await asCli(createAdminClient(adminTarget(flags, deps.env)).cacheStats())
-      if (flags.json) return printJson(deps, stats)
-      const where = stats.backend === 'redis' ? `Redis (keys under ${stats.prefix})${stats.available ? '' : ', unreachable: requests bypass the cache'}` : 'memory'
-      out(deps, `${stats.entries} answer(s), ${formatBytes(stats.bytes)}, in ${where}.`)
-    })
+    .action(async (flags: LiveFlags) => (await import('./cache-actions.js')).cacheStats(deps, flags))
 
   live(cmd.command('clear'))
     .description('remove cached answers: all of them, or those to requests for one model')
     .option('--model <model>', 'only answers to requests for this model name (as clients send it)')
-    .action(async (flags: LiveFlags & { model?: string }) => {
-      const result = await asCli(createAdminClient(adminTarget(flags, deps.env)).cacheClear(flags.model))
-      if (flags.json) return printJson(deps, result)
-      out(deps, `Removed ${result.cleared} cached answer(s)${flags.model ? ` for model '${flags.model}'` : ''}.`)
-    })
+    .action(async (flags: LiveFlags & { model?: string }) => (await import('./cache-actions.js')).cacheClear(deps, flags))
 
   cmd.addHelpText('after', '\nExamples:\n  proxy cache stats\n  proxy cache clear --model gpt-4o-mini\n  PROXY_ADMIN_KEY=sk-proxy-… proxy cache clear --url http://10.0.0.5:8000')
   return cmd
-}
-
-/** An admin API failure is a plain CLI error (its message says what to do), not a stack trace. */
-async function asCli<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p
-  } catch (e) {
-    throw e instanceof AdminApiError ? new CliError(e.message) : e
-  }
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -10,4 +10,9 @@ export function packageRoot(): string {
     dir = path.dirname(dir)
   }
   throw new Error('cannot find the proxy package root')
+}
+
+/** The version in the package's package.json (the executable's build replaces this module: build/sea/). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
 }

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import { Command } from 'commander'
 import { auditCommand } from './audit.js'
 import { cacheCommand } from './cache.js'
@@ -9,7 +7,7 @@ import { completionCommand } from './completion.js'
 import type { CliDeps } from './context.js'
 import { doctorCommand } from './doctor.js'
 import { keysCommand } from './keys.js'
-import { packageRoot } from './package-root.js'
+import { packageVersion } from './package-root.js'
 import { modelsCommand } from './models.js'
 import { policyCommand } from './policy.js'
 import { providersCommand } from './providers.js'
@@ -19,7 +17,7 @@ import { serviceCommand } from './service.js'
 import { topCommand } from './top/index.js'
 import { usageCommand } from './usage.js'
 
-export const VERSION = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
+export const VERSION = packageVersion()
 
 /** The whole CLI, built from its dependencies so tests can run any command in-process. */
 export function buildProgram(deps: CliDeps): Command {

@@ -5,10 +5,12 @@
  * - the memory reducer off: after a quiet spell it left the server slower under every later load;
  * - a smaller young generation (SEMI_SPACE_FLAG);
  * - on a machine or CPU set of one CPU, GC on the main thread: helper threads there only preempt it.
+ * Where node has `process.execve` (22.15 and later, not on Windows) the new node replaces this process:
+ * one process, same pid. On node 20 it is a child, and this process stays to forward signals and hand
+ * back its exit status. The executable carries the flags instead (build/exe.ts).
  * The measurements behind each: docs/performance.md, "Why the code is the way it is".
  *
- * This module is loaded before anything else, so the parent stays small: it only forwards signals
- * and hands back the child's exit status.
+ * This module is loaded before anything else, so the parent stays small.
  */
 import { spawn } from 'node:child_process'
 import { availableParallelism } from 'node:os'
@@ -71,12 +73,29 @@ function lastSays(execArgv: readonly string[], flag: RegExp): boolean | undefine
 // channel close and drains, as it would on SIGTERM, instead of being killed outright.
 const FORWARDED = ['SIGINT', 'SIGTERM'] as const
 
+type Execve = (file: string, args: readonly string[], env?: NodeJS.ProcessEnv) => never
+
+/**
+ * Runs node with `args` in place of this process where node can (`process.execve`), else as a child
+ * (runChild).
+ */
+export function runRespawned(args: string[]): void {
+  const execve = (process as { execve?: Execve }).execve
+  if (typeof execve !== 'function') return runChild(args)
+  try {
+    execve.call(process, process.execPath, [process.execPath, ...args], process.env)
+  } catch (e) {
+    process.stderr.write(`error: could not start ${process.execPath}: ${(e as Error).message}\n`)
+    process.exitCode = 1
+  }
+}
+
 /**
  * Runs node with `args` as a child and mirrors it: its exit code, or the signal that killed it.
  * The child gets its own process group, so a Ctrl-C at the terminal reaches it once, through this
  * process, not twice. An IPC channel tells the child when this process is gone, even by SIGKILL.
  */
-export function runRespawned(args: string[]): void {
+function runChild(args: string[]): void {
   const child = spawn(process.execPath, args, {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     detached: true,

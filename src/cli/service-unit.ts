@@ -1,11 +1,14 @@
 import path from 'node:path'
+import { isSea } from 'node:sea'
 import { CREDENTIAL_NAME } from '../store/paths.js'
 import { packageRoot } from './package-root.js'
 import { ONE_CPU_GC_FLAG, serveV8Flags } from './respawn.js'
 
+/** What the unit runs: node with the package's bin script, or the single executable (build/exe.ts). */
+export type Launcher = { nodePath: string; proxyBin: string } | { executable: string }
+
 export interface UnitOptions {
-  nodePath: string
-  proxyBin: string
+  launcher: Launcher
   dataDir: string
   user: string
   envFile: string
@@ -26,7 +29,8 @@ export function renderUnit(o: UnitOptions): string {
   const args = ['serve', '--data-dir', o.dataDir, '--drain-seconds', String(o.drainSeconds)]
   if (o.host) args.push('--host', o.host)
   if (o.port !== undefined) args.push('--port', String(o.port))
-  const underHome = [o.dataDir, o.proxyBin, o.nodePath].some((p) => p.startsWith('/home/') || p.startsWith('/root/') || p === '/root')
+  const programs = 'executable' in o.launcher ? [o.launcher.executable] : [o.launcher.nodePath, o.launcher.proxyBin]
+  const underHome = [o.dataDir, ...programs].some((p) => p.startsWith('/home/') || p.startsWith('/root/') || p === '/root')
   const stateDir = o.dataDir.startsWith('/var/lib/') ? o.dataDir.slice('/var/lib/'.length) : null
   const v8Flags = serveV8Flags(o.cpus)
   const lines = [
@@ -42,8 +46,18 @@ export function renderUnit(o: UnitOptions): string {
     // The V8 flags on node's own command line, so `serve` runs in this one process instead of starting
     // a second node for them (src/cli/respawn.ts): systemd then tracks and signals the server itself.
     // The CPU count is read now, not when the service starts, so the unit says what it decided.
-    ...(v8Flags.includes(ONE_CPU_GC_FLAG) ? [`# ${ONE_CPU_GC_FLAG}: this machine had one CPU when the unit was written; write it again (--force) after adding CPUs.`] : []),
-    `ExecStart=${quote(o.nodePath)} ${v8Flags.join(' ')} ${quote(o.proxyBin)} ${args.map(quote).join(' ')}`,
+    ...('executable' in o.launcher
+      ? [
+          // The executable carries its V8 flags (build/exe.ts) and unpacks its native addons into the
+          // cache folder systemd makes writable below.
+          `ExecStart=${quote(o.launcher.executable)} ${args.map(quote).join(' ')}`,
+          'CacheDirectory=proxy',
+          'Environment=XDG_CACHE_HOME=/var/cache',
+        ]
+      : [
+          ...(v8Flags.includes(ONE_CPU_GC_FLAG) ? [`# ${ONE_CPU_GC_FLAG}: this machine had one CPU when the unit was written; write it again (--force) after adding CPUs.`] : []),
+          `ExecStart=${quote(o.launcher.nodePath)} ${v8Flags.join(' ')} ${quote(o.launcher.proxyBin)} ${args.map(quote).join(' ')}`,
+        ]),
     `EnvironmentFile=-${o.envFile}`,
     // systemd copies the file to $CREDENTIALS_DIRECTORY/proxy-master-key, readable by this service only;
     // unlike an environment variable it is not inherited by child processes nor shown by `systemctl show`.
@@ -99,4 +113,7 @@ function quote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\])/g, '\\$1')}"`
 }
 
-export const defaultProxyBin = (): string => path.join(packageRoot(), 'bin', 'proxy.js')
+/** The form of proxy running now: the single executable itself, or this node with the package's bin script. */
+export function currentLauncher(): Launcher {
+  return isSea() ? { executable: process.execPath } : { nodePath: process.execPath, proxyBin: path.join(packageRoot(), 'bin', 'proxy.js') }
+}

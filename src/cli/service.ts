@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { Command } from 'commander'
 import { CliError, out, parseIntOption, type CliDeps } from './context.js'
-import { defaultProxyBin, renderEnvFile, renderUnit, type UnitOptions } from './service-unit.js'
+import { currentLauncher, renderEnvFile, renderUnit, type UnitOptions } from './service-unit.js'
 
 interface ServiceFlags {
   user: string
@@ -23,8 +23,7 @@ function unitOptions(flags: ServiceFlags): UnitOptions {
   if (flags.credential !== undefined && !path.isAbsolute(flags.credential)) throw new CliError(`--credential must be an absolute path, not '${flags.credential}'.`)
   if (!/^[a-z_][a-z0-9_-]*$/i.test(flags.user)) throw new CliError(`--user '${flags.user}' is not a valid user name.`)
   return {
-    nodePath: process.execPath,
-    proxyBin: defaultProxyBin(),
+    launcher: currentLauncher(),
     dataDir: flags.dataDir,
     user: flags.user,
     envFile: flags.envFile,

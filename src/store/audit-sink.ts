@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads'
 import type SQLite from 'better-sqlite3'
 import { batchTransaction, type WriteStatement } from './audit-batch.js'
+import { auditThreadFile } from './audit-thread-file.js'
 import { AUDIT_INSERT_SQL } from './repos/audit.js'
 import { USAGE_UPSERT_SQL, type UsageDelta } from './repos/usage.js'
 
@@ -171,7 +172,7 @@ export function threadAuditSink(opts: ThreadAuditSinkOptions): AuditSink {
   }
 
   try {
-    const w = new Worker(new URL('./audit-thread.js', import.meta.url), {
+    const w = new Worker(auditThreadFile(), {
       // The thread only unpacks row batches and holds them until the next commit: V8's default young
       // generation would be resident memory it has no use for (docs/performance.md).
       resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },

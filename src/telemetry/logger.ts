@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module'
 import pino, { type Logger } from 'pino'
-import type PinoPretty from 'pino-pretty'
+import { loadPinoPretty } from './pino-pretty.js'
 
 export type { Logger }
 
@@ -168,7 +167,7 @@ function batched(dest: ReturnType<typeof pino.destination>, batchChars: number):
  */
 function prettyStream(sink: pino.DestinationStream): pino.DestinationStream {
   // Loaded only for a terminal: a server writing JSON lines does not carry it (about 10 MB of RSS).
-  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
+  const { prettyFactory } = loadPinoPretty()
   const pretty = prettyFactory({
     colorize: true,
     translateTime: 'SYS:HH:MM:ss.l',

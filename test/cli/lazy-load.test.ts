@@ -57,7 +57,7 @@ const packages = (loaded: string[]) => new Set(loaded.flatMap((m) => /node_modul
 const ours = (loaded: string[]) => loaded.flatMap((m) => /dist\/(src\/.*)$/.exec(m)?.[1] ?? [])
 
 /** Modules that do a command's work: the store, the server and the rest, loaded only by the commands that need them. */
-const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
+const IMPLEMENTATION = /^src\/(store\/(db|migrate|master-key|snapshot|repos\/)|server\/|cli\/admin-client|telemetry\/|gateway\/|limits\/|cli\/doctor-checks|cli\/completion-script|cli\/demo|cli\/serve-config|cli\/top\/(?!index))/
 const HEAVY = ['ink', 'react', 'h3', 'srvx', 'undici', 'ioredis', 'pino', 'prom-client', '@opentelemetry/api', '@aws-sdk/client-s3']
 const awsSdk = (loaded: string[]) => [...packages(loaded)].filter((p) => p.startsWith('@aws-sdk/') || p.startsWith('@smithy/'))
 
@@ -68,7 +68,13 @@ beforeAll(async () => {
 afterAll(() => data.cleanup())
 
 describe('what a command loads', () => {
-  it.each([['--version'], ['--help'], ['keys', '--help']].map((args) => [args.join(' '), args] as const))('proxy %s loads commander and the command definitions, nothing else', (_name, args) => {
+  it('proxy --version reads the version without loading the command tree', () => {
+    const loaded = loadedBy(['--version'])
+    expect([...packages(loaded)]).toEqual([])
+    expect(ours(loaded).sort()).toEqual(['src/cli/package-root.js', 'src/cli/respawn.js'])
+  })
+
+  it.each([['-V', 'keys'], ['--help'], ['keys', '--help']].map((args) => [args.join(' '), args] as const))('proxy %s loads commander and the command definitions, nothing else', (_name, args) => {
     const loaded = loadedBy([...args])
     expect([...packages(loaded)]).toEqual(['commander'])
     expect(ours(loaded).filter((m) => IMPLEMENTATION.test(m))).toEqual([])
@@ -80,7 +86,7 @@ describe('what a command loads', () => {
     const used = packages(loaded)
     expect(used.has('better-sqlite3')).toBe(true)
     for (const name of HEAVY) expect(used.has(name), `${name} was loaded`).toBe(false)
-    expect(ours(loaded).filter((m) => /^src\/(server\/(?!admin\/local-access)|telemetry\/|gateway\/|limits\/|cli\/top\/(?!index))/.test(m))).toEqual([])
+    expect(ours(loaded).filter((m) => /^src\/(server\/|cli\/admin-client|telemetry\/|gateway\/|limits\/|cli\/top\/(?!index))/.test(m))).toEqual([])
   })
 
   it('proxy audit prune and ls read the capture store setting without loading the AWS SDK when none is named', () => {

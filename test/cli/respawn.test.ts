@@ -1,6 +1,6 @@
 /**
- * `proxy serve` starts node again with `--no-memory-reducer` (and, on one CPU, `--single-threaded-gc`)
- * and stands in for it: signals go to the
+ * `proxy serve` starts node again with `--no-memory-reducer` (and, on one CPU, `--single-threaded-gc`):
+ * in place of itself where node has process.execve, else as a child it stands in for: signals go to the
  * server once, its exit status comes back, and the server stops by itself if the `proxy` process is
  * killed. The process tests run the build in dist/ (`npm run build`) on Linux (they find the server
  * process with `ps --ppid`).
@@ -139,16 +139,45 @@ function startLine(out: string): Record<string, unknown> {
 
 const count = (text: string, needle: string) => text.split(needle).length - 1
 
-describe.skipIf(process.platform !== 'linux')('proxy serve in a child node without the memory reducer', () => {
-  let data: ReturnType<typeof tempDataDir>
+/** A fresh data dir for each test (data.dir), and every server started by it killed after it. */
+function serveHooks(): { readonly dir: string } {
+  let current: ReturnType<typeof tempDataDir>
   beforeAll(() => assertBuilt())
   beforeEach(() => {
-    data = tempDataDir()
+    current = tempDataDir()
   })
   afterEach(() => {
     for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
-    data.cleanup()
+    current.cleanup()
   })
+  return {
+    get dir() {
+      return current.dir
+    },
+  }
+}
+
+/** node 22.15 and later replace the process instead of starting a child (runRespawned) */
+const hasExecve = typeof (process as { execve?: unknown }).execve === 'function'
+
+describe.runIf(process.platform === 'linux' && hasExecve)('proxy serve in place of itself (process.execve), without the memory reducer', () => {
+  const data = serveHooks()
+
+  it('is one process, the one started, with the flags on its command line; SIGTERM drains it and it exits 0', async () => {
+    const s = await startServe(data.dir, ['--demo'])
+    expect(childrenOf(s.proc.pid!)).toEqual([])
+    expect(cmdline(s.proc.pid!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4']))
+    expect(cmdline(s.proc.pid!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
+    const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
+    expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: availableParallelism() === 1 ? 'main thread' : 'parallel' })
+    s.proc.kill('SIGTERM')
+    expect(await s.exited).toEqual({ code: 0, signal: null })
+    expect(count(s.out(), '"proxy stopped"')).toBe(1)
+  })
+})
+
+describe.skipIf(process.platform !== 'linux' || hasExecve)('proxy serve in a child node without the memory reducer (node 20: no process.execve)', () => {
+  const data = serveHooks()
 
   it('runs the server in a child node with the flag; SIGTERM to proxy drains it and both exit 0', async () => {
     const s = await startServe(data.dir, ['--demo'])

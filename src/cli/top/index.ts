@@ -4,7 +4,6 @@
  * them at start-up.
  */
 import { Command } from 'commander'
-import { adminTarget, createAdminClient } from '../admin-client.js'
 import { CliError, dataDirOption, jsonOption, parseIntOption, type CliDeps } from '../context.js'
 
 interface TopFlags {
@@ -30,6 +29,7 @@ export function topCommand(deps: CliDeps): Command {
     .action(async (flags: TopFlags) => {
       if (flags.json && !flags.once) throw new CliError('--json prints one report: use it with --once.')
       if (flags.interval < 100) throw new CliError('--interval must be at least 100 ms.')
+      const { adminTarget, createAdminClient } = await import('../admin-client.js')
       const client = createAdminClient(adminTarget(flags, deps.env))
       if (flags.once || !deps.stdout.isTTY) {
         const { printOnce } = await import('./once.js')
