@@ -26,10 +26,11 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, or $PROXY_CAPTURE_MAX_BYTES)')
     .option('--audit-retention-days <days>', 'delete audit rows older than this, hourly (default: keep, or $PROXY_AUDIT_RETENTION_DAYS)')
     .option('--metrics-auth <mode>', 'admin|none|auto: who may GET /metrics; auto is open on loopback, admin key otherwise ($PROXY_METRICS_AUTH)')
+    .option('--alert-webhook <url>', 'POST a JSON event when a money budget reaches 80% and 100% (or $PROXY_ALERT_WEBHOOK)')
     .option('--redis-url <url>', 'share rate limits and quotas with other instances through this Redis, e.g. redis://127.0.0.1:6379 (or $PROXY_REDIS_URL)')
     .option('--drain-seconds <n>', 'on SIGTERM/SIGINT, let open requests and streams finish this long before ending them (default 25, or $PROXY_DRAIN_SECONDS)')
     .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
-    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string }) => {
+    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; alertWebhook?: string; drainSeconds?: string }) => {
       // The server, logger and store load here, not when another command (or --help) runs.
       const [{ startProxy }, { createLogger, flushLogger }, { isLoopback, resolveObservability }, { seedDemo }, { resolveServeSettings }] = await Promise.all([
         import('../server/start.js'),
@@ -57,6 +58,7 @@ export function serveCommand(deps: CliDeps): Command {
         keychain: deps.keychain,
         observability,
         redisUrl: flags.redisUrl,
+        alertWebhook: flags.alertWebhook,
         prepare: async (store) => {
           if (flags.demo) demo = await seedDemo(store)
         },

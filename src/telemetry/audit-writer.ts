@@ -13,7 +13,7 @@ import { clip } from '../core/clip.js'
 import type { Store } from '../store/db.js'
 import type { WriteStatement } from '../store/audit-batch.js'
 import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
-import { costUsd, priceFor } from '../store/prices.js'
+import { costUsd, priceIn } from '../core/prices.js'
 import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
 import type { UsageDelta } from '../store/repos/usage.js'
 import type { ConfigSnapshot } from '../core/config.js'
@@ -225,7 +225,7 @@ function onceAMinute(): () => boolean {
 export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?: SecretScrubber): NewAuditRow {
   const endedAt = r.endedAt ?? Date.now()
   const usage = r.usage
-  const cost = usage && r.provider ? costUsd(priceFor(r.upstreamModel, snapshot.providers.get(r.provider)?.settings), usage.prompt_tokens, usage.completion_tokens) : null
+  const cost = usage && r.provider ? costUsd(priceIn(snapshot, r.provider, r.upstreamModel)?.price ?? null, usage) : null
   return {
     request_id: r.requestId,
     ts: new Date(endedAt - r.ms).toISOString(),

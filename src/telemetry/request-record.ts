@@ -17,7 +17,8 @@ export interface RequestRecord {
   upstreamModel: string | null
   key: string | null
   attempts: AttemptRecord[]
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
+  /** prompt_tokens counts every input token; cached_tokens and cache_write_tokens are the parts read from and written to the upstream's cache */
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; cached_tokens?: number; cache_write_tokens?: number } | null
   /** `usage` was counted by the proxy (a stream that ended without the upstream's usage), not reported */
   usageEstimated?: boolean
   /** `cause`: what was thrown when the proxy itself failed (an internal error); the log line shows it, the client never sees it */
