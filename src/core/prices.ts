@@ -190,9 +190,9 @@ export class PriceBook {
   }
 }
 
-/** USD for a usage at a price (0 without a price). */
+/** USD for a usage at a price (0 without a price), unrounded. */
 export function costUsd(price: Price | null, usage: PricedUsage): number {
-  return costMicros(price, usage) / 1_000_000
+  return rawMicros(price, usage) / 1_000_000
 }
 
 /**
@@ -200,13 +200,16 @@ export function costUsd(price: Price | null, usage: PricedUsage): number {
  * stay exact integers in memory, in the store and in Redis.
  */
 export function costMicros(price: Price | null, usage: PricedUsage): number {
+  return Math.ceil(rawMicros(price, usage) - 1e-9)
+}
+
+function rawMicros(price: Price | null, usage: PricedUsage): number {
   if (!price) return 0
   const cached = Math.max(0, usage.cached_tokens ?? 0)
   const written = Math.max(0, usage.cache_write_tokens ?? 0)
   const plain = Math.max(0, usage.prompt_tokens - cached - written)
   // prices are per 1M tokens, so tokens x price is already micro-dollars
-  const micros = plain * price.input + cached * (price.cachedInput ?? price.input) + written * (price.cacheWrite ?? price.input) + usage.completion_tokens * price.output
-  return Math.ceil(micros - 1e-9)
+  return plain * price.input + cached * (price.cachedInput ?? price.input) + written * (price.cacheWrite ?? price.input) + usage.completion_tokens * price.output
 }
 
 /** Micro-dollars from US dollars as an operator types them ('5', '0.01'). */
