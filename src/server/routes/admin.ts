@@ -19,6 +19,7 @@ import type { LiveStats } from '../../telemetry/live-stats.js'
 import type { Logger } from '../../telemetry/logger.js'
 import { authenticateAdmin } from '../admin/auth.js'
 import { configEndpoints, type AdminCall, type AdminEndpoint } from '../admin/handlers.js'
+import { spendEndpoints } from '../admin/spend-handlers.js'
 import type { LocalAccess } from '../admin/local-access.js'
 import { buildStatsReport } from '../admin/stats.js'
 import { readJsonBody } from '../body.js'
@@ -44,7 +45,7 @@ export interface AdminRouteDeps {
 }
 
 export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
-  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), statsEndpoint(deps)]
+  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), ...spendEndpoints(deps.store), statsEndpoint(deps)]
   for (const e of endpoints) app.on(e.method, ADMIN_PREFIX + e.path, handle(deps, e))
 
   // Anything else under the prefix: 405 for a known path with another method, else 404; both only to an
