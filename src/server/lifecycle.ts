@@ -111,6 +111,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
   try {
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key']) ?? one(h['x-api-key'])), deps.config())
     state.record.client = client.name
+    if (client.team) state.record.team = client.team.name
     const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes, deps.maxJsonDepth)
     deps.telemetry.captureRequest?.(state.record, client, body)
     const request = endpoint.parse(body)

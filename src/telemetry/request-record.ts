@@ -11,6 +11,8 @@ export interface RequestRecord {
   /** total latency, from the first byte of the request to the end of the response (ms) */
   ms: number
   client: string | null
+  /** the client's team, when it has one */
+  team?: string | null
   model: string | null
   stream: boolean
   provider: string | null
