@@ -8,6 +8,7 @@
 import path from 'node:path'
 import { readLocalAccess, SERVER_FILE } from '../server/admin/local-access.js'
 import type { StatsReport } from '../server/admin/stats.js'
+import type { CacheStats } from '../server/cache/store.js'
 import { resolveDataDir, type Env } from '../store/paths.js'
 
 export interface AdminTarget {
@@ -80,16 +81,19 @@ export class AdminApiError extends Error {
 export interface AdminClient {
   target(): AdminTarget
   stats(): Promise<StatsReport>
+  cacheStats(): Promise<CacheStats>
+  /** empties the response cache, or only the answers to one model name */
+  cacheClear(model?: string): Promise<{ cleared: number; model: string | null }>
 }
 
 export function createAdminClient(target: () => AdminTarget, opts: { timeoutMs?: number } = {}): AdminClient {
   const timeoutMs = opts.timeoutMs ?? 3000
-  const get = async <T>(path: string): Promise<T> => {
+  const call = async <T>(path: string, method = 'GET'): Promise<T> => {
     const t = target()
     if (!t.url) throw new AdminApiError(`No proxy server found: ${t.describe}. Start one with 'proxy serve', or pass --url and --admin-key.`, 'unreachable')
     let res: Response
     try {
-      res = await fetch(`${t.url}${path}`, { headers: t.token ? { authorization: `Bearer ${t.token}` } : {}, signal: AbortSignal.timeout(timeoutMs) })
+      res = await fetch(`${t.url}${path}`, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {}, signal: AbortSignal.timeout(timeoutMs) })
     } catch (e) {
       throw new AdminApiError(`Cannot reach the proxy at ${t.url}: ${reason(e)}. Is 'proxy serve' running?`, 'unreachable')
     }
@@ -108,7 +112,12 @@ export function createAdminClient(target: () => AdminTarget, opts: { timeoutMs?:
       throw new AdminApiError(`The proxy at ${t.url} answered with something that is not JSON; is that URL a proxy server?`, 'http', res.status)
     }
   }
-  return { target, stats: () => get<StatsReport>('/admin/v1/stats') }
+  return {
+    target,
+    stats: () => call<StatsReport>('/admin/v1/stats'),
+    cacheStats: () => call<CacheStats>('/admin/v1/cache'),
+    cacheClear: (model) => call(`/admin/v1/cache${model === undefined ? '' : `?model=${encodeURIComponent(model)}`}`, 'DELETE'),
+  }
 }
 
 function reason(e: unknown): string {

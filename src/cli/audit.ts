@@ -105,6 +105,7 @@ function describeRow(r: AuditRow): string {
     ['latency', `${r.latency_ms} ms${r.upstream_ms !== null ? ` (upstream ${r.upstream_ms} ms)` : ''}${r.ttft_ms !== null ? `, first token after ${r.ttft_ms} ms` : ''}`],
     ['tokens', r.total_tokens === null ? null : `${r.prompt_tokens} in, ${r.completion_tokens} out`],
     ['cost', r.cost_usd === null ? null : formatUsd(r.cost_usd)],
+    ['cache', r.cache === null ? null : r.cache === 'hit' && r.saved_usd !== null ? `hit (saved ${formatUsd(r.saved_usd)})` : r.cache],
     ['attempts', r.fallback ? `${r.attempts} (fallback: ${r.fallback})` : r.attempts],
     ['error', r.error_code || r.error_message ? `${r.error_code ?? ''}${r.error_message ? `: ${r.error_message}` : ''}` : null],
   ]

@@ -32,8 +32,16 @@ export function usageCommand(deps: CliDeps): Command {
         ? `\nno known price (counted as $0): ${unpriced.map((u) => `${u.provider}/${u.model} (${u.requests} requests)`).join(', ')}. Set one with 'proxy prices set MODEL --provider P --input N --output N'.`
         : ''
       const total = lines.reduce(
-        (t, l) => ({ requests: t.requests + l.requests, errors: t.errors + l.errors, promptTokens: t.promptTokens + l.promptTokens, completionTokens: t.completionTokens + l.completionTokens, costUsd: t.costUsd + l.costUsd }),
-        { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 },
+        (t, l) => ({
+          requests: t.requests + l.requests,
+          errors: t.errors + l.errors,
+          promptTokens: t.promptTokens + l.promptTokens,
+          completionTokens: t.completionTokens + l.completionTokens,
+          costUsd: t.costUsd + l.costUsd,
+          cacheHits: t.cacheHits + l.cacheHits,
+          savedUsd: t.savedUsd + l.savedUsd,
+        }),
+        { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, cacheHits: 0, savedUsd: 0 },
       )
       if (opts.json) return printJson(deps, { by: opts.by, since: sinceDay ?? null, rows: lines.map((l) => ({ [opts.by]: l.key, ...withoutKey(l) })), total, unpriced })
       if (lines.length === 0) return out(deps, `No usage recorded${sinceDay ? ` since ${sinceDay}` : ''} yet.`)
@@ -44,9 +52,13 @@ export function usageCommand(deps: CliDeps): Command {
         tokens_in: l.promptTokens,
         tokens_out: l.completionTokens,
         cost_usd: formatUsd(l.costUsd),
+        cache_hits: l.cacheHits,
+        saved_usd: formatUsd(l.savedUsd),
       })
       const rows = [...lines.map((l) => row(l.key, l)), row('TOTAL', total)]
-      out(deps, table(rows, [opts.by, 'requests', 'errors', 'tokens_in', 'tokens_out', 'cost_usd']) + note)
+      // the response cache's columns only where it answered something
+      const cache = total.cacheHits > 0 ? ['cache_hits', 'saved_usd'] : []
+      out(deps, table(rows, [opts.by, 'requests', 'errors', 'tokens_in', 'tokens_out', 'cost_usd', ...cache]) + note)
     })
 }
 

@@ -10,6 +10,7 @@
 import { z } from 'zod'
 import { parseRate, RATE_SYNTAX } from './windows.js'
 import { invalidRequest } from './errors.js'
+import { parseDuration } from './duration.js'
 
 const ms = z.number().int().min(0)
 const windowSpec = z.string().refine((s) => parseRate(s) !== null, { message: `expected ${RATE_SYNTAX}` })
@@ -88,6 +89,25 @@ export const policySchema = z
       })
       .optional()
       .describe("rate limits, read from the policy named 'global'; client limits are set with 'proxy clients add/set'"),
+    cache: z
+      .strictObject({
+        ttl: z
+          .string()
+          .refine((s) => parseDuration(s) !== null, { message: "expected a duration such as '90s', '10m', '12h' or '7d'" })
+          .optional()
+          .describe("how long an answer is served from the cache (default '10m')"),
+        max_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .optional()
+          .describe('memory the answers cached under this policy may take on each instance (an LRU, default 64 MiB); a larger answer is not cached'),
+        per_client: z.boolean().optional().describe("a separate cache per client key; by default clients share answers to the same request"),
+        allow_multiple_choices: z.boolean().optional().describe('also cache answers to requests that ask for several choices (n > 1)'),
+      })
+      .nullable()
+      .optional()
+      .describe("the exact response cache (docs/cache.md); off unless a policy sets it; null turns it off in a later layer"),
     redis: z
       .strictObject({
         on_failure: z
@@ -109,7 +129,18 @@ export const POLICY_DEFAULTS = {
   fallback: { other_keys: true, route_targets: true, global_route: null as string | null },
   limits: { global: {}, ip: {}, model: {} } as { global: z.infer<typeof rate>; ip: z.infer<typeof rate>; model: Record<string, z.infer<typeof rate>> },
   redis: { on_failure: 'open' as 'open' | 'closed' },
+  cache: null as CachePolicy | null,
 }
+
+/** The cache settings of an effective policy; absent (null) when no layer turns the cache on. */
+export interface CachePolicy {
+  ttl_ms: number
+  max_bytes: number
+  per_client: boolean
+  allow_multiple_choices: boolean
+}
+
+export const CACHE_DEFAULTS = { ttl: '10m', max_bytes: 64 * 1024 * 1024 }
 
 export type EffectivePolicy = typeof POLICY_DEFAULTS
 
@@ -164,6 +195,14 @@ export function withPolicyDefaults(doc: PolicyDocument = {}): EffectivePolicy {
     fallback: { ...d.fallback, ...doc.fallback },
     limits: { global: { ...doc.limits?.global }, ip: { ...doc.limits?.ip }, model: { ...doc.limits?.model } },
     redis: { ...d.redis, ...doc.redis },
+    cache: doc.cache
+      ? {
+          ttl_ms: parseDuration(doc.cache.ttl ?? CACHE_DEFAULTS.ttl)!,
+          max_bytes: doc.cache.max_bytes ?? CACHE_DEFAULTS.max_bytes,
+          per_client: doc.cache.per_client ?? false,
+          allow_multiple_choices: doc.cache.allow_multiple_choices ?? false,
+        }
+      : null,
   }
 }
 

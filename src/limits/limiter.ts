@@ -14,6 +14,7 @@ import { limitsUnavailable, quotaExhausted, rateLimited, rateLimitHeaders } from
 import { budgetExhausted, budgetRemaining, providerBudgets, requestBudgets, SpendBooks, teamQuotas, type BudgetRule } from './budgets.js'
 import { Tokenizer } from './estimate.js'
 import { MemoryBackend } from './memory.js'
+import type { RedisBackend } from './redis.js'
 import type { Periods, QuotaBook } from './quotas.js'
 import type { ConsumeOutcome, ConsumeRequest, LimitBackend, LimitMetrics, QuotaCheck, QuotaRule, RateCheck, RateRule, SharedState, WindowLimit } from './types.js'
 import { compileRateSpec, dedupeWindows, type RateSpec } from '../core/windows.js'
@@ -145,6 +146,11 @@ export class Limiter {
 
   get backendKind(): 'memory' | 'redis' {
     return this.#backend.kind
+  }
+
+  /** The Redis backend when limits are shared through one (the response cache uses its connection), else null. */
+  get redis(): RedisBackend | null {
+    return this.#backend.kind === 'redis' ? (this.#backend as unknown as RedisBackend) : null
   }
 
   /**

@@ -20,6 +20,7 @@ import { registerResponsesRoutes } from './responses/routes.js'
 import { roughCount } from '../limits/estimate.js'
 import type { ResponseBook } from '../store/response-book.js'
 import { prepareShutdownSignal } from './shutdown.js'
+import type { ResponseCache } from './cache/response-cache.js'
 
 export interface Readiness {
   ready: boolean
@@ -45,6 +46,8 @@ export interface AppDeps {
   shutdown?: AbortSignal
   /** Responses API objects the proxy keeps, and for how long; /v1/responses is not served without it */
   responses?: { book: ResponseBook; retentionMs: number }
+  /** the exact response cache (docs/cache.md); none without it */
+  cache?: ResponseCache
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -80,6 +83,7 @@ function openAIDeps(deps: AppDeps): OpenAIRouteDeps {
     maxJsonDepth: deps.maxJsonDepth,
     limits: deps.limits,
     shutdown: deps.shutdown ? prepareShutdownSignal(deps.shutdown) : undefined,
+    cache: deps.cache,
   }
 }
 

@@ -21,6 +21,8 @@ import { parseJsonBody, readNodeBody } from './body.js'
 import { toProxyError } from './error-response.js'
 import { newRequestState, recordError, type RequestState } from './request-context.js'
 import type { Shape } from './shape.js'
+import type { ResponseCache } from './cache/response-cache.js'
+import { noteCacheResult, writeCachedAnswer } from './cache/replay.js'
 import { writeSse } from './sse.js'
 import { serverShuttingDown } from './shutdown.js'
 import { spendInput } from './spend.js'
@@ -72,6 +74,8 @@ export interface LifecycleDeps {
   limits?: Limiter
   /** aborted at the drain deadline of a shutdown: open streams end with a `server_shutting_down` error event */
   shutdown?: AbortSignal
+  /** the exact response cache (src/server/cache); consulted only where a policy turns it on */
+  cache?: ResponseCache
 }
 
 type OutHeaders = Record<string, string>
@@ -126,6 +130,19 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
     const pass = endpoint.passHeaders?.(h)
     if (pass) caller.passHeaders = pass
 
+    // --- response cache: a hit is answered here; a miss is kept once answered (null: no cache policy)
+    const cacheLookup = deps.cache?.enabled() ? deps.cache.lookup({ path, body, model, client, headers: h, stream: !!endpoint.callStream && endpoint.streams(request), passHeaders: pass }) : null
+    const cached = cacheLookup ? await cacheLookup : null
+    if (cached) noteCacheResult(out, state.record, cached)
+    if (cached?.result === 'hit') {
+      res.off('close', onClose)
+      writeCachedAnswer(res, out, state.record, cached.answer, state.started)
+      finish(deps, state, 200)
+      return
+    }
+    const cacheMiss = cached?.result === 'miss' ? cached : null
+    // --- end response cache
+
     if (endpoint.callStream && endpoint.streams(request)) {
       state.record.stream = true
       const served = await endpoint.callStream(request, caller)
@@ -137,6 +154,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
       res.writeHead(200, out)
       // The headers go out with the first event, in one write.
       const meter = endpoint.meter?.(request) ?? null
+      const recorder = cacheMiss ? deps.cache!.recorder(cacheMiss, endpoint.shape) : null
       await writeSse<object>(served.value, res, {
         shape: meter?.failure ? { ...endpoint.shape, streamError: (e) => meter.failure!(e) } : endpoint.shape,
         toError: (err) => toProxyError(err, state.record.requestId, path),
@@ -147,7 +165,9 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
         },
         onChunk: (event) => {
           state.record.capture?.chunk(event)
-          return meter ? meter.see(event) : true
+          const keep = meter ? meter.see(event) : true
+          if (keep) recorder?.see(event)
+          return keep
         },
         onEnd: ({ error, cancelled }) => {
           res.off('close', onClose)
@@ -156,7 +176,10 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
             state.record.usage = meter.usage()
             if (!state.record.usage) countStreamed(deps, endpoint, request, state, meter)
           }
-          if (!error && !cancelled) endpoint.completed?.(request, caller, served, null, meter)
+          if (!error && !cancelled) {
+            endpoint.completed?.(request, caller, served, null, meter)
+            recorder?.end(served, state.record.usage)
+          }
           finish(deps, state, cancelled ? 499 : 200)
         },
       })
@@ -175,6 +198,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
     res.writeHead(200, out)
     res.end(answer)
     endpoint.completed?.(request, caller, served, served.value, null)
+    if (cacheMiss) deps.cache!.rememberJson(cacheMiss, served.value, typeof answer === 'string' ? answer : answer.toString('utf8'), served, state.record.usage)
     // Accounting (limits settled, log line, metrics, audit) after the answer is on its way: it is the
     // same work either way, but before the write the client waited for it. Nothing runs in between
     // (this is one synchronous turn), so the client's next request still finds its usage settled.
@@ -226,6 +250,7 @@ function writeError(shape: Shape, state: RequestState, res: ServerResponse, erro
   const headers: OutHeaders = { 'content-type': 'application/json', 'x-request-id': state.record.requestId }
   const limitHeaders = state.admission?.headers
   if (limitHeaders) Object.assign(headers, limitHeaders)
+  if (state.record.cache) headers['x-proxy-cache'] = state.record.cache
   Object.assign(headers, error.headers)
   // An oversized body was not read to its end: the connection cannot carry another request.
   if (error.status === 413) headers.connection = 'close'

@@ -35,6 +35,8 @@ import { createTelemetry } from '../telemetry/telemetry.js'
 import { writeLocalAccess, type LocalAccess } from './admin/local-access.js'
 import { createRequestListener, DEFAULT_MAX_BODY_BYTES } from './app.js'
 import { ConnectionCounter, serverOptions, withDefaults, type ConnectionLimits } from './connections.js'
+import { createResponseCache } from './cache/create.js'
+import type { Clock } from '../gateway/clock.js'
 
 export interface StartOptions {
   dataDir: string
@@ -61,6 +63,8 @@ export interface StartOptions {
   alertWebhook?: string | null
   /** header, body and keep-alive timeouts and the connection cap; unset ones take the defaults of connections.ts */
   connections?: Partial<ConnectionLimits>
+  /** the response cache's clock (tests: TTLs without waiting) */
+  cacheClock?: Clock
 }
 
 export interface RunningProxy {
@@ -161,6 +165,9 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   // state and polled back in the background, so instances sharing a Redis honour each other's.
   const gateway = new Gateway({ config: () => config.current(), dispatcher, healthSink: healthWriter, events: resilienceEvents(logger, metrics.gatewayEvents), shared: limits.shared, sharedPollMs: limits.backendKind === 'redis' ? undefined : 0 })
   metrics.watchGateway(gateway)
+  // The exact response cache (docs/cache.md): in memory, or in the limits' Redis when there is one.
+  const cache = await createResponseCache({ config: () => config.current(), gateway, limits, logger, clock: opts.cacheClock })
+  metrics.watchCache(() => cache.store.bytes())
   const metricsRequireAdmin = metricsNeedAdmin(observability.metricsAuth, opts.host ?? '127.0.0.1')
   let draining = false
   const liveStats = new LiveStats()
@@ -177,7 +184,8 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     limits,
     shutdown: shutdown.signal,
     responses: { book: responseBook, retentionMs: responsesRetentionDays * 86_400_000 },
-    admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
+    cache,
+    admin: { cache, store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
     readiness: () => {
       const lim = limits.health()
       const checks: Record<string, { ok: boolean; detail?: string }> = {

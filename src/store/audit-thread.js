@@ -26,7 +26,7 @@ import { batchTransaction } from './audit-batch.js'
 
 /**
  * @typedef {{ file: string, auditSql: string, usageSql: string, busyTimeoutMs: number, flushMs: number, batchRows: number, maxBuffered: number }} Options
- * @typedef {{ day: string, client: string, model: string, requests: number, errors: number, prompt_tokens: number, completion_tokens: number, cost_usd: number }} UsageDelta
+ * @typedef {{ day: string, client: string, model: string, requests: number, errors: number, prompt_tokens: number, completion_tokens: number, cost_usd: number, cache_hits: number, saved_usd: number }} UsageDelta
  * @typedef {import('./audit-batch.js').WriteStatement} WriteStatement
  * @typedef {{ rows: unknown[][], usage: UsageDelta[] } | { writes: WriteStatement[], id: number } | { sync: number } | 'close'} Message
  */
@@ -156,6 +156,8 @@ function addUsage(u) {
   sum.prompt_tokens += u.prompt_tokens
   sum.completion_tokens += u.completion_tokens
   sum.cost_usd += u.cost_usd
+  sum.cache_hits += u.cache_hits
+  sum.saved_usd += u.saved_usd
 }
 
 /** @param {unknown} err */

@@ -125,6 +125,10 @@ export interface AuditTable {
   error_message: string | null
   request_body: string | null
   response_body: string | null
+  /** what the response cache did: hit, miss, bypass; null where no cache policy applied (migration 0007) */
+  cache: string | null
+  /** a hit: what its answer cost when it was made */
+  saved_usd: number | null
 }
 
 /** Requests, tokens and cost per UTC day, client and model (migration 0002). */
@@ -137,6 +141,9 @@ export interface UsageTable {
   prompt_tokens: number
   completion_tokens: number
   cost_usd: number
+  /** requests answered from the response cache, and the cost they saved (migration 0007) */
+  cache_hits: number
+  saved_usd: number
 }
 
 /** Circuit breaker states, written behind by the server (migration 0003). scope: 'p:<provider id>' | 'k:<key id>'. */

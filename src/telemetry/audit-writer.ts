@@ -225,7 +225,10 @@ function onceAMinute(): () => boolean {
 export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?: SecretScrubber): NewAuditRow {
   const endedAt = r.endedAt ?? Date.now()
   const usage = r.usage
-  const cost = usage && r.provider ? costUsd(priceIn(snapshot, r.provider, r.upstreamModel)?.price ?? null, usage) : null
+  const price = r.provider ? (priceIn(snapshot, r.provider, r.upstreamModel)?.price ?? null) : null
+  const cost = usage && r.provider ? costUsd(price, usage) : null
+  // a hit: what its answer cost when it was made, at today's prices
+  const saved = r.cacheSaved && r.provider ? costUsd(price, r.cacheSaved) : null
   return {
     request_id: r.requestId,
     ts: new Date(endedAt - r.ms).toISOString(),
@@ -252,6 +255,8 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     error_message: r.error === null ? null : clip(scrubber ? scrubber.scrub(r.error.message) : r.error.message, MAX_ERROR),
     request_body: r.capture?.requestText(scrubber) ?? null,
     response_body: r.capture?.responseText(scrubber) ?? null,
+    cache: r.cache ?? null,
+    saved_usd: saved,
   }
 }
 
@@ -278,7 +283,7 @@ function addUsage(usage: Map<string, UsageDelta>, r: RequestRecord, row: NewAudi
   const key = `${day}\u0000${r.client}\u0000${row.model}`
   let u = usage.get(key)
   if (!u) {
-    u = { day, client: r.client, model: row.model!, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 }
+    u = { day, client: r.client, model: row.model!, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0, cache_hits: 0, saved_usd: 0 }
     usage.set(key, u)
   }
   u.requests++
@@ -286,4 +291,6 @@ function addUsage(usage: Map<string, UsageDelta>, r: RequestRecord, row: NewAudi
   u.prompt_tokens += row.prompt_tokens ?? 0
   u.completion_tokens += row.completion_tokens ?? 0
   u.cost_usd += row.cost_usd ?? 0
+  if (r.cache === 'hit') u.cache_hits++
+  u.saved_usd += row.saved_usd ?? 0
 }

@@ -48,6 +48,8 @@ export interface ProxyMetrics {
   watchAuditBuffer(size: () => number): void
   /** reports client connections (open, the cap, refused at the cap since the start) at scrape time */
   watchConnections(figures: () => { open: number; max: number; refused: number }): void
+  /** reports the bytes the response cache holds in this process at scrape time */
+  watchCache(bytes: () => number): void
   /** pass as the gateway's events sink: counts circuit transitions and key health changes */
   readonly gatewayEvents: GatewayEventSink
   /** proxy_budget_used_ratio: the share of a money budget spent in its current period */
@@ -89,6 +91,17 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
   const auditFlushes = new Counter({ name: `${p}audit_flushes_total`, help: 'Audit/usage batch writes, by result.', labelNames: ['result'] as const, registers })
   const auditFlushSeconds = new Histogram({ name: `${p}audit_flush_duration_seconds`, help: 'Time one audit/usage batch write took.', buckets: FLUSH_BUCKETS, registers })
   const reloads = new Counter({ name: `${p}config_reloads_total`, help: 'Configuration reloads, by result.', labelNames: ['result'] as const, registers })
+
+  const cacheRequests = new Counter({ name: `${p}cache_requests_total`, help: 'Requests under a cache policy, by what the response cache did: hit, miss or bypass.', labelNames: ['result'] as const, registers })
+  let cacheBytes: (() => number) | null = null
+  new Gauge({
+    name: `${p}cache_bytes`,
+    help: 'Bytes of answers the response cache holds in this process (0 when the cache is in Redis).',
+    registers,
+    collect() {
+      this.set(cacheBytes ? cacheBytes() : 0)
+    },
+  })
 
   let auditSize: (() => number) | null = null
   new Gauge({
@@ -194,6 +207,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
         if (r.usage.prompt_tokens > 0) t.in.value += r.usage.prompt_tokens
         if (r.usage.completion_tokens > 0) t.out.value += r.usage.completion_tokens
       }
+      if (r.cache) cacheRequests.inc({ result: r.cache })
       const n = r.attempts.length
       if (n > 0) {
         for (let i = 0; i < n; i++) {
@@ -219,6 +233,9 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     },
     watchAuditBuffer(size) {
       auditSize = size
+    },
+    watchCache(bytes) {
+      cacheBytes = bytes
     },
     watchConnections(figures) {
       connections = figures

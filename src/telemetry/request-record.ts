@@ -34,6 +34,10 @@ export interface RequestRecord {
   endedAt?: number
   /** request and response bodies, only when content capture is on for this client (or globally) */
   capture?: BodyCapture | null
+  /** what the response cache did, when a cache policy applied (docs/cache.md) */
+  cache?: 'hit' | 'miss' | 'bypass'
+  /** a hit: the usage of the answer when it was made, i.e. what the hit saved (its own usage is zero) */
+  cacheSaved?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
   /** set while an SSE response is open, so the active-streams gauge goes down exactly once */
   streamOpen?: boolean
 }

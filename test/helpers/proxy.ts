@@ -57,7 +57,7 @@ export async function cliOk(dataDir: string, args: string[], stdin?: string): Pr
 }
 
 /** `env` adds to (or, with '', blanks) the test environment, e.g. { PROXY_MASTER_KEY: '' } to use the key file. */
-export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, 'reloadPollMs' | 'maxBodyBytes' | 'maxJsonDepth' | 'connections'> & { logger?: StartOptions['logger']; env?: Record<string, string> } = {}): Promise<RunningProxy> {
+export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, 'reloadPollMs' | 'maxBodyBytes' | 'maxJsonDepth' | 'connections' | 'cacheClock'> & { logger?: StartOptions['logger']; env?: Record<string, string> } = {}): Promise<RunningProxy> {
   return startProxy({
     dataDir,
     port: 0,
@@ -68,6 +68,7 @@ export async function startTestProxy(dataDir: string, opts: Pick<StartOptions, '
     maxBodyBytes: opts.maxBodyBytes,
     maxJsonDepth: opts.maxJsonDepth,
     connections: opts.connections,
+    cacheClock: opts.cacheClock,
   })
 }
 

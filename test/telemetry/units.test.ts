@@ -174,7 +174,7 @@ describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) =
     await writer.close()
     expect(count('audit')).toBe(3)
     const usage = store.sqlite.prepare('SELECT * FROM usage').all()
-    expect(usage).toEqual([{ day: '2026-03-01', client: 'app', model: 'gpt-4o-mini', requests: 3, errors: 1, prompt_tokens: 20, completion_tokens: 40, cost_usd: 0 }])
+    expect(usage).toEqual([{ day: '2026-03-01', client: 'app', model: 'gpt-4o-mini', requests: 3, errors: 1, prompt_tokens: 20, completion_tokens: 40, cost_usd: 0, cache_hits: 0, saved_usd: 0 }])
     writer.add(record({ requestId: 'late' }))
     expect(writer.size).toBe(0)
   })

@@ -72,9 +72,9 @@ describe('usage, cost and the audit trail', () => {
     const rows = await withTestStore(data.dir, (store) => store.db.selectFrom('usage').selectAll().orderBy('client').orderBy('model').execute())
     const day = new Date().toISOString().slice(0, 10)
     expect(rows.map(({ cost_usd, ...r }) => r)).toEqual([
-      { day, client: 'alice', model: 'gpt-4o-mini', requests: 5, errors: 0, prompt_tokens: 3 * 1000 + 2 * 300, completion_tokens: 3 * 2000 + 2 * 40 },
-      { day, client: 'bob', model: 'gpt-4o-mini', requests: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0 },
-      { day, client: 'bob', model: 'local-model', requests: 1, errors: 0, prompt_tokens: 500_000, completion_tokens: 250_000 },
+      { day, client: 'alice', model: 'gpt-4o-mini', requests: 5, errors: 0, prompt_tokens: 3 * 1000 + 2 * 300, completion_tokens: 3 * 2000 + 2 * 40, cache_hits: 0, saved_usd: 0 },
+      { day, client: 'bob', model: 'gpt-4o-mini', requests: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0, cache_hits: 0, saved_usd: 0 },
+      { day, client: 'bob', model: 'local-model', requests: 1, errors: 0, prompt_tokens: 500_000, completion_tokens: 250_000, cache_hits: 0, saved_usd: 0 },
     ])
     // gpt-4o-mini-2024-07-18 is priced as gpt-4o-mini ($0.15 / $0.60 per 1M); 'local' overrides with $1 / $2.
     expect(rows[0]!.cost_usd).toBeCloseTo((3600 * 0.15 + 6080 * 0.6) / 1e6, 12)
@@ -87,8 +87,8 @@ describe('usage, cost and the audit trail', () => {
     expect(byClient.code).toBe(0)
     const parsed = JSON.parse(byClient.stdout) as { rows: Array<Record<string, unknown>>; total: Record<string, number> }
     expect(parsed.rows).toEqual([
-      { client: 'bob', requests: 2, errors: 1, promptTokens: 500_000, completionTokens: 250_000, costUsd: 1 },
-      { client: 'alice', requests: 5, errors: 0, promptTokens: 3600, completionTokens: 6080, costUsd: expect.closeTo(0.004188, 9) },
+      { client: 'bob', requests: 2, errors: 1, promptTokens: 500_000, completionTokens: 250_000, costUsd: 1, cacheHits: 0, savedUsd: 0 },
+      { client: 'alice', requests: 5, errors: 0, promptTokens: 3600, completionTokens: 6080, costUsd: expect.closeTo(0.004188, 9), cacheHits: 0, savedUsd: 0 },
     ])
     expect(parsed.total).toMatchObject({ requests: 7, promptTokens: 503_600, completionTokens: 256_080 })
 

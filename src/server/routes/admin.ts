@@ -25,6 +25,8 @@ import { buildStatsReport } from '../admin/stats.js'
 import { readJsonBody } from '../body.js'
 import type { ConnectionFigures } from '../connections.js'
 import { beginRequest } from '../request-context.js'
+import { cacheEndpoints } from '../cache/admin.js'
+import type { ResponseCache } from '../cache/response-cache.js'
 
 export const ADMIN_PREFIX = '/admin/v1'
 
@@ -42,10 +44,12 @@ export interface AdminRouteDeps {
   connections?: () => ConnectionFigures
   maxBodyBytes: number
   maxJsonDepth?: number
+  /** the response cache, for GET/DELETE /admin/v1/cache */
+  cache?: ResponseCache
 }
 
 export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
-  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), ...spendEndpoints(deps.store), statsEndpoint(deps)]
+  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), ...spendEndpoints(deps.store), statsEndpoint(deps), ...(deps.cache ? cacheEndpoints(deps.cache) : [])]
   for (const e of endpoints) app.on(e.method, ADMIN_PREFIX + e.path, handle(deps, e))
 
   // Anything else under the prefix: 405 for a known path with another method, else 404; both only to an
@@ -57,7 +61,7 @@ export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
     const path = event.url.pathname
     const allowed = [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))]
     if (allowed.length > 0) throw methodNotAllowed(event.req.method, path, allowed)
-    throw pathNotFound(path, `The admin API serves providers, keys, clients, routes, policies, circuits and stats under ${ADMIN_PREFIX}.`)
+    throw pathNotFound(path, `The admin API serves providers, keys, clients, routes, policies, circuits, stats and the cache under ${ADMIN_PREFIX}.`)
   }
   app.all(ADMIN_PREFIX, unknown)
   app.all(`${ADMIN_PREFIX}/**`, unknown)

@@ -7,14 +7,16 @@ export type UsageDelta = UsageTable
 
 /** Adds one delta to its (day, client, model) row; named parameters, one object per delta. */
 export const USAGE_UPSERT_SQL = `
-    INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd)
-    VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd)
+    INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd, cache_hits, saved_usd)
+    VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd, @cache_hits, @saved_usd)
     ON CONFLICT (day, client, model) DO UPDATE SET
       requests = requests + excluded.requests,
       errors = errors + excluded.errors,
       prompt_tokens = prompt_tokens + excluded.prompt_tokens,
       completion_tokens = completion_tokens + excluded.completion_tokens,
-      cost_usd = cost_usd + excluded.cost_usd`
+      cost_usd = cost_usd + excluded.cost_usd,
+      cache_hits = cache_hits + excluded.cache_hits,
+      saved_usd = saved_usd + excluded.saved_usd`
 
 export type UsageGrouping = 'client' | 'model' | 'day' | 'team'
 
@@ -33,6 +35,9 @@ export interface UsageLine {
   promptTokens: number
   completionTokens: number
   costUsd: number
+  /** requests answered from the response cache, and the cost they saved */
+  cacheHits: number
+  savedUsd: number
 }
 
 export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promise<UsageLine[]> {
@@ -52,6 +57,8 @@ export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promi
       (eb) => eb.fn.sum<number>('usage.prompt_tokens').as('prompt_tokens'),
       (eb) => eb.fn.sum<number>('usage.completion_tokens').as('completion_tokens'),
       (eb) => eb.fn.sum<number>('usage.cost_usd').as('cost_usd'),
+      (eb) => eb.fn.sum<number>('usage.cache_hits').as('cache_hits'),
+      (eb) => eb.fn.sum<number>('usage.saved_usd').as('saved_usd'),
     ])
     .groupBy(key)
   if (query.sinceDay) q = q.where('usage.day', '>=', query.sinceDay)
@@ -66,6 +73,8 @@ export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promi
     promptTokens: Number(r.prompt_tokens),
     completionTokens: Number(r.completion_tokens),
     costUsd: Number(r.cost_usd),
+    cacheHits: Number(r.cache_hits),
+    savedUsd: Number(r.saved_usd),
   }))
 }
 
