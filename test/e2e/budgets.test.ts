@@ -162,6 +162,13 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(admitted).toBeGreaterThanOrEqual(2)
       const ls = JSON.parse((await ok(data.dir, ['clients', 'ls', '--json'])).stdout) as Array<{ name: string; team: string | null }>
       expect(ls.find((c) => c.name === 'alice')!.team).toBe('search')
+      // usage per team: both clients' requests under the team
+      const byTeam = await eventually(
+        async () => (JSON.parse((await ok(data.dir, ['usage', '--by', 'team', '--json'])).stdout) as { rows: Array<{ team: string; requests: number }> }).rows,
+        (rows) => (rows.find((r) => r.team === 'search')?.requests ?? 0) >= admitted + 1,
+        5000,
+      )
+      expect(byTeam.find((r) => r.team === 'search')!.requests).toBe(admitted + 1)
     })
 
     it('a provider budget skips that provider and falls back to the next target; with none left, 429', async () => {
