@@ -151,7 +151,8 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     onError: (err) => logger.error({ event: 'budgets', err: err instanceof Error ? err.message : String(err) }, 'could not persist spend; retrying'),
   })
   await spendBooks.load()
-  const budgetAlerts = new BudgetAlerts({ logger, metrics: metrics.budgets, webhook: opts.alertWebhook ?? env.PROXY_ALERT_WEBHOOK ?? null })
+  // a crossing is claimed in the limits' shared state, so instances sharing a Redis report it once
+  const budgetAlerts = new BudgetAlerts({ logger, metrics: metrics.budgets, webhook: opts.alertWebhook ?? env.PROXY_ALERT_WEBHOOK ?? null, claim: async (id, ttlMs) => (await limits.shared.incr(`budget-alert:${id}`, ttlMs)) === 1 })
   const limits = await createLimiter({ config: () => config.current(), quotas: quotaBook, spend: spendBooks, onBudget: (rule, spent) => budgetAlerts.observe(rule, spent), logger, metrics, redisUrl: opts.redisUrl ?? env.PROXY_REDIS_URL, redisPrefix: env.PROXY_REDIS_PREFIX, redisTimeoutMs: Number(env.PROXY_REDIS_TIMEOUT_MS) || undefined })
   await limits.warmUp()
 

@@ -3,8 +3,9 @@
  * (with `--alert-webhook`) one JSON POST each, sent in the background with retries and backoff, never on
  * a request's path. The proxy_budget_used_ratio gauge follows every settlement.
  *
- * "Once" is per instance and period: the spend figures are this instance's view (its own settlements plus
- * the store's totals, re-read every few seconds), so several instances may each report a crossing.
+ * "Once" is per period: each instance remembers what it reported, and with `claim` (the limits' shared
+ * state: Redis when instances share one) only the first instance to claim a crossing reports it. The spend
+ * figures are this instance's view (its own settlements plus the store's totals, re-read every few seconds).
  */
 import type { BudgetRule } from '../limits/budgets.js'
 import { describeBudget, formatUsd } from '../limits/budgets.js'
@@ -40,6 +41,8 @@ export interface BudgetAlertsOptions {
   /** how long one POST may take (default 5 s) */
   timeoutMs?: number
   fetch?: typeof fetch
+  /** true for the first caller of an id across instances (the limits' shared state); absent: this instance decides alone */
+  claim?: (id: string, ttlMs: number) => Promise<boolean>
 }
 
 export class BudgetAlerts {
@@ -61,7 +64,19 @@ export class BudgetAlerts {
       if (this.#fired.has(id)) continue
       this.#fired.add(id)
       if (this.#fired.size > 10_000) this.#fired.clear()
-      this.#report(rule, spent, ratio, threshold)
+      const claim = this.#opts.claim
+      if (!claim) {
+        this.#report(rule, spent, ratio, threshold)
+        continue
+      }
+      // the shared claim is a round trip: made off the request path, and reported only when won
+      const claiming: Promise<void> = claim(id, Math.max(60_000, rule.endsAt - Date.now() + 3_600_000))
+        .catch(() => true)
+        .then((won) => {
+          if (won) this.#report(rule, spent, ratio, threshold)
+        })
+        .finally(() => this.#sending.delete(claiming))
+      this.#sending.add(claiming)
     }
   }
 

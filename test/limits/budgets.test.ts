@@ -181,4 +181,21 @@ describe('budget alerts', () => {
     expect(logged.filter((l) => (l as { event?: string }).event === 'budget_threshold')).toHaveLength(2)
     expect(gauge.at(-1)).toEqual(['client', 'client-1', 'day', 1])
   })
+
+  it('reports a crossing once across instances that share a claim (Redis in production)', async () => {
+    received.length = 0
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`
+    const shared = new MemoryBackend({ sweepMs: 0 })
+    const claim = async (id: string, ttlMs: number) => (await shared.incr(`budget-alert:${id}`, ttlMs)) === 1
+    const logs: object[] = []
+    const instances = [0, 1].map(() => new BudgetAlerts({ logger: { warn: (o) => logs.push(o), error: (o) => logs.push(o) }, webhook: url, retryDelaysMs: [20], claim }))
+    const c = client(2, { budgets: { daily: 1000, monthly: null } })
+    for (const alerts of instances) {
+      const limiter = new Limiter({ config: () => priced(snapshot([c])), quotas: new QuotaBook({ store: null, flushMs: 0 }), spend: new SpendBooks({ store: null, flushMs: 0 }), onBudget: (r, spent) => alerts.observe(r, spent) })
+      ;(await limiter.admit(request(c, 900, 0))).settle(served(900, 0))
+    }
+    await Promise.all(instances.map((a) => a.drain()))
+    expect(received.map((e) => [e.threshold, e.name])).toEqual([[0.8, 'client-2']])
+    expect(logs).toHaveLength(1)
+  })
 })
