@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { budgetOptions, budgetPatch, formatBudget, hasBudgets, type BudgetFlags } from './budget-flags.js'
-import { setBudgetsOf } from './clients.js'
+import { parseCount, setBudgetsOf } from './clients.js'
 import { CliError, dataDirOption, jsonOption, out, printJson, table, withStore, type CliDeps } from './context.js'
 
 export function budgetsCommand(deps: CliDeps): Command {
@@ -34,10 +34,20 @@ export function budgetsCommand(deps: CliDeps): Command {
     .description("set or remove ('off') the daily and monthly budgets of all requests (global), a client, a team or a provider")
     .addOption(new Option('--level <level>', 'what the budget covers').choices(['global', 'client', 'team', 'provider']).default('global'))
     .option('--name <name>', 'the client, team or provider (not for global)')
-    .addHelpText('after', '\nRunning servers apply budgets within about a second. A budget is refused while a model it covers has no price.\n\nExamples:\n  proxy budgets set --monthly-budget 1000\n  proxy budgets set --level provider --name openai --monthly-budget 500\n  proxy budgets set --level client --name my-app --daily-budget 5\n  proxy budgets set --level team --name search --daily-budget off')
-    .action(async (opts: BudgetFlags & { level: 'global' | 'client' | 'team' | 'provider'; name?: string; dataDir?: string }) => {
+    .option('--output-cap <tokens>', "the output tokens a reservation assumes for a request without max_tokens (default 4096), or 'off'")
+    .addHelpText('after', '\nRunning servers apply budgets within about a second. A budget is refused while a model it covers has no price.\n\nExamples:\n  proxy budgets set --monthly-budget 1000\n  proxy budgets set --level provider --name openai --monthly-budget 500\n  proxy budgets set --level client --name my-app --daily-budget 5\n  proxy budgets set --level team --name search --daily-budget off\n  proxy budgets set --output-cap 16000')
+    .action(async (opts: BudgetFlags & { level: 'global' | 'client' | 'team' | 'provider'; name?: string; outputCap?: string; dataDir?: string }) => {
       const patch = budgetPatch(opts)
-      if (!hasBudgets(patch)) throw new CliError('Nothing to change: give --daily-budget and/or --monthly-budget (an amount of USD, or off).')
+      if (opts.outputCap !== undefined) {
+        const off = /^(off|none)$/i.test(opts.outputCap.trim())
+        const cap = off ? null : parseCount(opts.outputCap)
+        if (!off && cap === null) throw new CliError(`--output-cap takes a number of tokens such as 4096 or 16k, or 'off'; not '${opts.outputCap}'.`)
+        const { setOutputCap } = await import('../store/repos/budgets.js')
+        await withStore(deps, opts, (store) => setOutputCap(store.db, cap))
+        out(deps, cap === null ? 'Requests without max_tokens are reserved for 4096 output tokens again.' : `Requests without max_tokens are reserved for ${cap} output tokens.`)
+        if (!hasBudgets(patch)) return
+      }
+      if (!hasBudgets(patch)) throw new CliError('Nothing to change: give --daily-budget and/or --monthly-budget (an amount of USD, or off), or --output-cap.')
       if (opts.level !== 'global' && !opts.name) throw new CliError(`A ${opts.level} budget needs --name.`)
       await setBudgetsOf(deps, opts, opts.level, opts.level === 'global' ? null : opts.name!, patch)
       const what = opts.level === 'global' ? 'all requests' : `${opts.level} '${opts.name}'`

@@ -138,6 +138,8 @@ export interface ConfigSnapshot {
   prices?: PriceBook
   /** budgets on all requests together */
   globalBudgets?: Budgets
+  /** the output tokens a budget reservation assumes for a request that sets no max_tokens (`proxy budgets set --output-cap`) */
+  budgetOutputCap?: number
   /** teams by name */
   teams?: ReadonlyMap<string, TeamConfig>
 }

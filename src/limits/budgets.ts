@@ -147,7 +147,7 @@ export function budgetExhausted(rule: BudgetRule, used: number, reserve: number,
       `You exceeded your current quota: ${describeBudget(rule)} is $${formatUsd(rule.limit)} per UTC ${rule.period}, $${formatUsd(used)} of it is spent or reserved, ` +
       `and this request may cost up to $${formatUsd(reserve)} (its prompt plus its max output tokens at the model's price). ` +
       `The budget resets at ${resets} (in ${formatReset(retryAfterMs)}); lower max_tokens to fit what is left.`,
-    headers: { ...headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'x-should-retry': 'false' },
+    headers: { ...headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'x-should-retry': 'false', 'x-proxy-budget-remaining': formatUsd(Math.max(0, rule.limit - used)) },
   })
 }
 

@@ -38,7 +38,7 @@ export interface SpendInput {
   size: (count: (text: string) => number) => { prompt: number; maxOutput: number | null }
 }
 
-/** The output tokens a budget reservation assumes when the request sets no max_tokens. */
+/** The output tokens a budget reservation assumes when the request sets no max_tokens (and no cap is configured). */
 export const DEFAULT_OUTPUT_CAP = 4096
 
 /** Told when a request settled against budgets: the amounts spent so far (this instance's view). */
@@ -246,7 +246,7 @@ export class Limiter {
     if ((budgets.length > 0 || policy.providerBudgets) && input.spend) {
       if (!this.#tokenizer.ready) void this.#tokenizer.load()
       const s = input.spend.size(this.#tokenizer.counter())
-      size = { prompt: s.prompt, maxOutput: s.maxOutput ?? DEFAULT_OUTPUT_CAP }
+      size = { prompt: s.prompt, maxOutput: s.maxOutput ?? snapshot.budgetOutputCap ?? DEFAULT_OUTPUT_CAP }
       // at least a micro-dollar, so that a spent budget refuses even a request it cannot price
       reserve = Math.max(1, costMicros(input.spend.price, { prompt_tokens: size.prompt, completion_tokens: size.maxOutput }))
     } else if (budgets.length > 0) reserve = 1

@@ -32,7 +32,7 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
   const { db } = store
   // One read transaction, so the CLI cannot change the store between the queries of one snapshot.
   return db.transaction().setAccessMode('read only').execute(async (tx) => {
-    const [providerRows, keyRows, clientRows, routeRows, targetRows, policyRows, priceRows, teamRows, budgetRows] = await Promise.all([
+    const [providerRows, keyRows, clientRows, routeRows, targetRows, policyRows, priceRows, teamRows, budgetRows, outputCapRow] = await Promise.all([
       tx.selectFrom('providers').selectAll().execute(),
       tx.selectFrom('provider_keys').selectAll().where('state', '!=', 'retired').orderBy('priority').orderBy('id').execute(),
       tx.selectFrom('clients').selectAll().execute(),
@@ -42,6 +42,7 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
       tx.selectFrom('prices').selectAll().execute(),
       tx.selectFrom('teams').selectAll().execute(),
       tx.selectFrom('budgets').selectAll().execute(),
+      tx.selectFrom('meta').select('value').where('key', '=', 'budget_output_cap').executeTakeFirst(),
     ])
     // budgets by level and subject id ('client:3'), in micro-dollars
     const budgets = new Map<string, Budgets>()
@@ -140,6 +141,7 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
     }
     const globalBudgets = budgetsOf('global', 0)
     if (globalBudgets) snapshot.globalBudgets = globalBudgets
+    if (outputCapRow && Number(outputCapRow.value) > 0) snapshot.budgetOutputCap = Number(outputCapRow.value)
     return { snapshot, undecryptable }
   })
 }

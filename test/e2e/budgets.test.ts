@@ -8,7 +8,8 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startProxy, type RunningProxy } from '../../src/server/start.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
-import { apiRejection, cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
+import { loadSnapshot } from '../../src/store/snapshot.js'
+import { apiRejection, cli, eventually, keyFrom, tempDataDir, testEnv, withTestStore } from '../helpers/proxy.js'
 import { assertRedis, deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../limits/matrix.js'
 
 const rejection = apiRejection
@@ -216,5 +217,8 @@ describe('setting budgets', () => {
     await ok(data.dir, ['budgets', 'set', '--monthly-budget', '100'])
     const ls = JSON.parse((await ok(data.dir, ['budgets', 'ls', '--json'])).stdout) as Array<{ level: string; limitMicros: number }>
     expect(ls).toEqual([expect.objectContaining({ level: 'global', limitMicros: 100_000_000 })])
+    expect((await ok(data.dir, ['budgets', 'set', '--output-cap', '16k'])).stdout).toContain('reserved for 16000 output tokens')
+    expect(await withTestStore(data.dir, async (store) => (await loadSnapshot(store)).budgetOutputCap)).toBe(16_000)
+    expect((await cli(data.dir, ['budgets', 'set', '--output-cap', 'lots'])).stderr).toContain('--output-cap takes a number of tokens')
   })
 })

@@ -85,8 +85,17 @@ describe('money budgets in the limiter', () => {
   it('assumes the default output cap when the request sets none', async () => {
     const c = client(1, { budgets: { daily: 4000, monthly: null } })
     const { limiter } = setup(priced(snapshot([c])), Date.UTC(2030, 0, 10, 12))
-    expect((await refusal(limiter.admit(request(c, 10, null)))).message).toContain('may cost up to $0.004106')
+    const refused = await refusal(limiter.admit(request(c, 10, null)))
+    expect(refused.message).toContain('may cost up to $0.004106')
+    expect(refused.headers['x-proxy-budget-remaining']).toBe('0.004000')
     await limiter.admit(request(c, 10, 3000))
+  })
+
+  it('assumes the configured output cap instead (proxy budgets set --output-cap)', async () => {
+    const c = client(1, { budgets: { daily: 4000, monthly: null } })
+    const { limiter } = setup({ ...priced(snapshot([c])), budgetOutputCap: 1000 }, Date.UTC(2030, 0, 10, 12))
+    const a = await limiter.admit(request(c, 10, null))
+    expect(a.budgetRemaining()).toBe('0.002990')
   })
 
   it('starts afresh at the UTC day boundary, and at the month boundary for a monthly budget', async () => {

@@ -39,6 +39,24 @@ export async function budgetSubject(db: Kysely<Database>, level: BudgetLevel, na
   return row.id
 }
 
+/** The `meta` row that holds the output cap budgets assume for requests that set none. */
+export const OUTPUT_CAP_KEY = 'budget_output_cap'
+
+/** Sets (or, with null, removes) the output tokens a reservation assumes when a request sets no max_tokens. */
+export async function setOutputCap(db: Kysely<Database>, tokens: number | null): Promise<void> {
+  if (tokens !== null && (!Number.isSafeInteger(tokens) || tokens < 1 || tokens > 10_000_000)) throw invalidRequest(`The output cap must be a whole number of tokens from 1 to 10M, not ${tokens}.`, 'output_cap')
+  await db.transaction().execute(async (tx) => {
+    await tx.deleteFrom('meta').where('key', '=', OUTPUT_CAP_KEY).execute()
+    if (tokens !== null) await tx.insertInto('meta').values({ key: OUTPUT_CAP_KEY, value: String(tokens) }).execute()
+    await bumpConfigVersion(tx)
+  })
+}
+
+export async function getOutputCap(db: Kysely<Database>): Promise<number | null> {
+  const row = await db.selectFrom('meta').select('value').where('key', '=', OUTPUT_CAP_KEY).executeTakeFirst()
+  return row ? Number(row.value) : null
+}
+
 /** Sets or removes a subject's daily and monthly budgets; running servers apply them within about a second. */
 export async function setBudgets(db: Kysely<Database>, level: BudgetLevel, name: string | null, patch: BudgetPatch): Promise<BudgetLine[]> {
   if (!BUDGET_LEVELS.includes(level)) throw invalidRequest(`A budget level is one of ${BUDGET_LEVELS.join(', ')}, not '${level}'.`, 'level')
