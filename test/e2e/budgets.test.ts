@@ -145,6 +145,21 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(afterCut - afterStream).toBeLessThan(100)
     })
 
+    it('counts embeddings, /v1/responses and /v1/messages against the budget too', async () => {
+      let last = await spent(data.dir, 'client', 'free')
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['embeddings', () => sdk('free').embeddings.create({ model: 'fast', input: 'count me' })],
+        ['responses', () => sdk('free').responses.create({ model: 'fast', input: 'count me', max_output_tokens: 20 })],
+        ['messages', () => new Anthropic({ apiKey: keys.free, baseURL: proxies[0]!.url, maxRetries: 0 }).messages.create({ model: 'fast', max_tokens: 20, messages: [{ role: 'user', content: 'count me' }] })],
+      ]
+      for (const [what, call] of calls) {
+        await call()
+        const now = await eventually(() => spent(data.dir, 'client', 'free'), (n) => n > last, 5000).catch(() => last)
+        expect(now, what).toBeGreaterThan(last)
+        last = now
+      }
+    })
+
     it('a team budget is shared by its clients', async () => {
       const a = sdk('alice')
       const b = sdk('bob', 1)
@@ -198,6 +213,15 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(apiError.status).toBe(429)
       expect((apiError.error as { type: string; error: { type: string; message: string } }).type).toBe('error')
       expect((apiError.error as { error: { message: string } }).error.message).toContain("the daily budget of client 'free'")
+    })
+
+    it('a global budget holds every client to the total', async () => {
+      await ok(data.dir, ['budgets', 'set', '--daily-budget', '0.000001'])
+      await eventually(() => proxies.every((p) => p.config.current().globalBudgets?.daily === 1), (v) => v, 3000)
+      const e = await rejection(sdk('alice').chat.completions.create({ model: 'fast', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }))
+      expect(e.code).toBe('insufficient_quota')
+      expect(e.message).toContain("the proxy's daily budget (all clients together)")
+      await ok(data.dir, ['budgets', 'set', '--daily-budget', 'off'])
     })
   })
 }
