@@ -6,7 +6,8 @@ import * as m0004 from './0004_limits.js'
 import * as m0005 from './0005_config_version.js'
 import * as m0006 from './0006_responses.js'
 import * as m0007 from './0007_cache.js'
-import * as m0008 from './0008_spend.js'
+import * as m0008 from './0008_trace_id.js'
+import * as m0009 from './0009_spend.js'
 
 /** Every migration, in order. Bundled in code so the CLI never depends on reading a folder at run time. */
 export const migrations: Record<string, Migration> = {
@@ -17,5 +18,6 @@ export const migrations: Record<string, Migration> = {
   '0005_config_version': m0005,
   '0006_responses': m0006,
   '0007_cache': m0007,
-  '0008_spend': m0008,
+  '0008_trace_id': m0008,
+  '0009_spend': m0009,
 }

@@ -95,6 +95,7 @@ function withoutBodies(row: AuditRow): Omit<AuditRow, 'request_body' | 'response
 function describeRow(r: AuditRow): string {
   const fields: Array<[string, unknown]> = [
     ['request', r.request_id],
+    ...(r.trace_id ? [['trace', r.trace_id] as [string, unknown]] : []),
     ['time', r.ts],
     ['call', `${r.method} ${r.path}${r.stream ? ' (stream)' : ''}`],
     ['client', r.client],

@@ -65,7 +65,7 @@ export interface ProviderConfig {
   settings: Record<string, unknown>
   enabled: boolean
   keys: KeyConfig[]
-  /** money budgets on everything this provider serves (migration 0008) */
+  /** money budgets on everything this provider serves (migration 0009) */
   budgets?: Budgets
 }
 
@@ -75,7 +75,7 @@ export interface Budgets {
   monthly: number | null
 }
 
-/** A group of clients sharing limits, token quotas and budgets (migration 0008). */
+/** A group of clients sharing limits, token quotas and budgets (migration 0009). */
 export interface TeamConfig {
   id: number
   name: string

@@ -41,6 +41,7 @@ export type { GatewayHealth } from './health-registry.js'
 export type { FallbackKind } from './plan-attempts.js'
 export type { AttemptRecord } from '../core/attempt.js'
 import type { AttemptRecord } from '../core/attempt.js'
+import type { AttemptTrace, AttemptTracer } from '../core/trace.js'
 
 export interface Caller {
   client: ClientConfig
@@ -59,6 +60,8 @@ export interface Caller {
    * nothing else serves.
    */
   beforeAttempt?: (target: RouteTarget) => Promise<ProxyError | null>
+  /** a span per attempt when traces are on (src/telemetry/tracing); absent otherwise */
+  trace?: AttemptTracer
 }
 
 export interface Served<T> {
@@ -279,7 +282,8 @@ export class Gateway {
       }
       const lease = this.#registry.acquire(candidate.target.provider, candidate.key, policy.circuit, clock.now())
       if (!lease) continue // a circuit filled its half-open probes meanwhile
-      const outcome = await this.#attempt(candidate, lease, caller, policy, deadline, spec)
+      const span = caller.trace?.attempt(candidate.target)
+      const outcome = await this.#attempt(candidate, lease, caller, policy, deadline, spec, span)
       // Optional fields are set, not spread in: a spread of `cond ? {…} : {}` makes a throwaway object
       // per field, and this runs on every request.
       const record: AttemptRecord = {
@@ -292,6 +296,7 @@ export class Gateway {
       if (candidate.fallback) record.fallback = candidate.fallback
       if (outcome.ok) {
         attempts.push(record)
+        span?.end(record)
         const served: Served<T> = { value: outcome.value, provider: record.provider, upstreamModel: record.upstreamModel, key: record.key, attempts, fallback: candidate.fallback }
         if (outcome.dropped !== null) served.droppedParams = outcome.dropped
         return served
@@ -299,6 +304,7 @@ export class Gateway {
       const { error, failure } = outcome
       record.error = { status: error.status, code: error.code, message: error.message, reason: failure.reason }
       attempts.push(record)
+      span?.end(record)
       planner.failed(candidate, failure)
       lastError = error
       if (!failure.fallback) break
@@ -314,6 +320,7 @@ export class Gateway {
     policy: EffectivePolicy,
     deadline: number,
     spec: OpSpec<T>,
+    span: AttemptTrace | undefined,
   ): Promise<{ ok: true; value: T; ms: number; dropped: string[] | null } | { ok: false; error: ProxyError; failure: ReturnType<typeof classifyFailure>; ms: number }> {
     const clock = this.#clock
     const started = clock.now()
@@ -348,6 +355,7 @@ export class Gateway {
       warn: (param) => void (dropped ??= []).push(param),
     }
     if (caller.passHeaders) ctx.passHeaders = caller.passHeaders
+    if (span) ctx.traceHeaders = span.headers
     try {
       const adapter = this.#adapterFor(candidate.target.provider)
       const answer = await spec.call(adapter, ctx)

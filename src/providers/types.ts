@@ -47,6 +47,8 @@ export interface CallContext {
    * Credentials and connection headers among them are never forwarded: the adapter sets its own.
    */
   passHeaders?: Record<string, string>
+  /** W3C trace context (traceparent, tracestate) for this attempt's span, when traces are on; sent on every upstream request */
+  traceHeaders?: Record<string, string>
 }
 
 /**

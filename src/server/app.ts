@@ -7,6 +7,7 @@ import type { Gateway } from '../gateway/gateway.js'
 import type { Limiter } from '../limits/limiter.js'
 import type { ConfigSnapshot } from '../core/config.js'
 import type { Telemetry } from '../telemetry/request-record.js'
+import type { RequestTracer } from '../telemetry/tracing/types.js'
 import { errorResponse, toProxyError } from './error-response.js'
 import { beginRequest, recordError, requestState } from './request-context.js'
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
@@ -44,6 +45,8 @@ export interface AppDeps {
   admin?: Omit<AdminRouteDeps, 'maxBodyBytes' | 'maxJsonDepth'>
   /** aborted at the drain deadline of a shutdown: open SSE responses end with a `server_shutting_down` error event */
   shutdown?: AbortSignal
+  /** a span per model call and per upstream attempt; absent when traces are off */
+  tracer?: RequestTracer
   /** Responses API objects the proxy keeps, and for how long; /v1/responses is not served without it */
   responses?: { book: ResponseBook; retentionMs: number }
   /** the exact response cache (docs/cache.md); none without it */
@@ -84,6 +87,7 @@ function openAIDeps(deps: AppDeps): OpenAIRouteDeps {
     limits: deps.limits,
     shutdown: deps.shutdown ? prepareShutdownSignal(deps.shutdown) : undefined,
     cache: deps.cache,
+    tracer: deps.tracer,
   }
 }
 

@@ -13,9 +13,10 @@ import { rawJsonOf } from '../core/raw-json.js'
 import { LightAbort } from '../core/signal-like.js'
 import type { Caller, Served } from '../gateway/gateway.js'
 import { roughCount, type CountFn } from '../limits/estimate.js'
-import type { Limiter, SpendInput } from '../limits/limiter.js'
+import type { Admission, Limiter, SpendInput } from '../limits/limiter.js'
 import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
 import type { RequestRecord, Telemetry } from '../telemetry/request-record.js'
+import type { RequestTracer } from '../telemetry/tracing/types.js'
 import { authenticateToken, tokenFrom } from './auth.js'
 import { parseJsonBody, readNodeBody } from './body.js'
 import { toProxyError } from './error-response.js'
@@ -76,6 +77,8 @@ export interface LifecycleDeps {
   shutdown?: AbortSignal
   /** the exact response cache (src/server/cache); consulted only where a policy turns it on */
   cache?: ResponseCache
+  /** a span per request and per upstream attempt; absent when traces are off */
+  tracer?: RequestTracer
 }
 
 type OutHeaders = Record<string, string>
@@ -105,6 +108,10 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
   const h = req.headers
   const state = newRequestState(acceptRequestId(one(h['x-request-id'])), 'POST', path, req.socket.remoteAddress ?? null)
   const out: OutHeaders = { 'x-request-id': state.record.requestId }
+  if (deps.tracer) {
+    state.trace = deps.tracer.start('POST', path, h)
+    state.record.traceId = state.trace.traceId
+  }
   // Aborted when the client goes away before its answer is complete.
   const link = new LightAbort()
   const onClose = () => {
@@ -129,6 +136,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
     if (admission?.providerBudgets) caller.beforeAttempt = (target) => admission.reserveProvider(target.provider, target.upstreamModel)
     const pass = endpoint.passHeaders?.(h)
     if (pass) caller.passHeaders = pass
+    if (state.trace) caller.trace = state.trace
 
     // --- response cache: a hit is answered here; a miss is kept once answered (null: no cache policy)
     const cacheLookup = deps.cache?.enabled() ? deps.cache.lookup({ path, body, model, client, headers: h, stream: !!endpoint.callStream && endpoint.streams(request), passHeaders: pass }) : null
@@ -162,9 +170,11 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
         shutdownError: serverShuttingDown,
         onFirstWrite: () => {
           state.record.ttftMs = Math.round((performance.now() - state.started) * 100) / 100
+          state.trace?.firstByte()
         },
         onChunk: (event) => {
           state.record.capture?.chunk(event)
+          state.trace?.chunk(event)
           const keep = meter ? meter.see(event) : true
           if (keep) recorder?.see(event)
           return keep
@@ -195,6 +205,8 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
     const answer = rawJsonOf(served.value) ?? JSON.stringify(served.value)
     out['content-type'] = 'application/json'
     out['content-length'] = String(typeof answer === 'string' ? Buffer.byteLength(answer) : answer.length)
+    state.trace?.answer(served.value)
+    state.trace?.firstByte()
     res.writeHead(200, out)
     res.end(answer)
     endpoint.completed?.(request, caller, served, served.value, null)
@@ -267,7 +279,14 @@ function writeError(shape: Shape, state: RequestState, res: ServerResponse, erro
  */
 export async function admit(deps: Pick<LifecycleDeps, 'limits'>, state: RequestState, client: ClientConfig, model: string | null, tokens?: (count: CountFn) => number, spend?: SpendInput): Promise<Record<string, string> | undefined> {
   if (!deps.limits) return undefined
-  const admission = await deps.limits.admit({ client, ip: state.record.ip, model, tokens, spend })
+  let admission: Admission
+  try {
+    admission = await deps.limits.admit({ client, ip: state.record.ip, model, tokens, spend })
+  } catch (err) {
+    state.trace?.event('proxy.limits.refused')
+    throw err
+  }
+  state.trace?.event('proxy.limits.admitted')
   state.admission = admission
   return admission.headers
 }
@@ -279,6 +298,7 @@ export function finish(deps: { telemetry: Telemetry }, state: RequestState, stat
   state.record.status = status
   state.record.ms = Math.round((performance.now() - state.started) * 100) / 100
   state.admission?.settle({ usage: state.record.usage, served: state.record.provider !== null, estimated: state.record.usageEstimated, provider: state.record.provider, upstreamModel: state.record.upstreamModel })
+  state.trace?.end(state.record)
   deps.telemetry.requestDone(state.record)
 }
 

@@ -3,6 +3,7 @@ import type { ProxyError } from '../core/errors.js'
 import { acceptRequestId } from '../core/ids.js'
 import type { Admission } from '../limits/limiter.js'
 import type { RequestRecord } from '../telemetry/request-record.js'
+import type { RequestTrace } from '../telemetry/tracing/types.js'
 
 /** Per-request state: the record telemetry reports once the request is over. */
 export interface RequestState {
@@ -12,6 +13,8 @@ export interface RequestState {
   reported: boolean
   /** the limits' admission, settled with the actual usage when the request finishes */
   admission?: Admission
+  /** the request's span, when traces are on */
+  trace?: RequestTrace
 }
 
 export function newRequestState(requestId: string, method: string, path: string, ip: string | null): RequestState {

@@ -32,6 +32,8 @@ import { pruneResponsesStatement } from '../store/repos/responses.js'
 import { metricsNeedAdmin, resolveObservability, type ObservabilitySettings } from '../telemetry/settings.js'
 import { LiveStats } from '../telemetry/live-stats.js'
 import { createTelemetry } from '../telemetry/telemetry.js'
+import { resolveTraceSettings } from '../telemetry/tracing/settings.js'
+import type { RequestTracer } from '../telemetry/tracing/types.js'
 import { writeLocalAccess, type LocalAccess } from './admin/local-access.js'
 import { createRequestListener, DEFAULT_MAX_BODY_BYTES } from './app.js'
 import { ConnectionCounter, serverOptions, withDefaults, type ConnectionLimits } from './connections.js'
@@ -65,6 +67,8 @@ export interface StartOptions {
   connections?: Partial<ConnectionLimits>
   /** the response cache's clock (tests: TTLs without waiting) */
   cacheClock?: Clock
+  /** OTLP/HTTP collector for traces (`--otlp-endpoint`); the OTEL_* variables when absent, no traces without either */
+  otlpEndpoint?: string
 }
 
 export interface RunningProxy {
@@ -90,6 +94,8 @@ export interface RunningProxy {
 }
 
 export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
+  // checked first: a wrong OTEL_* setting fails the start before anything is opened
+  const traceSettings = resolveTraceSettings(opts.otlpEndpoint, opts.env ?? process.env)
   const store = await openStore({ dataDir: opts.dataDir, env: opts.env, keychain: opts.keychain })
   await opts.prepare?.(store)
   const logger = opts.logger
@@ -173,6 +179,13 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   let draining = false
   const liveStats = new LiveStats()
   const telemetry = createTelemetry({ logger, metrics, audit, captureAll: observability.captureAll, captureMaxBytes: observability.captureMaxBytes, config: () => config.current(), liveStats, scrubber })
+  // Traces: OpenTelemetry is loaded only when they are on; otherwise the request path holds no tracer at all.
+  let tracer: RequestTracer | undefined
+  if (traceSettings) {
+    const { createOtelTracer } = await import('../telemetry/tracing/otel-tracer.js')
+    tracer = createOtelTracer({ settings: traceSettings, config: () => config.current(), scrubber, registry, logger })
+    logger.info({ event: 'traces', url: traceSettings.url.replace(/\/\/[^/@]*@/, '//'), sampler: traceSettings.sampler, ratio: traceSettings.ratio, service: traceSettings.serviceName }, 'exporting traces over OTLP/HTTP')
+  }
   const shutdown = new AbortController()
   let localAccess: LocalAccess | null = null
   const listener = createRequestListener({
@@ -184,6 +197,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     maxJsonDepth: opts.maxJsonDepth,
     limits,
     shutdown: shutdown.signal,
+    tracer,
     responses: { book: responseBook, retentionMs: responsesRetentionDays * 86_400_000 },
     cache,
     admin: { cache, store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
@@ -282,6 +296,8 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         // writer commits the last audit rows, and the health and quota writes just handed over, before
         // the store closes.
         telemetry.flush()
+        // every span has ended with its request: the last batches go to the collector
+        await tracer?.shutdown()
         await responseBook.flush()
         await audit.close()
         await dispatcher.close().catch(() => dispatcher.destroy())

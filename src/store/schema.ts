@@ -70,7 +70,7 @@ export interface ClientTable {
   capture: Generated<number>
   /** a named policy layered over the route's and the global one (migration 0003) */
   policy: string | null
-  /** the team whose limits, quotas and budgets this client also draws on (migration 0008) */
+  /** the team whose limits, quotas and budgets this client also draws on (migration 0009) */
   team_id: Generated<number | null>
 }
 
@@ -129,6 +129,8 @@ export interface AuditTable {
   cache: string | null
   /** a hit: what its answer cost when it was made */
   saved_usd: number | null
+  /** the request's trace id when traces were on (migration 0008) */
+  trace_id: string | null
 }
 
 /** Requests, tokens and cost per UTC day, client and model (migration 0002). */
@@ -193,7 +195,7 @@ export interface StoredResponseTable {
   expires_at: string
 }
 
-/** USD per 1M tokens for a model, for one provider or ('') every provider (migration 0008) */
+/** USD per 1M tokens for a model, for one provider or ('') every provider (migration 0009) */
 export interface PriceTable {
   model: string
   provider: Generated<string>
@@ -204,7 +206,7 @@ export interface PriceTable {
   updated_at: string
 }
 
-/** A group of clients sharing limits, quotas and budgets (migration 0008) */
+/** A group of clients sharing limits, quotas and budgets (migration 0009) */
 export interface TeamTable {
   id: Generated<number>
   name: string
@@ -218,7 +220,7 @@ export interface TeamTable {
 
 export type BudgetLevel = 'global' | 'client' | 'team' | 'provider'
 
-/** A money budget in micro-dollars per UTC day or month (migration 0008) */
+/** A money budget in micro-dollars per UTC day or month (migration 0009) */
 export interface BudgetTable {
   level: BudgetLevel
   subject_id: number
@@ -227,7 +229,7 @@ export interface BudgetTable {
   updated_at: string
 }
 
-/** Spend (micro-dollars) and team tokens per UTC period, written behind by the server (migration 0008) */
+/** Spend (micro-dollars) and team tokens per UTC period, written behind by the server (migration 0009) */
 export interface PeriodTotalTable {
   scope: string
   subject_id: number

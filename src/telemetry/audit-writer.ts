@@ -21,6 +21,7 @@ import type { Logger } from './logger.js'
 import type { ProxyMetrics } from './metrics.js'
 import { SecretScrubber } from './redact.js'
 import { fallbackKind } from './metrics.js'
+import { onceAMinute } from './once-a-minute.js'
 import type { RequestRecord } from './request-record.js'
 
 export interface AuditWriterOptions {
@@ -210,25 +211,13 @@ export class AuditWriter {
   }
 }
 
-/** True the first time it is called, then again only once a minute has passed since it last was. */
-function onceAMinute(): () => boolean {
-  let last = -Infinity
-  return () => {
-    const now = Date.now()
-    if (now - last <= 60_000) return false
-    last = now
-    return true
-  }
-}
-
 /** The row for one request. Costs use the snapshot's provider settings at flush time. */
 export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?: SecretScrubber): NewAuditRow {
   const endedAt = r.endedAt ?? Date.now()
   const usage = r.usage
-  const price = r.provider ? (priceIn(snapshot, r.provider, r.upstreamModel)?.price ?? null) : null
-  const cost = usage && r.provider ? costUsd(price, usage) : null
+  const cost = requestCost(r, snapshot)
   // a hit: what its answer cost when it was made, at today's prices
-  const saved = r.cacheSaved && r.provider ? costUsd(price, r.cacheSaved) : null
+  const saved = r.cacheSaved ? requestCost({ usage: r.cacheSaved, provider: r.provider, upstreamModel: r.upstreamModel }, snapshot) : null
   return {
     request_id: r.requestId,
     ts: new Date(endedAt - r.ms).toISOString(),
@@ -257,7 +246,14 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     response_body: r.capture?.responseText(scrubber) ?? null,
     cache: r.cache ?? null,
     saved_usd: saved,
+    trace_id: r.traceId ?? null,
   }
+}
+
+/** What the request cost in USD at the serving provider's prices; null when nothing was served or counted. */
+export function requestCost(r: Pick<RequestRecord, 'usage' | 'provider' | 'upstreamModel'>, snapshot: ConfigSnapshot): number | null {
+  const usage = r.usage
+  return usage && r.provider ? costUsd(priceIn(snapshot, r.provider, r.upstreamModel)?.price ?? null, usage) : null
 }
 
 /**

@@ -40,6 +40,8 @@ export interface RequestRecord {
   cacheSaved?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
   /** set while an SSE response is open, so the active-streams gauge goes down exactly once */
   streamOpen?: boolean
+  /** the request's trace id (32 hex digits), when traces are on */
+  traceId?: string
 }
 
 export interface Telemetry {

@@ -79,6 +79,8 @@ export function createTelemetry(deps: TelemetryDeps | Logger): Telemetry & { flu
     if (!logger.isLevelEnabled(level)) return
     writeLine(level, {
       request_id: r.requestId,
+      // when traces are on: the trace to look up in the collector (absent otherwise; pino skips undefined)
+      trace_id: r.traceId,
       method: r.method,
       // the client's own strings, clipped: a 5 MB model name is not a 5 MB log line
       path: clip(r.path),

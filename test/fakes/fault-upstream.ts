@@ -51,6 +51,8 @@ export interface FaultRequest {
   at: number
   /** what was done with it: 'ok' or the fault's description */
   outcome: string
+  /** the W3C trace context it carried (traceparent), if any */
+  traceparent?: string
 }
 
 export interface FaultUpstream {
@@ -101,6 +103,7 @@ export async function startFaultUpstream(name: string, opts: { random?: () => nu
     const body = raw ? JSON.parse(raw) : undefined
     const rule = pick(key)
     const recorded: FaultRequest = { method: req.method!, path: req.url!, key, body, at: Date.now(), outcome: describe(rule) }
+    if (typeof req.headers.traceparent === 'string') recorded.traceparent = req.headers.traceparent
     requests.push(recorded)
     const model = body?.model ?? 'unknown'
     const text = `served by ${name} with ${key ?? 'no key'}`

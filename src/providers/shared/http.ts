@@ -30,12 +30,17 @@ function dispatchOptions(call: UpstreamCall): Dispatcher.DispatchOptions {
     origin: split === -1 ? call.url : call.url.slice(0, split),
     path: split === -1 ? '/' : call.url.slice(split),
     method: call.method ?? 'POST',
-    headers: call.body === undefined || 'content-type' in call.headers ? call.headers : { 'content-type': 'application/json', ...call.headers },
+    headers: withTrace(call.body === undefined || 'content-type' in call.headers ? call.headers : { 'content-type': 'application/json', ...call.headers }, call.ctx.traceHeaders),
     body: call.body === undefined ? undefined : JSON.stringify(call.body),
     // undici's own timeouts are off: see exchangeLink for why, and for what takes their place
     headersTimeout: 0,
     bodyTimeout: 0,
   }
+}
+
+/** Every upstream request of an attempt carries its span's trace context (a copy: the adapter's headers object is reused). */
+function withTrace(headers: Record<string, string>, trace: Record<string, string> | undefined): Record<string, string> {
+  return trace ? { ...headers, ...trace } : headers
 }
 
 interface ExchangeLink {

@@ -10,7 +10,7 @@ export type NewAuditRow = Omit<AuditRow, 'id'>
 const AUDIT_COLUMNS = [
   'request_id', 'ts', 'method', 'path', 'client', 'ip', 'model', 'provider', 'upstream_model', 'key_label', 'stream', 'status',
   'latency_ms', 'upstream_ms', 'ttft_ms', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd', 'attempts', 'fallback',
-  'error_code', 'error_message', 'request_body', 'response_body', 'cache', 'saved_usd',
+  'error_code', 'error_message', 'request_body', 'response_body', 'cache', 'saved_usd', 'trace_id',
 ] as const satisfies ReadonlyArray<keyof NewAuditRow>
 
 /** One audit row per statement run, positional parameters in AUDIT_COLUMNS order (see auditRowValues). */

@@ -1,5 +1,5 @@
 /**
- * Money budgets (migration 0008): USD per UTC day and month, kept in micro-dollars, on all requests
+ * Money budgets (migration 0009): USD per UTC day and month, kept in micro-dollars, on all requests
  * together ('global'), a client, a team or a provider. Setting one checks that every model it covers
  * has a price: a budget over a model that costs "0" would never hold.
  */

@@ -24,7 +24,7 @@ export interface ClientSummary {
   status: 'active' | 'revoked' | 'expired'
   /** a named policy layered over the route's and the global one */
   policy: string | null
-  /** the team's id (migration 0008); null: none */
+  /** the team's id (migration 0009); null: none */
   teamId: number | null
 }
 

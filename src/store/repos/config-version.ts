@@ -3,7 +3,7 @@ import type { Database } from '../schema.js'
 
 /**
  * Tells running servers that the configuration changed (they poll this counter, migration 0005). Tables
- * of migration 0008 bump it here, in the writer's own statement, rather than through triggers, so the
+ * of migration 0009 bump it here, in the writer's own statement, rather than through triggers, so the
  * same code runs on every store backend.
  */
 export async function bumpConfigVersion(db: Kysely<Database>): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * Amounts per scope, subject and UTC period (migration 0008): money spent (micro-dollars) per client,
+ * Amounts per scope, subject and UTC period (migration 0009): money spent (micro-dollars) per client,
  * team, provider and globally, and team token usage. The server adds to them in batches through the
  * store writer (src/limits/budgets.ts); the CLI reads them for `proxy budgets ls` and `proxy teams ls`.
  */

@@ -1,5 +1,5 @@
 /**
- * Prices stored with `proxy prices set` (migration 0008): USD per 1M tokens for a model, for one provider
+ * Prices stored with `proxy prices set` (migration 0009): USD per 1M tokens for a model, for one provider
  * or for every provider. They override the provider settings' price_in/price_out and the built-in table
  * (src/core/prices.ts says in which order).
  */

@@ -1,5 +1,5 @@
 /**
- * Teams (migration 0008): groups of clients that share rate limits, token quotas and money budgets on
+ * Teams (migration 0009): groups of clients that share rate limits, token quotas and money budgets on
  * top of each client's own. Running servers apply a change within about a second.
  */
 import type { Kysely } from 'kysely'
