@@ -3,6 +3,7 @@ import { parseDuration } from '../core/duration.js'
 import type { WindowLimit } from '../limits/types.js'
 import { formatCount, parseLimitFlag, RATE_SYNTAX } from '../core/windows.js'
 import type { ClientLimitsPatch, ClientSummary } from '../store/repos/clients.js'
+import { budgetOptions, budgetPatch, formatBudget, hasBudgets, type BudgetFlags } from './budget-flags.js'
 import { CliError, dataDirOption, err, jsonOption, out, printJson, repeatable, table, withStore, type CliDeps } from './context.js'
 
 const repos = () => import('../store/repos/clients.js')
@@ -10,19 +11,20 @@ const repos = () => import('../store/repos/clients.js')
 export function clientsCommand(deps: CliDeps): Command {
   const cmd = new Command('clients').description('the API keys this proxy issues to applications (stored hashed, shown once)')
 
-  limitOptions(dataDirOption(jsonOption(cmd.command('add <name>'))))
+  teamOptions(limitOptions(dataDirOption(jsonOption(cmd.command('add <name>')))))
     .description('create a client and print its key once')
     .addOption(new Option('--role <role>', 'admin clients may use the admin API').choices(['admin', 'user']).default('user'))
     .option('--models <list>', 'comma-separated models it may use (default: all)')
     .option('--expires <duration>', 'key lifetime such as 30d, 12h or 2w, or an ISO date')
     .option('--capture', "keep this client's request and response bodies in the audit trail (see 'proxy audit capture')")
     .option('--policy <name>', "a named policy for this client's requests; it wins over the route's and the global policy")
-    .addHelpText('after', '\nExamples:\n  proxy clients add my-app\n  proxy clients add ci --models gpt-4o-mini --expires 30d\n  proxy clients add ops --role admin --json\n  proxy clients add batch --rpm 60 --tpm 100k --daily-tokens 1M --limit requests=10/1s')
-    .action(async (name: string, opts: LimitFlags & { role: 'admin' | 'user'; models?: string; expires?: string; capture?: boolean; policy?: string; json?: boolean; dataDir?: string }) => {
+    .addHelpText('after', '\nExamples:\n  proxy clients add my-app\n  proxy clients add ci --models gpt-4o-mini --expires 30d\n  proxy clients add ops --role admin --json\n  proxy clients add batch --rpm 60 --tpm 100k --daily-tokens 1M --limit requests=10/1s\n  proxy clients add web --team search --daily-budget 5 --monthly-budget 100')
+    .action(async (name: string, opts: LimitFlags & BudgetFlags & { team?: string; role: 'admin' | 'user'; models?: string; expires?: string; capture?: boolean; policy?: string; json?: boolean; dataDir?: string }) => {
       const models = opts.models ? opts.models.split(',').map((m) => m.trim()).filter(Boolean) : null
       const expiresAt = opts.expires ? parseExpiry(opts.expires) : null
       const limits = limitsPatch(opts, false)
-      const [{ addClient }, { setClientCapture }] = await Promise.all([repos(), import('../store/repos/audit.js')])
+      const budgets = budgetPatch(opts)
+      const [{ addClient, setClientTeam }, { setClientCapture }, { getTeam }] = await Promise.all([repos(), import('../store/repos/audit.js'), import('../store/repos/teams.js')])
       const { client, key } = await withStore(deps, opts, (store) =>
         store.db.transaction().execute(async (tx) => {
           const added = await addClient(tx, { name, role: opts.role, models, expiresAt, policy: opts.policy ?? null, rpm: limits.rpm, tpm: limits.tpm, dailyTokens: limits.dailyTokens, monthlyTokens: limits.monthlyTokens, limits: limits.limits })
@@ -30,19 +32,30 @@ export function clientsCommand(deps: CliDeps): Command {
             err(deps, `note: policy '${opts.policy}' does not exist yet; until 'proxy policy set ${opts.policy} --file …' stores it, the route's and the global policy apply.`)
           }
           if (opts.capture) await setClientCapture(tx, name, true)
+          if (opts.team) await setClientTeam(tx, name, (await getTeam(tx, opts.team)).id)
           return added
         }),
       )
-      if (opts.json) return printJson(deps, { ...client, key })
-      out(deps, `Created client '${client.name}' (${client.role}). Its key, shown only this once:\n\n  ${key}\n`)
+      if (opts.json) printJson(deps, { ...client, key })
+      else out(deps, `Created client '${client.name}' (${client.role}). Its key, shown only this once:\n\n  ${key}\n`)
+      // after the key is out: a refused budget must not cost the client its only sight of the key
+      if (hasBudgets(budgets)) {
+        try {
+          await setBudgetsOf(deps, opts, 'client', name, budgets)
+        } catch (e) {
+          throw new CliError(`Client '${name}' was created, but without its budget: ${e instanceof Error ? e.message : String(e)}`)
+        }
+      }
     })
 
   dataDirOption(jsonOption(cmd.command('ls')))
     .description('list clients (keys are never shown, only their prefix)')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
-      const [{ listClients }, { quotaUsageByClient }] = await Promise.all([repos(), import('../store/repos/quotas.js')])
-      const [clients, usage] = await withStore(deps, opts, (store) => Promise.all([listClients(store.db), quotaUsageByClient(store.db)]))
-      const withUsage = clients.map((c) => ({ ...c, usage: usage.get(c.id) ?? { today: 0, month: 0 } }))
+      const [{ listClients }, { quotaUsageByClient }, { listTeams }, { listBudgets }] = await Promise.all([repos(), import('../store/repos/quotas.js'), import('../store/repos/teams.js'), import('../store/repos/budgets.js')])
+      const [clients, usage, teams, budgetLines] = await withStore(deps, opts, (store) => Promise.all([listClients(store.db), quotaUsageByClient(store.db), listTeams(store.db), listBudgets(store.db)]))
+      const teamName = new Map(teams.map((t) => [t.id, t.name]))
+      const budgetOf = (id: number, period: 'day' | 'month') => budgetLines.find((b) => b.level === 'client' && b.subjectId === id && b.period === period)?.limitMicros ?? null
+      const withUsage = clients.map((c) => ({ ...c, team: c.teamId === null ? null : (teamName.get(c.teamId) ?? null), dailyBudgetMicros: budgetOf(c.id, 'day'), monthlyBudgetMicros: budgetOf(c.id, 'month'), usage: usage.get(c.id) ?? { today: 0, month: 0 } }))
       if (opts.json) return printJson(deps, withUsage)
       if (clients.length === 0) return out(deps, "No clients yet. Create one with 'proxy clients add NAME'.")
       const rows = withUsage.map((c) => ({
@@ -51,24 +64,37 @@ export function clientsCommand(deps: CliDeps): Command {
         limits: describeLimits(c),
         today: againstQuota(c.usage.today, c.dailyTokens),
         month: againstQuota(c.usage.month, c.monthlyTokens),
+        team: c.team ?? '-',
+        budgets: c.dailyBudgetMicros || c.monthlyBudgetMicros ? `${formatBudget(c.dailyBudgetMicros)}/day ${formatBudget(c.monthlyBudgetMicros)}/month` : '-',
       }))
-      out(deps, table(rows, ['name', 'role', 'keyPrefix', 'status', 'models', 'policy', 'limits', 'today', 'month', 'expiresAt', 'createdAt']))
+      out(deps, table(rows, ['name', 'role', 'keyPrefix', 'status', 'models', 'policy', 'limits', 'today', 'month', 'team', 'budgets', 'expiresAt', 'createdAt']))
     })
 
-  limitOptions(dataDirOption(jsonOption(cmd.command('set <name>'))))
+  teamOptions(limitOptions(dataDirOption(jsonOption(cmd.command('set <name>')))))
     .description("change a client's rate limits and token quotas (running servers apply them within about a second)")
     .option('--clear-limits', 'remove every --limit window first (rpm, tpm and quotas stay unless set)')
     .addHelpText(
       'after',
-      '\nNumbers take k and M (100k, 2M); "off" removes a limit.\n\nExamples:\n  proxy clients set my-app --rpm 120 --daily-tokens 500k\n  proxy clients set my-app --limit requests=10/1s --limit tokens=2M/1h\n  proxy clients set my-app --tpm off --clear-limits',
+      '\nNumbers take k and M (100k, 2M); "off" removes a limit.\n\nExamples:\n  proxy clients set my-app --rpm 120 --daily-tokens 500k\n  proxy clients set my-app --limit requests=10/1s --limit tokens=2M/1h\n  proxy clients set my-app --tpm off --clear-limits\n  proxy clients set my-app --team search --daily-budget 5 --monthly-budget off',
     )
-    .action(async (name: string, opts: LimitFlags & { clearLimits?: boolean; json?: boolean; dataDir?: string }) => {
+    .action(async (name: string, opts: LimitFlags & BudgetFlags & { team?: string; clearLimits?: boolean; json?: boolean; dataDir?: string }) => {
       const patch = limitsPatch(opts, true)
-      if (Object.keys(patch).length === 0) throw new CliError('Nothing to change: give --rpm, --tpm, --daily-tokens, --monthly-tokens, --limit or --clear-limits.')
-      const { setClientLimits } = await repos()
-      const client = await withStore(deps, opts, (store) => setClientLimits(store.db, name, patch))
+      const budgets = budgetPatch(opts)
+      if (Object.keys(patch).length === 0 && !hasBudgets(budgets) && opts.team === undefined) {
+        throw new CliError('Nothing to change: give --rpm, --tpm, --daily-tokens, --monthly-tokens, --limit, --clear-limits, --team or a budget.')
+      }
+      const { setClientLimits, setClientTeam, getClient } = await repos()
+      const { getTeam } = await import('../store/repos/teams.js')
+      let client = await withStore(deps, opts, async (store) => {
+        if (opts.team !== undefined) await setClientTeam(store.db, name, /^(off|none)$/i.test(opts.team) ? null : (await getTeam(store.db, opts.team)).id)
+        if (Object.keys(patch).length > 0) return setClientLimits(store.db, name, patch)
+        await getClient(store.db, name)
+        return null
+      })
+      if (hasBudgets(budgets)) await setBudgetsOf(deps, opts, 'client', name, budgets)
+      client ??= (await withStore(deps, opts, async (store) => (await repos()).listClients(store.db))).find((c) => c.name === name) ?? null
       if (opts.json) return printJson(deps, client)
-      out(deps, `Limits of client '${client.name}': ${describeLimits(client)}. Running servers apply them within about a second.`)
+      out(deps, `Client '${name}': limits ${client ? describeLimits(client) : 'none'}${opts.team !== undefined ? `, team ${/^(off|none)$/i.test(opts.team) ? 'none' : `'${opts.team}'`}` : ''}${hasBudgets(budgets) ? `, budgets ${formatBudget(budgets.daily)}/day ${formatBudget(budgets.monthly)}/month` : ''}. Running servers apply it within about a second.`)
     })
 
   dataDirOption(cmd.command('revoke <name>'))
@@ -91,7 +117,7 @@ export function clientsCommand(deps: CliDeps): Command {
   return cmd
 }
 
-interface LimitFlags {
+export interface LimitFlags {
   rpm?: string
   tpm?: string
   dailyTokens?: string
@@ -100,7 +126,7 @@ interface LimitFlags {
   clearLimits?: boolean
 }
 
-function limitOptions(cmd: Command): Command {
+export function limitOptions(cmd: Command): Command {
   return cmd
     .option('--rpm <n>', 'requests per minute')
     .option('--tpm <n>', 'tokens per minute (estimated before the call, settled with the usage the upstream reports)')
@@ -109,7 +135,7 @@ function limitOptions(cmd: Command): Command {
     .option('--limit <kind=N/window>', `a sliding window, repeatable: requests=100/10s, tokens=2000000/1h (${RATE_SYNTAX.replace(/^N\/WINDOW with /, '')})`, repeatable)
 }
 
-function limitsPatch(opts: LimitFlags, allowOff: boolean): ClientLimitsPatch {
+export function limitsPatch(opts: LimitFlags, allowOff: boolean): ClientLimitsPatch {
   const patch: ClientLimitsPatch = {}
   const num = (flag: string, value: string | undefined): number | null | undefined => {
     if (value === undefined) return undefined
@@ -147,7 +173,7 @@ export function parseCount(text: string): number | null {
   return Number.isSafeInteger(n) && n >= 1 ? n : null
 }
 
-function describeLimits(c: Pick<ClientSummary, 'rpm' | 'tpm' | 'limits' | 'dailyTokens' | 'monthlyTokens'>): string {
+export function describeLimits(c: Pick<ClientSummary, 'rpm' | 'tpm' | 'limits' | 'dailyTokens' | 'monthlyTokens'>): string {
   const parts: string[] = []
   if (c.rpm) parts.push(`${formatCount(c.rpm)} rpm`)
   if (c.tpm) parts.push(`${formatCount(c.tpm)} tpm`)
@@ -173,4 +199,14 @@ export function parseExpiry(text: string, now = Date.now()): string {
   if (Number.isNaN(date)) throw new CliError(`--expires takes a duration like 30d, 12h, 2w or a date like 2027-01-31, not '${text}'.`)
   if (date <= now) throw new CliError(`--expires ${text} is in the past.`)
   return new Date(date).toISOString()
+}
+
+function teamOptions(cmd: Command): Command {
+  return budgetOptions(cmd).option('--team <name>', "the team whose limits, quotas and budgets it also draws on ('off': none)")
+}
+
+/** Sets a subject's budgets through the store (checking that its models have prices). */
+export async function setBudgetsOf(deps: CliDeps, opts: { dataDir?: string }, level: 'client' | 'team' | 'provider' | 'global', name: string | null, patch: { daily?: number | null; monthly?: number | null }): Promise<void> {
+  const { setBudgets } = await import('../store/repos/budgets.js')
+  await withStore(deps, opts, (store) => setBudgets(store.db, level, name, patch))
 }

@@ -70,6 +70,7 @@ export async function runChecks(deps: CliDeps, dataDir: string): Promise<Check[]
       checks.push({ name: 'store and migrations', ok: applied.at(-1) === latestMigration(), detail: `${applied.length} migration(s) applied, latest ${applied.at(-1) ?? 'none'}` })
       checks.push(...(await masterKeyChecks(deps, store.masterKey, dataDir)))
       checks.push(...(await ringChecks(store)))
+      checks.push(await pricesCheck(store.db))
     } finally {
       await store.close()
     }
@@ -183,4 +184,13 @@ function redactUrl(url: string): string {
   } catch {
     return 'the configured Redis URL'
   }
+}
+
+/** Routed models without a price count as $0 in usage and budgets: a warning naming them. */
+async function pricesCheck(db: Store['db']): Promise<Check> {
+  const { unpricedTargets } = await import('./prices-report.js')
+  const missing = await unpricedTargets(db)
+  if (missing.length === 0) return { name: 'prices', ok: true, detail: 'every routed model has a price' }
+  const shown = missing.slice(0, 5).join(', ') + (missing.length > 5 ? ` and ${missing.length - 5} more` : '')
+  return { name: 'prices', ok: false, warn: true, detail: `no price for ${shown}: their requests count as $0 in usage and budgets. Set one with 'proxy prices set MODEL --provider P --input N --output N'.` }
 }

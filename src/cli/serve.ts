@@ -28,11 +28,12 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--capture-inline-max <bytes>', 'with a capture store, bodies up to this size stay in the audit row (default 16384, or $PROXY_CAPTURE_INLINE_MAX)')
     .option('--audit-retention-days <days>', 'delete audit rows older than this, hourly (default: keep, or $PROXY_AUDIT_RETENTION_DAYS)')
     .option('--metrics-auth <mode>', 'admin|none|auto: who may GET /metrics; auto is open on loopback, admin key otherwise ($PROXY_METRICS_AUTH)')
+    .option('--alert-webhook <url>', 'POST a JSON event when a money budget reaches 80% and 100% (or $PROXY_ALERT_WEBHOOK)')
     .option('--redis-url <url>', 'share rate limits and quotas with other instances through this Redis, e.g. redis://127.0.0.1:6379 (or $PROXY_REDIS_URL)')
     .option('--otlp-endpoint <url>', 'send traces over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (or $OTEL_EXPORTER_OTLP_ENDPOINT; see docs/traces.md)')
     .option('--drain-seconds <n>', 'on SIGTERM/SIGINT, let open requests and streams finish this long before ending them (default 25, or $PROXY_DRAIN_SECONDS)')
     .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
-    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string; otlpEndpoint?: string }) => {
+    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; alertWebhook?: string; drainSeconds?: string; otlpEndpoint?: string }) => {
       // The server, logger and store load here, not when another command (or --help) runs.
       const [{ startProxy }, { createLogger, flushLogger }, { isLoopback, resolveObservability }, { seedDemo }, { resolveServeSettings }] = await Promise.all([
         import('../server/start.js'),
@@ -60,6 +61,7 @@ export function serveCommand(deps: CliDeps): Command {
         keychain: deps.keychain,
         observability,
         redisUrl: flags.redisUrl,
+        alertWebhook: flags.alertWebhook,
         otlpEndpoint: flags.otlpEndpoint,
         prepare: async (store) => {
           if (flags.demo) demo = await seedDemo(store)

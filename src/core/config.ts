@@ -4,6 +4,7 @@
  * uses them, in memory. Only types here.
  */
 import type { EffectivePolicy, PolicyDocument } from './policy-schema.js'
+import type { PriceBook } from './prices.js'
 import type { ProviderType } from './provider-types.js'
 import type { WindowLimit } from './windows.js'
 
@@ -64,6 +65,24 @@ export interface ProviderConfig {
   settings: Record<string, unknown>
   enabled: boolean
   keys: KeyConfig[]
+  /** money budgets on everything this provider serves (migration 0009) */
+  budgets?: Budgets
+}
+
+/** Money budgets per UTC day and month, in micro-dollars; null: none. */
+export interface Budgets {
+  daily: number | null
+  monthly: number | null
+}
+
+/** A group of clients sharing limits, token quotas and budgets (migration 0009). */
+export interface TeamConfig {
+  id: number
+  name: string
+  limits: readonly WindowLimit[]
+  dailyTokens: number | null
+  monthlyTokens: number | null
+  budgets: Budgets
 }
 
 export interface ClientConfig {
@@ -82,6 +101,10 @@ export interface ClientConfig {
   capture?: boolean
   /** a named policy layered over the route's and the global one */
   policy?: string | null
+  /** the team whose limits, quotas and budgets this client also draws on */
+  team?: TeamConfig | null
+  /** the client's own money budgets */
+  budgets?: Budgets
 }
 
 export interface RouteTarget {
@@ -111,6 +134,14 @@ export interface ConfigSnapshot {
   problems: string[]
   /** circuit overrides from `proxy circuit` and states persisted by a server */
   circuits?: CircuitSnapshot
+  /** stored prices over the built-in table (`proxy prices`); the built-in table alone when absent */
+  prices?: PriceBook
+  /** budgets on all requests together */
+  globalBudgets?: Budgets
+  /** the output tokens a budget reservation assumes for a request that sets no max_tokens (`proxy budgets set --output-cap`) */
+  budgetOutputCap?: number
+  /** teams by name */
+  teams?: ReadonlyMap<string, TeamConfig>
 }
 
 export const GLOBAL_POLICY = 'global'

@@ -54,6 +54,12 @@ export interface Caller {
   passHeaders?: Record<string, string>
   /** only this provider (and key, when named) may serve: a continuation of a response it made */
   pin?: { provider: string; key: string | null }
+  /**
+   * Called before each attempt with the target about to be tried (money budgets reserve against its
+   * provider here); an error skips that provider for the rest of the request, and is the answer when
+   * nothing else serves.
+   */
+  beforeAttempt?: (target: RouteTarget) => Promise<ProxyError | null>
   /** a span per attempt when traces are on (src/telemetry/tracing); absent otherwise */
   trace?: AttemptTracer
 }
@@ -265,6 +271,14 @@ export class Gateway {
         }
         if (!(await this.#sleep(wait, caller.signal))) break
         waited = wait
+      }
+      if (caller.beforeAttempt) {
+        const refused = await caller.beforeAttempt(candidate.target)
+        if (refused) {
+          lastError = refused
+          planner.skipProvider(candidate.target.provider)
+          continue
+        }
       }
       const lease = this.#registry.acquire(candidate.target.provider, candidate.key, policy.circuit, clock.now())
       if (!lease) continue // a circuit filled its half-open probes meanwhile

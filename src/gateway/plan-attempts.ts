@@ -58,6 +58,8 @@ export class AttemptPlanner {
   #waits = 0
   /** made at the first failure: most requests never fail */
   #providerFailures: Map<number, { count: number; retryAfterMs: number | null }> | null = null
+  /** providers this request may not use any more (their budget is spent); made when the first is */
+  #skipped: Set<number> | null = null
   /** the first capability error met (e.g. a provider without embeddings) */
   unsupported: ProxyError | null = null
 
@@ -107,7 +109,7 @@ export class AttemptPlanner {
       }
       const key = keys[this.#key++]!
       const provider = slot.target.provider
-      if (!this.#deps.registry.providerAvailable(provider, cfg, now)) {
+      if (this.#skipped?.has(provider.id) || !this.#deps.registry.providerAvailable(provider, cfg, now)) {
         this.#key = keys.length // the whole provider is out: skip its other keys too
         continue
       }
@@ -116,6 +118,11 @@ export class AttemptPlanner {
       const fallback = slot.tier === 'global' ? 'global' : slot.tier === 'provider' ? 'provider' : key === keys[0] ? null : 'key'
       return { kind: 'attempt', candidate: { route: slot.route, target: slot.target, key, fallback } }
     }
+  }
+
+  /** Leaves a provider out of the rest of this request (a spent budget), without counting it as a failure. */
+  skipProvider(provider: ProviderConfig): void {
+    ;(this.#skipped ??= new Set()).add(provider.id)
   }
 
   /** Books a failure so later attempts on the same provider back off. */
@@ -209,7 +216,7 @@ export class AttemptPlanner {
     const { registry, policy } = this.#deps
     let earliest: number | null = null
     for (const slot of this.#slots) {
-      if (!registry.providerAvailable(slot.target.provider, policy.circuit, now)) continue
+      if (this.#skipped?.has(slot.target.provider.id) || !registry.providerAvailable(slot.target.provider, policy.circuit, now)) continue
       for (const key of slot.keys ?? []) {
         if (!key) continue
         const until = registry.cooldownEnds(key, policy.circuit, now)

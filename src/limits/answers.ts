@@ -83,6 +83,8 @@ function whose(rule: RateRule): string {
   switch (rule.scope) {
     case 'client':
       return `client '${rule.subject}'`
+    case 'team':
+      return `team '${rule.subject}' (all its clients together)`
     case 'ip':
       return `IP ${rule.subject}`
     case 'model':
@@ -125,7 +127,7 @@ export function quotaExhausted(quota: QuotaRule, used: number, cost: number, ret
     type: 'insufficient_quota',
     code: 'insufficient_quota',
     message:
-      `You exceeded your current quota: client '${quota.client}' may use ${quota.limit} tokens per ${unit} (its ${period} quota), ` +
+      `You exceeded your current quota: ${quota.owner ?? `client '${quota.client}'`} may use ${quota.limit} tokens per ${unit} (its ${period} quota), ` +
       `has used ${used}, and this request needs about ${cost} more. The quota refills at ${new Date(quota.endsAt).toISOString()}.`,
     headers: { ...headers, ...retryHeaders(retryAfterMs, false) },
   })

@@ -7,13 +7,16 @@
  * With Redis, an unreachable Redis is handled per the global policy's `redis.on_failure`: 'open' (the
  * default) serves with this instance's in-memory limits, 'closed' answers 503.
  */
-import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
+import type { ClientConfig, ConfigSnapshot, ProviderConfig } from '../core/config.js'
+import type { ProxyError } from '../core/errors.js'
+import { costMicros, priceIn, type Price, type PricedUsage } from '../core/prices.js'
 import { limitsUnavailable, quotaExhausted, rateLimited, rateLimitHeaders } from './answers.js'
+import { budgetExhausted, budgetRemaining, providerBudgets, requestBudgets, SpendBooks, teamQuotas, type BudgetRule } from './budgets.js'
 import { Tokenizer } from './estimate.js'
 import { MemoryBackend } from './memory.js'
 import type { RedisBackend } from './redis.js'
-import type { QuotaBook } from './quotas.js'
-import type { ConsumeOutcome, LimitBackend, LimitMetrics, QuotaCheck, QuotaRule, RateCheck, RateRule, SharedState, WindowLimit } from './types.js'
+import type { Periods, QuotaBook } from './quotas.js'
+import type { ConsumeOutcome, ConsumeRequest, LimitBackend, LimitMetrics, QuotaCheck, QuotaRule, RateCheck, RateRule, SharedState, WindowLimit } from './types.js'
 import { compileRateSpec, dedupeWindows, type RateSpec } from '../core/windows.js'
 
 export interface AdmitInput {
@@ -25,7 +28,21 @@ export interface AdmitInput {
    * Absent for requests that use no tokens (listing models): token limits and quotas then do not apply.
    */
   tokens?: (count: (text: string) => number) => number
+  /** for money budgets: the prompt's tokens and the most the answer may add (null: the request sets no cap) */
+  spend?: SpendInput
 }
+
+export interface SpendInput {
+  /** the highest input and output prices among the providers that may serve (null: none known) */
+  price: Price | null
+  size: (count: (text: string) => number) => { prompt: number; maxOutput: number | null }
+}
+
+/** The output tokens a budget reservation assumes when the request sets no max_tokens (and no cap is configured). */
+export const DEFAULT_OUTPUT_CAP = 4096
+
+/** Told when a request settled against budgets: the amounts spent so far (this instance's view). */
+export type BudgetObserver = (rule: BudgetRule, spent: number) => void
 
 export interface Admission {
   /** x-ratelimit-* headers for the answer (empty when no limit applies) */
@@ -37,12 +54,24 @@ export interface Admission {
    * least the estimate.
    */
   settle(outcome: SettleOutcome): void
+  /**
+   * Reserves the worst-case cost against the budgets of the provider about to be tried (releasing what an
+   * earlier attempt reserved); the error to skip it with when one is exhausted, else null.
+   */
+  reserveProvider(provider: ProviderConfig, upstreamModel: string): Promise<ProxyError | null>
+  /** x-proxy-budget-remaining: USD left in the tightest budget that applies (null: no budget) */
+  budgetRemaining(): string | null
+  /** some provider has a budget: every attempt reserves against its provider's (reserveProvider) */
+  readonly providerBudgets: boolean
 }
 
 export interface SettleOutcome {
-  usage: { total_tokens: number } | null
+  usage: ({ total_tokens: number } & Partial<PricedUsage>) | null
   served: boolean
   estimated?: boolean
+  /** who served: the actual cost is priced for this provider and upstream model */
+  provider?: string | null
+  upstreamModel?: string | null
 }
 
 /** What the limiter logs; a pino logger fits. */
@@ -54,6 +83,10 @@ export interface LimiterLogger {
 export interface LimiterOptions {
   config: () => ConfigSnapshot
   quotas: QuotaBook
+  /** spend and team-token totals per period; in memory only when absent */
+  spend?: SpendBooks
+  /** told after a request settled against budgets (alerts, the budget gauge) */
+  onBudget?: BudgetObserver
   /** the shared backend; the in-memory one when absent */
   backend?: LimitBackend
   logger?: LimiterLogger
@@ -75,6 +108,8 @@ interface CompiledPolicy {
   models: Map<string, RateRule[]>
   onFailure: 'open' | 'closed'
   tokens: boolean
+  /** some provider has a budget */
+  providerBudgets: boolean
 }
 
 const kindLetter = (kind: WindowLimit['kind']) => (kind === 'requests' ? 'r' : 't')
@@ -82,6 +117,8 @@ const kindLetter = (kind: WindowLimit['kind']) => (kind === 'requests' ? 'r' : '
 export class Limiter {
   readonly #config: () => ConfigSnapshot
   readonly #quotas: QuotaBook
+  readonly #spend: SpendBooks
+  readonly #onBudget: BudgetObserver | undefined
   readonly #backend: LimitBackend
   /** serves while the shared backend is unreachable (fail-open); the backend itself when that is memory */
   readonly #local: MemoryBackend
@@ -91,12 +128,15 @@ export class Limiter {
   readonly #tokenizer = new Tokenizer()
   readonly #compiled = new WeakMap<ConfigSnapshot, CompiledPolicy>()
   readonly #clientRules = new WeakMap<ClientConfig, RateRule[]>()
+  readonly #teamRules = new WeakMap<object, RateRule[]>()
   #downReason: string | null = null
   #shared: SharedState | null = null
 
   constructor(opts: LimiterOptions) {
     this.#config = opts.config
     this.#quotas = opts.quotas
+    this.#spend = opts.spend ?? new SpendBooks({ store: null, clock: opts.clock })
+    this.#onBudget = opts.onBudget
     this.#clock = opts.clock ?? Date.now
     this.#local = opts.backend instanceof MemoryBackend ? opts.backend : new MemoryBackend({ clock: this.#clock })
     this.#backend = opts.backend ?? this.#local
@@ -182,6 +222,8 @@ export class Limiter {
     const rules: RateRule[] = []
     const usesTokens = input.tokens !== undefined
     for (const r of this.#rulesFor(client)) if (usesTokens || r.kind === 'requests') rules.push(r)
+    const team = client.team ?? null
+    if (team) for (const r of this.#rulesForTeam(team)) if (usesTokens || r.kind === 'requests') rules.push(r)
     for (const r of policy.global) if (usesTokens || r.kind === 'requests') rules.push(r)
     if (input.ip !== null) {
       for (const w of policy.ip) {
@@ -196,9 +238,21 @@ export class Limiter {
     if (usesTokens) {
       if (client.dailyTokens) quotas.push(this.#quota(client, 'day', periods.day, periods.dayEndsAt, client.dailyTokens))
       if (client.monthlyTokens) quotas.push(this.#quota(client, 'month', periods.month, periods.monthEndsAt, client.monthlyTokens))
+      if (team) quotas.push(...teamQuotas(this.#spend, periods, team))
     }
+    const budgets = usesTokens ? requestBudgets(this.#spend, periods, snapshot, client) : NONE
+    let size: { prompt: number; maxOutput: number } | null = null
+    let reserve = 0
+    if ((budgets.length > 0 || policy.providerBudgets) && input.spend) {
+      if (!this.#tokenizer.ready) void this.#tokenizer.load()
+      const s = input.spend.size(this.#tokenizer.counter())
+      size = { prompt: s.prompt, maxOutput: s.maxOutput ?? snapshot.budgetOutputCap ?? DEFAULT_OUTPUT_CAP }
+      // at least a micro-dollar, so that a spent budget refuses even a request it cannot price
+      reserve = Math.max(1, costMicros(input.spend.price, { prompt_tokens: size.prompt, completion_tokens: size.maxOutput }))
+    } else if (budgets.length > 0) reserve = 1
+    const base = { periods, team, size, budgets, providerBudgets: policy.providerBudgets }
 
-    if (rules.length === 0 && quotas.length === 0) return new Granted(this, null, NO_HEADERS, NONE, NONE, 0, 0, client.id, periods.day, periods.month)
+    if (rules.length === 0 && quotas.length === 0 && budgets.length === 0) return new Granted(this, null, NO_HEADERS, NONE, NONE, 0, 0, client.id, base, 0)
 
     let estimate = 0
     const needsTokens = quotas.length > 0 || rules.some((r) => r.kind === 'tokens')
@@ -208,22 +262,20 @@ export class Limiter {
     }
     const rates: RateCheck[] = rules.map((r) => ({ key: r.key, limit: r.limit, windowMs: r.windowMs, cost: r.kind === 'requests' ? 1 : estimate }))
     const quotaChecks: QuotaCheck[] = quotas.map((q) => ({ key: q.key, limit: q.limit, cost: estimate, seed: q.seed, endsAt: q.endsAt }))
+    for (const b of budgets) quotaChecks.push({ key: b.key, limit: b.limit, cost: reserve, seed: b.seed, endsAt: b.endsAt })
     const request = { rates, quotas: quotaChecks }
 
-    let backend = this.#backend
-    let outcome: ConsumeOutcome
-    if (backend !== this.#local && !backend.available()) backend = this.#fallback(policy)
-    try {
-      outcome = await backend.consume(request)
-    } catch {
-      // The shared backend failed mid-request (timeout, lost connection): decide as if it were down.
-      backend = this.#fallback(policy)
-      outcome = await backend.consume(request)
-    }
+    const { backend, outcome } = await this.#consume(policy, request)
 
     const now = outcome.now
-    const headers = rateLimitHeaders(rules, outcome.rates, quotas, outcome.quotas, now)
+    const tokenUsed = budgets.length > 0 ? outcome.quotas.slice(0, quotas.length) : outcome.quotas
+    const headers: Record<string, string> = rateLimitHeaders(rules, outcome.rates, quotas, tokenUsed, now)
     const blocked = outcome.blocked
+    if (blocked && blocked.type === 'quota' && blocked.index >= quotas.length) {
+      const i = blocked.index - quotas.length
+      this.#metrics?.rateLimited('budget')
+      throw budgetExhausted(budgets[i]!, outcome.quotas[blocked.index]!, reserve, blocked.retryAfterMs, headers)
+    }
     if (blocked) {
       if (blocked.type === 'quota') {
         const q = quotas[blocked.index]!
@@ -236,24 +288,97 @@ export class Limiter {
     }
 
     const tokenRates = rules.filter((r) => r.kind === 'tokens').map((r) => ({ key: r.key, windowMs: r.windowMs }))
-    return new Granted(this, backend, headers, tokenRates, quotas.map((q) => q.key), estimate, now, client.id, periods.day, periods.month)
+    const granted = new Granted(this, backend, headers, tokenRates, quotas.map((q) => q.key), estimate, now, client.id, base, reserve)
+    if (budgets.length > 0) granted.budgetUsed = outcome.quotas.slice(quotas.length)
+    return granted
+  }
+
+  /** @internal used by Granted: a provider's budgets, for the attempt about to call it */
+  async reserveFor(granted: Granted, provider: ProviderConfig, upstreamModel: string): Promise<ProxyError | null> {
+    granted.releaseHold()
+    if (!provider.budgets || !granted.base.size) return null
+    const rules = providerBudgets(this.#spend, granted.base.periods, provider)
+    if (rules.length === 0) return null
+    const snapshot = this.#config()
+    const { prompt, maxOutput } = granted.base.size
+    const reserve = Math.max(1, costMicros(priceIn(snapshot, provider.name, upstreamModel)?.price ?? null, { prompt_tokens: prompt, completion_tokens: maxOutput }))
+    const { backend, outcome } = await this.#consume(this.#compile(snapshot), { rates: [], quotas: rules.map((b) => ({ key: b.key, limit: b.limit, cost: reserve, seed: b.seed, endsAt: b.endsAt })) })
+    const blocked = outcome.blocked
+    if (blocked) {
+      this.#metrics?.rateLimited('budget')
+      return budgetExhausted(rules[blocked.index]!, outcome.quotas[blocked.index]!, reserve, blocked.retryAfterMs, { ...granted.headers })
+    }
+    granted.hold = { backend, rules, reserve, at: outcome.now, used: outcome.quotas, provider: provider.name }
+    return null
   }
 
   /** @internal used by Granted */
-  settleWith(backend: LimitBackend | null, granted: Granted, actual: number): void {
+  settleWith(backend: LimitBackend | null, granted: Granted, actual: number, outcome: SettleOutcome): void {
     const delta = actual - granted.estimate
-    if (backend && delta !== 0 && (granted.tokenRates.length > 0 || granted.quotaKeys.length > 0)) {
-      backend.settle({
-        at: granted.at,
-        rates: granted.tokenRates.map((r) => ({ key: r.key, windowMs: r.windowMs, delta })),
-        quotas: granted.quotaKeys.map((key) => ({ key, delta })),
-      })
+    const { base } = granted
+    const served = outcome.served && outcome.provider ? outcome.provider : null
+    const hold = granted.hold
+    let cost = 0
+    if (outcome.usage && served) {
+      const u = outcome.usage
+      cost = costMicros(priceIn(this.#config(), served, outcome.upstreamModel ?? null)?.price ?? null, { prompt_tokens: u.prompt_tokens ?? 0, completion_tokens: u.completion_tokens ?? 0, cached_tokens: u.cached_tokens, cache_write_tokens: u.cache_write_tokens })
+    } else if (outcome.served) {
+      // served without a usage report: the reservation stands
+      cost = granted.reserve
     }
-    if (actual > 0) this.#quotas.record(granted.clientId, granted.day, granted.month, actual)
+    const quotaOps: Array<{ key: string; delta: number }> = []
+    if (delta !== 0) for (const key of granted.quotaKeys) quotaOps.push({ key, delta })
+    const costDelta = cost - granted.reserve
+    if (costDelta !== 0) for (const b of base.budgets) quotaOps.push({ key: b.key, delta: costDelta })
+    if (backend && ((delta !== 0 && granted.tokenRates.length > 0) || quotaOps.length > 0)) {
+      backend.settle({ at: granted.at, rates: delta === 0 ? [] : granted.tokenRates.map((r) => ({ key: r.key, windowMs: r.windowMs, delta })), quotas: quotaOps })
+    }
+    if (hold) {
+      // the provider that served keeps its reservation, settled with the cost; any other (none) is refunded
+      const held = hold.provider === served ? cost : 0
+      if (held !== hold.reserve) hold.backend.settle({ at: hold.at, rates: [], quotas: hold.rules.map((b) => ({ key: b.key, delta: held - hold.reserve })) })
+    }
+    const { day, month } = base.periods
+    if (actual > 0) {
+      this.#quotas.record(granted.clientId, day, month, actual)
+      if (base.team) this.#spend.book('tokens:team').record(base.team.id, day, month, actual)
+    }
+    if (cost > 0) {
+      this.#spend.book('spend:global').record(0, day, month, cost)
+      this.#spend.book('spend:client').record(granted.clientId, day, month, cost)
+      if (base.team) this.#spend.book('spend:team').record(base.team.id, day, month, cost)
+      if (served) {
+        const provider = this.#config().providers.get(served)
+        if (provider) this.#spend.book('spend:provider').record(provider.id, day, month, cost)
+      }
+      if (this.#onBudget) {
+        for (const b of base.budgets) this.#onBudget(b, this.#spend.book(`spend:${b.level}`).used(b.subjectId, b.period, b.periodKey))
+        if (hold && hold.provider === served) for (const b of hold.rules) this.#onBudget(b, this.#spend.book('spend:provider').used(b.subjectId, b.period, b.periodKey))
+      }
+    }
+  }
+
+  /** @internal used by Granted: a provider reservation that no attempt used is refunded */
+  refund(hold: ProviderHold): void {
+    hold.backend.settle({ at: hold.at, rates: [], quotas: hold.rules.map((b) => ({ key: b.key, delta: -hold.reserve })) })
+  }
+
+  /** The backend's decision, from this instance's memory when the shared backend is down (failing open) or failed. */
+  async #consume(policy: CompiledPolicy, request: ConsumeRequest): Promise<{ backend: LimitBackend; outcome: ConsumeOutcome }> {
+    let backend = this.#backend
+    if (backend !== this.#local && !backend.available()) backend = this.#fallback(policy)
+    try {
+      return { backend, outcome: await backend.consume(request) }
+    } catch {
+      // The shared backend failed mid-request (timeout, lost connection): decide as if it were down.
+      backend = this.#fallback(policy)
+      return { backend, outcome: await backend.consume(request) }
+    }
   }
 
   async close(): Promise<void> {
     await this.#quotas.close()
+    await this.#spend.close()
     await this.#backend.close()
     if (this.#local !== this.#backend) await this.#local.close()
   }
@@ -288,6 +413,15 @@ export class Limiter {
     return rules
   }
 
+  #rulesForTeam(team: NonNullable<ClientConfig['team']>): RateRule[] {
+    let rules = this.#teamRules.get(team)
+    if (!rules) {
+      rules = dedupeWindows(team.limits).map((w) => ({ ...w, scope: 'team' as const, subject: team.name, key: `T:${team.id}:${kindLetter(w.kind)}:${w.windowMs}` }))
+      this.#teamRules.set(team, rules)
+    }
+    return rules
+  }
+
   #compile(snapshot: ConfigSnapshot): CompiledPolicy {
     let compiled = this.#compiled.get(snapshot)
     if (compiled) return compiled
@@ -300,8 +434,11 @@ export class Limiter {
       if (rules.length > 0) models.set(model, rules)
     }
     let tokens = global.some((r) => r.kind === 'tokens') || ip.some((w) => w.kind === 'tokens') || [...models.values()].some((rs) => rs.some((r) => r.kind === 'tokens'))
-    for (const c of snapshot.clientsByHash.values()) if (c.dailyTokens || c.monthlyTokens || c.limits.some((w) => w.kind === 'tokens')) tokens = true
-    compiled = { global, ip, models, onFailure: snapshot.globalPolicy.redis.on_failure, tokens }
+    for (const c of snapshot.clientsByHash.values()) if (c.dailyTokens || c.monthlyTokens || c.limits.some((w) => w.kind === 'tokens') || c.budgets) tokens = true
+    for (const t of snapshot.teams?.values() ?? []) if (t.dailyTokens || t.monthlyTokens || t.limits.some((w) => w.kind === 'tokens') || t.budgets.daily || t.budgets.monthly) tokens = true
+    const providerBudgets = [...snapshot.providers.values()].some((p) => p.budgets)
+    if (providerBudgets || snapshot.globalBudgets) tokens = true
+    compiled = { global, ip, models, onFailure: snapshot.globalPolicy.redis.on_failure, tokens, providerBudgets }
     this.#compiled.set(snapshot, compiled)
     // A reload that brings the first token limit loads the tokenizer in the background.
     if (tokens && !this.#tokenizer.ready) void this.#tokenizer.load()
@@ -314,8 +451,29 @@ const isSharedState = (b: LimitBackend): b is LimitBackend & SharedState => type
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 const NONE: readonly never[] = Object.freeze([])
 
+interface GrantBase {
+  periods: Periods
+  team: ClientConfig['team'] | null
+  /** the request's prompt tokens and output cap, when budgets apply */
+  size: { prompt: number; maxOutput: number } | null
+  budgets: readonly BudgetRule[]
+  providerBudgets: boolean
+}
+
+/** A provider's budgets reserved for the attempt that calls it. */
+interface ProviderHold {
+  backend: LimitBackend
+  rules: BudgetRule[]
+  reserve: number
+  at: number
+  used: number[]
+  provider: string
+}
+
 class Granted implements Admission {
   #settled = false
+  budgetUsed: number[] | null = null
+  hold: ProviderHold | null = null
 
   constructor(
     readonly limiter: Limiter,
@@ -326,8 +484,9 @@ class Granted implements Admission {
     readonly estimate: number,
     readonly at: number,
     readonly clientId: number,
-    readonly day: string,
-    readonly month: string,
+    readonly base: GrantBase,
+    /** micro-dollars reserved against the request's budgets */
+    readonly reserve: number,
   ) {}
 
   settle(outcome: SettleOutcome): void {
@@ -335,7 +494,28 @@ class Granted implements Admission {
     this.#settled = true
     const usage = outcome.usage
     const actual = usage ? (outcome.estimated ? Math.max(usage.total_tokens, this.estimate) : usage.total_tokens) : outcome.served ? this.estimate : 0
-    this.limiter.settleWith(this.backend, this, actual)
+    this.limiter.settleWith(this.backend, this, actual, outcome)
+  }
+
+  reserveProvider(provider: ProviderConfig, upstreamModel: string): Promise<ProxyError | null> {
+    if (this.#settled) return Promise.resolve(null)
+    return this.limiter.reserveFor(this, provider, upstreamModel)
+  }
+
+  releaseHold(): void {
+    if (!this.hold) return
+    this.limiter.refund(this.hold)
+    this.hold = null
+  }
+
+  get providerBudgets(): boolean {
+    return this.base.size !== null && this.base.providerBudgets
+  }
+
+  budgetRemaining(): string | null {
+    const rules = [...this.base.budgets, ...(this.hold?.rules ?? [])]
+    if (rules.length === 0) return null
+    return budgetRemaining(rules, [...(this.budgetUsed ?? []), ...(this.hold?.used ?? [])])
   }
 }
 

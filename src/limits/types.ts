@@ -10,7 +10,7 @@
 import type { WindowLimit } from '../core/windows.js'
 
 export type { LimitKind, WindowLimit } from '../core/windows.js'
-export type LimitScope = 'global' | 'client' | 'ip' | 'model'
+export type LimitScope = 'global' | 'client' | 'team' | 'ip' | 'model'
 
 /** A window limit bound to a counter: the unit a backend checks. */
 export interface RateRule extends WindowLimit {
@@ -30,6 +30,8 @@ export interface QuotaRule {
   periodKey: string
   clientId: number
   client: string
+  /** who the quota belongs to, for messages, when not the client itself ("team 'x'") */
+  owner?: string
   key: string
   limit: number
   /** epoch ms when the period ends (and the quota refills) */

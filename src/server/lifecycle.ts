@@ -13,7 +13,7 @@ import { rawJsonOf } from '../core/raw-json.js'
 import { LightAbort } from '../core/signal-like.js'
 import type { Caller, Served } from '../gateway/gateway.js'
 import { roughCount, type CountFn } from '../limits/estimate.js'
-import type { Admission, Limiter } from '../limits/limiter.js'
+import type { Admission, Limiter, SpendInput } from '../limits/limiter.js'
 import type { ClientConfig, ConfigSnapshot } from '../core/config.js'
 import type { RequestRecord, Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
@@ -26,6 +26,7 @@ import type { ResponseCache } from './cache/response-cache.js'
 import { noteCacheResult, writeCachedAnswer } from './cache/replay.js'
 import { writeSse } from './sse.js'
 import { serverShuttingDown } from './shutdown.js'
+import { spendInput } from './spend.js'
 
 export type RecordUsage = NonNullable<RequestRecord['usage']>
 
@@ -52,6 +53,8 @@ export interface Endpoint<Req = any, Ans extends object = object, Ev extends obj
   tokens(req: Req, count: CountFn): number
   /** the prompt part of it, for a stream that ends without usage; 0 when absent */
   prompt?(req: Req, count: CountFn): number
+  /** the most output tokens the request allows (max_tokens, times n), null when it sets none; absent: it costs no money */
+  maxOutput?(req: Req): number | null
   call(req: Req, caller: Caller): Promise<Served<Ans>>
   callStream?(req: Req, caller: Caller): Promise<Served<AsyncIterable<Ev>>>
   usage(answer: Ans): RecordUsage | null
@@ -119,14 +122,18 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
   try {
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key']) ?? one(h['x-api-key'])), deps.config())
     state.record.client = client.name
+    if (client.team) state.record.team = client.team.name
     const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes, deps.maxJsonDepth)
     deps.telemetry.captureRequest?.(state.record, client, body)
     const request = endpoint.parse(body)
     const model = endpoint.model(request)
     state.record.model = model
-    const limitHeaders = await admit(deps, state, client, model, (count) => endpoint.tokens(request, count))
+    const spend = deps.limits && endpoint.maxOutput ? spendInput(deps.config(), endpoint, request, model) : undefined
+    const limitHeaders = await admit(deps, state, client, model, (count) => endpoint.tokens(request, count), spend)
     if (limitHeaders) Object.assign(out, limitHeaders)
     const caller: Caller = { client, requestId: state.record.requestId, signal: link, attempts: state.record.attempts }
+    const admission = state.admission
+    if (admission?.providerBudgets) caller.beforeAttempt = (target) => admission.reserveProvider(target.provider, target.upstreamModel)
     const pass = endpoint.passHeaders?.(h)
     if (pass) caller.passHeaders = pass
     if (state.trace) caller.trace = state.trace
@@ -238,6 +245,8 @@ function describe(out: OutHeaders, state: RequestState, served: Served<unknown>)
   // what kind of fallback served: 'key' (another key of the first provider), 'provider' (a later target), 'global' (the global route)
   if (served.fallback) out['x-proxy-fallback'] = served.fallback
   if (served.droppedParams?.length) out['x-proxy-dropped-params'] = [...new Set(served.droppedParams)].join(',')
+  const budgetLeft = state.admission?.budgetRemaining()
+  if (budgetLeft) out['x-proxy-budget-remaining'] = budgetLeft
 }
 
 /** An error answer in the API's shape; errors after the limit check still carry the x-ratelimit-* headers. */
@@ -268,11 +277,11 @@ function writeError(shape: Shape, state: RequestState, res: ServerResponse, erro
  * Checks the request against every limit and quota that applies (throws a 429 or 503 when refused) and
  * returns the x-ratelimit-* headers for the answer; the admission is settled with the actual usage in finish().
  */
-export async function admit(deps: Pick<LifecycleDeps, 'limits'>, state: RequestState, client: ClientConfig, model: string | null, tokens?: (count: CountFn) => number): Promise<Record<string, string> | undefined> {
+export async function admit(deps: Pick<LifecycleDeps, 'limits'>, state: RequestState, client: ClientConfig, model: string | null, tokens?: (count: CountFn) => number, spend?: SpendInput): Promise<Record<string, string> | undefined> {
   if (!deps.limits) return undefined
   let admission: Admission
   try {
-    admission = await deps.limits.admit({ client, ip: state.record.ip, model, tokens })
+    admission = await deps.limits.admit({ client, ip: state.record.ip, model, tokens, spend })
   } catch (err) {
     state.trace?.event('proxy.limits.refused')
     throw err
@@ -288,16 +297,25 @@ export function finish(deps: { telemetry: Telemetry }, state: RequestState, stat
   state.reported = true
   state.record.status = status
   state.record.ms = Math.round((performance.now() - state.started) * 100) / 100
-  state.admission?.settle({ usage: state.record.usage, served: state.record.provider !== null, estimated: state.record.usageEstimated })
+  state.admission?.settle({ usage: state.record.usage, served: state.record.provider !== null, estimated: state.record.usageEstimated, provider: state.record.provider, upstreamModel: state.record.upstreamModel })
   state.trace?.end(state.record)
   deps.telemetry.requestDone(state.record)
 }
 
-/** An upstream's usage as the request record keeps it (total filled in when absent). */
-export function normalizeUsage(u: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number }): RecordUsage {
+/**
+ * An upstream's usage as the request record keeps it (total filled in when absent); the cached and
+ * cache-write parts of the prompt are kept, as they are priced apart (src/core/prices.ts).
+ */
+export function normalizeUsage(u: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number; prompt_tokens_details?: { cached_tokens?: number; cache_creation_tokens?: unknown } | null }): RecordUsage {
   const prompt = u.prompt_tokens ?? 0
   const completion = u.completion_tokens ?? 0
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: u.total_tokens ?? prompt + completion }
+  const record: RecordUsage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: u.total_tokens ?? prompt + completion }
+  const details = u.prompt_tokens_details
+  if (details) {
+    if (typeof details.cached_tokens === 'number' && details.cached_tokens > 0) record.cached_tokens = details.cached_tokens
+    if (typeof details.cache_creation_tokens === 'number' && details.cache_creation_tokens > 0) record.cache_write_tokens = details.cache_creation_tokens
+  }
+  return record
 }
 
 /** The same for a usage that may be absent. */

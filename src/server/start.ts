@@ -11,6 +11,9 @@ import { Gateway } from '../gateway/gateway.js'
 import { resilienceEvents } from '../gateway/log-events.js'
 import { createLimiter, type Limiter } from '../limits/limiter.js'
 import { QuotaBook } from '../limits/quotas.js'
+import { SpendBooks } from '../limits/budgets.js'
+import { loadPeriodTotals, periodTotalStatements } from '../store/repos/period-totals.js'
+import { BudgetAlerts } from '../telemetry/budget-alerts.js'
 import { loadQuotaUsage, quotaUsageStatements } from '../store/repos/quotas.js'
 import { createHealthWriter } from '../store/repos/key-health.js'
 import { createConfigSource, type ConfigSource } from '../store/config-source.js'
@@ -59,6 +62,8 @@ export interface StartOptions {
   registry?: Registry
   /** Redis for limits shared between instances (`--redis-url`); PROXY_REDIS_URL when absent, in-memory limits without either */
   redisUrl?: string | null
+  /** where budget alerts (80% and 100%) are POSTed (`--alert-webhook`); PROXY_ALERT_WEBHOOK when absent */
+  alertWebhook?: string | null
   /** header, body and keep-alive timeouts and the connection cap; unset ones take the defaults of connections.ts */
   connections?: Partial<ConnectionLimits>
   /** the response cache's clock (tests: TTLs without waiting) */
@@ -150,7 +155,15 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     onError: (err) => logger.error({ event: 'limits', err: err instanceof Error ? err.message : String(err) }, 'could not persist quota usage; retrying'),
   })
   await quotaBook.load()
-  const limits = await createLimiter({ config: () => config.current(), quotas: quotaBook, logger, metrics, redisUrl: opts.redisUrl ?? env.PROXY_REDIS_URL, redisPrefix: env.PROXY_REDIS_PREFIX, redisTimeoutMs: Number(env.PROXY_REDIS_TIMEOUT_MS) || undefined })
+  // Money spent and team tokens per period, written behind the same way (src/limits/budgets.ts).
+  const spendBooks = new SpendBooks({
+    store: (scope) => ({ add: (rows) => audit.apply(periodTotalStatements(store.db, scope, rows.map((r) => ({ subjectId: r.clientId, period: r.period, periodKey: r.periodKey, amount: r.tokens })))), load: async (day, month) => (await loadPeriodTotals(store.db, scope, day, month)).map((r) => ({ clientId: r.subjectId, period: r.period, periodKey: r.periodKey, tokens: r.amount })) }),
+    onError: (err) => logger.error({ event: 'budgets', err: err instanceof Error ? err.message : String(err) }, 'could not persist spend; retrying'),
+  })
+  await spendBooks.load()
+  // a crossing is claimed in the limits' shared state, so instances sharing a Redis report it once
+  const budgetAlerts = new BudgetAlerts({ logger, metrics: metrics.budgets, webhook: opts.alertWebhook ?? env.PROXY_ALERT_WEBHOOK ?? null, claim: async (id, ttlMs) => (await limits.shared.incr(`budget-alert:${id}`, ttlMs)) === 1 })
+  const limits = await createLimiter({ config: () => config.current(), quotas: quotaBook, spend: spendBooks, onBudget: (rule, spent) => budgetAlerts.observe(rule, spent), logger, metrics, redisUrl: opts.redisUrl ?? env.PROXY_REDIS_URL, redisPrefix: env.PROXY_REDIS_PREFIX, redisTimeoutMs: Number(env.PROXY_REDIS_TIMEOUT_MS) || undefined })
   await limits.warmUp()
 
   // One pool per upstream origin, kept alive between requests.

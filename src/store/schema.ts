@@ -70,6 +70,8 @@ export interface ClientTable {
   capture: Generated<number>
   /** a named policy layered over the route's and the global one (migration 0003) */
   policy: string | null
+  /** the team whose limits, quotas and budgets this client also draws on (migration 0010) */
+  team_id: Generated<number | null>
 }
 
 export interface RouteTable {
@@ -200,6 +202,56 @@ export interface StoredResponseTable {
   expires_at: string
 }
 
+/** USD per 1M tokens for a model, for one provider or ('') every provider (migration 0010) */
+export interface PriceTable {
+  model: string
+  provider: Generated<string>
+  input: number
+  output: number
+  cached_input: number | null
+  cache_write: number | null
+  updated_at: string
+}
+
+/** A group of clients sharing limits, quotas and budgets (migration 0010) */
+export interface TeamTable {
+  id: Generated<number>
+  name: string
+  rpm: number | null
+  tpm: number | null
+  limits: string | null
+  daily_tokens: number | null
+  monthly_tokens: number | null
+  created_at: CreatedAt
+}
+
+export type BudgetLevel = 'global' | 'client' | 'team' | 'provider'
+
+/** A money budget in micro-dollars per UTC day or month (migration 0010) */
+export interface BudgetTable {
+  level: BudgetLevel
+  subject_id: number
+  period: QuotaPeriod
+  limit_micro: number
+  updated_at: string
+}
+
+/** Spend (micro-dollars) and team tokens per UTC period, written behind by the server (migration 0010) */
+export interface PeriodTotalTable {
+  scope: string
+  subject_id: number
+  period: QuotaPeriod
+  period_key: string
+  amount: number
+  updated_at: string
+}
+
+/** The configuration change counter a running server polls (migration 0005) */
+export interface ConfigVersionTable {
+  id: number
+  version: number
+}
+
 export interface Database {
   meta: MetaTable
   providers: ProviderTable
@@ -214,6 +266,11 @@ export interface Database {
   usage: UsageTable
   quota_usage: QuotaUsageTable
   responses: StoredResponseTable
+  prices: PriceTable
+  teams: TeamTable
+  budgets: BudgetTable
+  period_totals: PeriodTotalTable
+  config_version: ConfigVersionTable
 }
 
 export type ProviderRow = Selectable<ProviderTable>

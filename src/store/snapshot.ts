@@ -2,7 +2,9 @@
  * The config snapshot: everything the hot path needs, decrypted and indexed, held in memory. The server
  * never reads SQLite per request; it swaps in a new snapshot when the store changes.
  */
-import { GLOBAL_POLICY, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig } from '../core/config.js'
+import { GLOBAL_POLICY, type Budgets, type ClientConfig, type ConfigSnapshot, type ProviderConfig, type RouteConfig, type TeamConfig } from '../core/config.js'
+import { PriceBook } from '../core/prices.js'
+import { storedPrice } from './repos/prices.js'
 import { withPolicyDefaults, type PolicyDocument } from '../core/policy-schema.js'
 import { clientWindows } from '../core/windows.js'
 import type { Store } from './db.js'
@@ -30,14 +32,32 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
   const { db } = store
   // One read transaction, so the CLI cannot change the store between the queries of one snapshot.
   return db.transaction().setAccessMode('read only').execute(async (tx) => {
-    const [providerRows, keyRows, clientRows, routeRows, targetRows, policyRows] = await Promise.all([
+    const [providerRows, keyRows, clientRows, routeRows, targetRows, policyRows, priceRows, teamRows, budgetRows, outputCapRow] = await Promise.all([
       tx.selectFrom('providers').selectAll().execute(),
       tx.selectFrom('provider_keys').selectAll().where('state', '!=', 'retired').orderBy('priority').orderBy('id').execute(),
       tx.selectFrom('clients').selectAll().execute(),
       tx.selectFrom('routes').selectAll().execute(),
       tx.selectFrom('route_targets').selectAll().orderBy('route_id').orderBy('position').execute(),
       tx.selectFrom('policies').selectAll().execute(),
+      tx.selectFrom('prices').selectAll().execute(),
+      tx.selectFrom('teams').selectAll().execute(),
+      tx.selectFrom('budgets').selectAll().execute(),
+      tx.selectFrom('meta').select('value').where('key', '=', 'budget_output_cap').executeTakeFirst(),
     ])
+    // budgets by level and subject id ('client:3'), in micro-dollars
+    const budgets = new Map<string, Budgets>()
+    for (const b of budgetRows) {
+      const key = `${b.level}:${b.subject_id}`
+      const entry = budgets.get(key) ?? { daily: null, monthly: null }
+      if (b.period === 'day') entry.daily = Number(b.limit_micro)
+      else entry.monthly = Number(b.limit_micro)
+      budgets.set(key, entry)
+    }
+    const budgetsOf = (level: string, id: number): Budgets | undefined => budgets.get(`${level}:${id}`)
+    const teamsById = new Map<number, TeamConfig>()
+    for (const t of teamRows) {
+      teamsById.set(t.id, { id: t.id, name: t.name, limits: clientWindows(t.rpm, t.tpm, t.limits), dailyTokens: t.daily_tokens, monthlyTokens: t.monthly_tokens, budgets: budgetsOf('team', t.id) ?? NO_BUDGETS })
+    }
     const problems: string[] = []
     let undecryptable = 0
     const providersById = new Map<number, ProviderConfig>()
@@ -52,6 +72,8 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
         enabled: p.enabled === 1,
         keys: [],
       }
+      const providerBudgets = budgetsOf('provider', p.id)
+      if (providerBudgets) config.budgets = providerBudgets
       providersById.set(p.id, config)
       providers.set(p.name, config)
     }
@@ -75,7 +97,7 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
     }
     const clientsByHash = new Map<string, ClientConfig>()
     for (const c of clientRows) {
-      clientsByHash.set(c.key_hash, {
+      const client: ClientConfig = {
         id: c.id,
         name: c.name,
         role: c.role,
@@ -87,7 +109,11 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
         monthlyTokens: c.monthly_tokens,
         capture: c.capture === 1,
         policy: c.policy,
-      })
+        team: c.team_id === null ? null : (teamsById.get(c.team_id) ?? null),
+      }
+      const clientBudgets = budgetsOf('client', c.id)
+      if (clientBudgets) client.budgets = clientBudgets
+      clientsByHash.set(c.key_hash, client)
     }
     const routes = new Map<string, RouteConfig>()
     for (const r of routeRows) {
@@ -110,7 +136,15 @@ async function readSnapshot(store: Store, previous: ConfigSnapshot | undefined):
       globalPolicy: withPolicyDefaults(policies.get(GLOBAL_POLICY)),
       problems,
       circuits: await loadCircuitSnapshot(tx),
+      prices: new PriceBook(priceRows.map(storedPrice)),
+      teams: new Map([...teamsById.values()].map((t) => [t.name, t])),
     }
+    const globalBudgets = budgetsOf('global', 0)
+    if (globalBudgets) snapshot.globalBudgets = globalBudgets
+    if (outputCapRow && Number(outputCapRow.value) > 0) snapshot.budgetOutputCap = Number(outputCapRow.value)
     return { snapshot, undecryptable }
   })
 }
+
+const NO_BUDGETS: Budgets = Object.freeze({ daily: null, monthly: null }) as Budgets
+

@@ -13,7 +13,7 @@ import { clip } from '../core/clip.js'
 import type { Store } from '../store/db.js'
 import type { WriteStatement } from '../store/audit-batch.js'
 import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
-import { costUsd, priceFor } from '../store/prices.js'
+import { costUsd, priceIn } from '../core/prices.js'
 import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
 import type { UsageDelta } from '../store/repos/usage.js'
 import type { ConfigSnapshot } from '../core/config.js'
@@ -269,7 +269,7 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
 /** What the request cost in USD at the serving provider's prices; null when nothing was served or counted. */
 export function requestCost(r: Pick<RequestRecord, 'usage' | 'provider' | 'upstreamModel'>, snapshot: ConfigSnapshot): number | null {
   const usage = r.usage
-  return usage && r.provider ? costUsd(priceFor(r.upstreamModel, snapshot.providers.get(r.provider)?.settings), usage.prompt_tokens, usage.completion_tokens) : null
+  return usage && r.provider ? costUsd(priceIn(snapshot, r.provider, r.upstreamModel)?.price ?? null, usage) : null
 }
 
 /**

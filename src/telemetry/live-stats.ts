@@ -136,6 +136,8 @@ export interface RecentRequest {
   /** when it ended (epoch ms) */
   at: number
   client: string | null
+  /** the client's team (null: none) */
+  team: string | null
   model: string | null
   provider: string | null
   key: string | null
@@ -231,7 +233,7 @@ export class LiveStats {
     this.startedAt = this.#now()
     this.#ring = new SecondRing(Math.min(3600, Math.max(60, Math.floor(opts.historyS ?? 300))), true)
     const n = Math.max(1, opts.recent ?? 50)
-    this.#recent = Array.from({ length: n }, () => ({ id: '', at: 0, client: null, model: null, provider: null, key: null, status: 0, ms: 0, tokens: null, stream: false, error: null }))
+    this.#recent = Array.from({ length: n }, () => ({ id: '', at: 0, client: null, team: null, model: null, provider: null, key: null, status: 0, ms: 0, tokens: null, stream: false, error: null }))
   }
 
   get activeStreams(): number {
@@ -299,6 +301,7 @@ export class LiveStats {
     e.id = r.requestId
     e.at = at
     e.client = r.client
+    e.team = r.team ?? null
     e.model = r.model === null ? null : clip(r.model)
     e.provider = r.provider
     e.key = r.key

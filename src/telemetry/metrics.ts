@@ -54,6 +54,12 @@ export interface ProxyMetrics {
   watchCache(bytes: () => number): void
   /** pass as the gateway's events sink: counts circuit transitions and key health changes */
   readonly gatewayEvents: GatewayEventSink
+  /** proxy_budget_used_ratio: the share of a money budget spent in its current period */
+  readonly budgets: BudgetGauge
+}
+
+export interface BudgetGauge {
+  used(level: string, name: string, period: string, ratio: number): void
 }
 
 export interface MetricsOptions {
@@ -79,6 +85,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
   const retries = new Counter({ name: `${p}retries_total`, help: 'Attempts beyond the first, by requested model.', labelNames: ['model'] as const, registers })
   const fallbacks = new Counter({ name: `${p}fallbacks_total`, help: 'Requests whose last attempt went to another key (kind=key), provider/route target (kind=provider) or the global fallback route (kind=global).', labelNames: ['model', 'kind'] as const, registers })
   const rateLimited = new Counter({ name: `${p}rate_limited_total`, help: 'Requests refused by a rate limit or quota, by scope.', labelNames: ['scope'] as const, registers })
+  const budgetUsed = new Gauge({ name: `${p}budget_used_ratio`, help: 'Share of a money budget spent in its current UTC period (1 = all of it), by level (global, client, team, provider), name and period (day, month).', labelNames: ['level', 'name', 'period'] as const, registers })
   const activeStreams = new Gauge({ name: `${p}active_streams`, help: 'SSE responses open right now.', registers })
   const circuitTransitions = new Counter({ name: `${p}circuit_transitions_total`, help: 'Circuit breaker state changes.', labelNames: ['provider', 'key', 'to'] as const, registers })
   const keyHealthChanges = new Counter({ name: `${p}key_health_changes_total`, help: 'Upstream key health changes, by the condition entered (ok, cooling, invalid).', labelNames: ['provider', 'key', 'to'] as const, registers })
@@ -236,6 +243,9 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): ProxyMe
     },
     watchConnections(figures) {
       connections = figures
+    },
+    budgets: {
+      used: (level, name, period, ratio) => budgetUsed.set({ level: wordLabel(level), name: name.slice(0, 63), period: wordLabel(period) }, ratio),
     },
     gatewayEvents: {
       circuit(e) {

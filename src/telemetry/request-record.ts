@@ -11,13 +11,16 @@ export interface RequestRecord {
   /** total latency, from the first byte of the request to the end of the response (ms) */
   ms: number
   client: string | null
+  /** the client's team, when it has one */
+  team?: string | null
   model: string | null
   stream: boolean
   provider: string | null
   upstreamModel: string | null
   key: string | null
   attempts: AttemptRecord[]
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null
+  /** prompt_tokens counts every input token; cached_tokens and cache_write_tokens are the parts read from and written to the upstream's cache */
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; cached_tokens?: number; cache_write_tokens?: number } | null
   /** `usage` was counted by the proxy (a stream that ended without the upstream's usage), not reported */
   usageEstimated?: boolean
   /** `cause`: what was thrown when the proxy itself failed (an internal error); the log line shows it, the client never sees it */

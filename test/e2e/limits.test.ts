@@ -7,20 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { estimateChatTokens, Tokenizer } from '../../src/limits/estimate.js'
 import { startProxy, type RunningProxy } from '../../src/server/start.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
-import { cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
+import { apiRejection, cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
 import { assertRedis, deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../limits/matrix.js'
 
 const tokenizer = new Tokenizer()
 
-/** The error a call failed with (the test fails if it succeeded). */
-async function rejection(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  const outcome = await p.then(
-    () => null,
-    (e: unknown) => e,
-  )
-  if (!(outcome instanceof OpenAI.APIError)) throw new Error(`expected an API error, got ${String(outcome)}`)
-  return outcome
-}
+const rejection = apiRejection
 
 for (const kind of ['memory', 'redis'] as const) {
   describe(`limits through the openai SDK [${kind}]`, () => {

@@ -1,3 +1,4 @@
+import OpenAI from 'openai'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -96,4 +97,14 @@ export function keyFrom(text: string): string {
   const m = /sk-proxy-[A-Za-z0-9]+/.exec(text)
   if (!m) throw new Error(`no client key in: ${text}`)
   return m[0]
+}
+
+/** The error an openai SDK call failed with (the test fails if it succeeded). */
+export async function apiRejection(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
+  const outcome = await p.then(
+    () => null,
+    (e: unknown) => e,
+  )
+  if (!(outcome instanceof OpenAI.APIError)) throw new Error(`expected an API error, got ${String(outcome)}`)
+  return outcome
 }

@@ -7,7 +7,7 @@ import pino from 'pino'
 import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../src/store/db.js'
-import { costUsd, priceFor, tablePrice } from '../../src/store/prices.js'
+import { costUsd, priceFor, tablePrice } from '../../src/core/prices.js'
 import { loadSnapshot, type ConfigSnapshot } from '../../src/store/snapshot.js'
 import { circuitStateStatements } from '../../src/store/repos/circuits.js'
 import { inlineAuditSink, threadAuditSink, type AuditSinkEvents } from '../../src/store/audit-sink.js'
@@ -49,15 +49,15 @@ function record(over: Partial<RequestRecord> = {}): RequestRecord {
 
 describe('the price table', () => {
   it('matches dated and vendor-prefixed upstream names to the longest entry', () => {
-    expect(tablePrice('gpt-4o-mini-2024-07-18')).toEqual({ input: 0.15, output: 0.6 })
-    expect(tablePrice('gpt-4o-2024-08-06')).toEqual({ input: 2.5, output: 10 })
-    expect(tablePrice('openai/gpt-4.1-mini')).toEqual({ input: 0.4, output: 1.6 })
-    expect(tablePrice('o3-mini-2025-01-31')).toEqual({ input: 1.1, output: 4.4 })
-    expect(tablePrice('claude-sonnet-4-5-20250929')).toEqual({ input: 3, output: 15 })
-    expect(tablePrice('claude-opus-4-1-20250805')).toEqual({ input: 15, output: 75 })
-    expect(tablePrice('claude-opus-4-20250514')).toEqual({ input: 15, output: 75 })
-    expect(tablePrice('claude-haiku-4-5-20251001')).toEqual({ input: 1, output: 5 })
-    expect(tablePrice('text-embedding-3-small')).toEqual({ input: 0.02, output: 0 })
+    expect(tablePrice('gpt-4o-mini-2024-07-18')).toMatchObject({ input: 0.15, output: 0.6 })
+    expect(tablePrice('gpt-4o-2024-08-06')).toMatchObject({ input: 2.5, output: 10 })
+    expect(tablePrice('openai/gpt-4.1-mini')).toMatchObject({ input: 0.4, output: 1.6 })
+    expect(tablePrice('o3-mini-2025-01-31')).toMatchObject({ input: 1.1, output: 4.4 })
+    expect(tablePrice('claude-sonnet-4-5-20250929')).toMatchObject({ input: 3, output: 15 })
+    expect(tablePrice('claude-opus-4-1-20250805')).toMatchObject({ input: 15, output: 75 })
+    expect(tablePrice('claude-opus-4-20250514')).toMatchObject({ input: 15, output: 75 })
+    expect(tablePrice('claude-haiku-4-5-20251001')).toMatchObject({ input: 1, output: 5 })
+    expect(tablePrice('text-embedding-3-small')).toMatchObject({ input: 0.02, output: 0 })
     expect(tablePrice('mock-gpt-4o')).toBeNull()
     expect(tablePrice('gpt-4ox')).toBeNull()
   })
@@ -66,8 +66,8 @@ describe('the price table', () => {
     expect(priceFor('gpt-4o', { price_in: 1 })).toEqual({ input: 1, output: 10 })
     expect(priceFor('llama3', { price_in: 0.2, price_out: 0.4 })).toEqual({ input: 0.2, output: 0.4 })
     expect(priceFor('llama3', { price_out: 'free' })).toBeNull()
-    expect(costUsd(priceFor('gpt-4o-mini', {}), 1_000_000, 1_000_000)).toBeCloseTo(0.75, 12)
-    expect(costUsd(null, 10, 10)).toBe(0)
+    expect(costUsd(priceFor('gpt-4o-mini', {}), { prompt_tokens: 1_000_000, completion_tokens: 1_000_000 })).toBeCloseTo(0.75, 12)
+    expect(costUsd(null, { prompt_tokens: 10, completion_tokens: 10 })).toBe(0)
   })
 })
 

@@ -39,7 +39,8 @@ describe('proxy top against a running server', () => {
     expect((await cli(data.dir, ['providers', 'add', 'fakeai', '--type', 'openai', '--base-url', upstream.url])).code).toBe(0)
     expect((await cli(data.dir, ['keys', 'add', 'fakeai', '--label', 'primary'], { stdin: 'sk-fake-upstream' })).code).toBe(0)
     expect((await cli(data.dir, ['models', 'add', 'gpt-4o-mini', '--target', 'fakeai/gpt-4o-mini'])).code).toBe(0)
-    userKey = keyFrom((await cli(data.dir, ['clients', 'add', 'app'])).stdout)
+    expect((await cli(data.dir, ['teams', 'add', 'web'])).code).toBe(0)
+    userKey = keyFrom((await cli(data.dir, ['clients', 'add', 'app', '--team', 'web'])).stdout)
     proxy = await startTestProxy(data.dir)
     for (let i = 0; i < REQUESTS; i++) {
       const res = await fetch(`${proxy.url}/v1/chat/completions`, {
@@ -97,6 +98,10 @@ describe('proxy top against a running server', () => {
       expect(lines[first]).toContain(lastId)
       expect(lines[first]).toMatch(/gpt-4o-mini\s+fakeai\s+200/)
       for (const r of stats.recent) expect(requests).toContain(r.id)
+      // the client's team, from the server's report
+      expect(stats.recent[0]!.team).toBe('web')
+      expect(requests).toMatch(/TEAM/)
+      expect(lines[first]).toMatch(/app\s+web/)
 
       // s sorts the focused panel; p pauses polling; q quits
       app.stdin.write('s')

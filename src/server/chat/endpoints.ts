@@ -53,7 +53,7 @@ class ChatMeter implements StreamMeter<WithUsage> {
 type Streaming = { model: string; stream?: boolean | null; stream_options?: { include_usage?: boolean } | null }
 
 /** Chat and legacy completions: the same endpoint over a different schema and gateway call. */
-function generation<R extends Streaming>(spec: Pick<Endpoint<R, WithUsage, WithUsage>, 'parse' | 'tokens' | 'prompt' | 'call' | 'callStream'>): Endpoint {
+function generation<R extends Streaming>(spec: Pick<Endpoint<R, WithUsage, WithUsage>, 'parse' | 'tokens' | 'prompt' | 'maxOutput' | 'call' | 'callStream'>): Endpoint {
   const endpoint: Endpoint<R, WithUsage, WithUsage> = {
     ...spec,
     shape: openAIShape,
@@ -70,6 +70,10 @@ export function chatEndpoints(gateway: Gateway): Array<[string, Endpoint]> {
     parse: (body) => parseRequest(chatRequestSchema, body),
     tokens: estimateChatTokens,
     prompt: estimateChatPromptTokens,
+    maxOutput: (r) => {
+      const max = r.max_completion_tokens ?? r.max_tokens
+      return max ? max * (r.n ?? 1) : null
+    },
     call: (r, c) => gateway.chat(r, c),
     callStream: (r, c) => gateway.chatStream(r, c),
   })
@@ -77,6 +81,8 @@ export function chatEndpoints(gateway: Gateway): Array<[string, Endpoint]> {
     parse: (body) => parseRequest(completionRequestSchema, body),
     tokens: estimateCompletionTokens,
     prompt: estimateCompletionPromptTokens,
+    // the legacy API's max_tokens defaults to 16
+    maxOutput: (r) => (r.max_tokens ?? 16) * (r.n ?? 1),
     call: (r, c) => gateway.completion(r, c),
     callStream: (r, c) => gateway.completionStream(r, c),
   })
@@ -86,6 +92,7 @@ export function chatEndpoints(gateway: Gateway): Array<[string, Endpoint]> {
     model: (r) => r.model,
     streams: () => false,
     tokens: estimateEmbeddingTokens,
+    maxOutput: () => 0,
     call: (r, c) => gateway.embeddings(r, c),
     usage: usageOf,
   }

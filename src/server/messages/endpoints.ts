@@ -87,6 +87,7 @@ export function messagesEndpoints(gateway: Gateway, counter: () => CountFn): Arr
     streams: (r) => r.stream === true,
     tokens: (r, count) => estimateMessagesTokens(r, count) + r.max_tokens,
     prompt: (r, count) => estimateMessagesTokens(r, count),
+    maxOutput: (r) => r.max_tokens,
     passHeaders: anthropicHeaders,
     call(r, caller) {
       const chat = translation(r)

@@ -212,6 +212,7 @@ export function responsesEndpoint(deps: ResponsesDeps): Endpoint {
     streams: (r) => r.stream === true,
     tokens: (r, count) => estimateResponsesTokens(r, count),
     prompt: (r, count) => estimateResponsesTokens(r, count, false),
+    maxOutput: (r) => (typeof r.max_output_tokens === 'number' ? r.max_output_tokens : null),
     async call(r, caller) {
       const c = await begin(r, caller)
       let translated: ReturnType<typeof toChatRequest> | null = null

@@ -21,6 +21,7 @@ import { authenticateAdmin } from '../admin/auth.js'
 import { configEndpoints, type AdminCall, type AdminEndpoint } from '../admin/handlers.js'
 import { auditEndpoints } from '../admin/audit.js'
 import type { ObjectStore } from '../../store/object-store.js'
+import { spendEndpoints } from '../admin/spend-handlers.js'
 import type { LocalAccess } from '../admin/local-access.js'
 import { buildStatsReport } from '../admin/stats.js'
 import { readJsonBody } from '../body.js'
@@ -52,7 +53,7 @@ export interface AdminRouteDeps {
 }
 
 export function registerAdminRoutes(app: H3, deps: AdminRouteDeps): void {
-  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), ...auditEndpoints(deps.store, deps.captureStore ?? null), statsEndpoint(deps), ...(deps.cache ? cacheEndpoints(deps.cache) : [])]
+  const endpoints: AdminEndpoint[] = [...configEndpoints(deps.store), ...auditEndpoints(deps.store, deps.captureStore ?? null), ...spendEndpoints(deps.store), statsEndpoint(deps), ...(deps.cache ? cacheEndpoints(deps.cache) : [])]
   for (const e of endpoints) app.on(e.method, ADMIN_PREFIX + e.path, handle(deps, e))
 
   // Anything else under the prefix: 405 for a known path with another method, else 404; both only to an

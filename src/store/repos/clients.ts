@@ -24,6 +24,8 @@ export interface ClientSummary {
   status: 'active' | 'revoked' | 'expired'
   /** a named policy layered over the route's and the global one */
   policy: string | null
+  /** the team's id (migration 0010); null: none */
+  teamId: number | null
 }
 
 export interface AddClientInput {
@@ -88,23 +90,35 @@ export interface ClientLimitsPatch {
 /** Changes a client's limits and quotas; running servers apply them within about a second. */
 export async function setClientLimits(db: Kysely<Database>, name: string, patch: ClientLimitsPatch): Promise<ClientSummary> {
   const row = await getClient(db, name)
-  for (const [field, value] of [['rpm', patch.rpm], ['tpm', patch.tpm], ['dailyTokens', patch.dailyTokens], ['monthlyTokens', patch.monthlyTokens]] as const) {
-    if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || value < 1)) throw invalidRequest(`${field} must be a whole number of at least 1 (or removed), not ${value}.`, field)
-  }
-  let windows: WindowLimit[] = patch.clearLimits ? [] : clientWindows(null, null, row.limits)
-  for (const w of patch.limits ?? []) windows = [...windows.filter((x) => x.kind !== w.kind || x.windowMs !== w.windowMs), w]
   const updated = await db
     .updateTable('clients')
-    .set({
-      ...(patch.rpm !== undefined ? { rpm: patch.rpm } : {}),
-      ...(patch.tpm !== undefined ? { tpm: patch.tpm } : {}),
-      ...(patch.dailyTokens !== undefined ? { daily_tokens: patch.dailyTokens } : {}),
-      ...(patch.monthlyTokens !== undefined ? { monthly_tokens: patch.monthlyTokens } : {}),
-      limits: storeWindows(windows),
-    })
+    .set(limitColumns(row.limits, patch))
     .where('id', '=', row.id)
     .returningAll()
     .executeTakeFirstOrThrow()
+  return summarize(updated)
+}
+
+/** The columns a limits patch writes (clients and teams keep limits the same way); checks the values. */
+export function limitColumns(storedLimits: string | null, patch: ClientLimitsPatch): { rpm?: number | null; tpm?: number | null; daily_tokens?: number | null; monthly_tokens?: number | null; limits: string | null } {
+  for (const [field, value] of [['rpm', patch.rpm], ['tpm', patch.tpm], ['dailyTokens', patch.dailyTokens], ['monthlyTokens', patch.monthlyTokens]] as const) {
+    if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || value < 1)) throw invalidRequest(`${field} must be a whole number of at least 1 (or removed), not ${value}.`, field)
+  }
+  let windows: WindowLimit[] = patch.clearLimits ? [] : clientWindows(null, null, storedLimits)
+  for (const w of patch.limits ?? []) windows = [...windows.filter((x) => x.kind !== w.kind || x.windowMs !== w.windowMs), w]
+  return {
+    ...(patch.rpm !== undefined ? { rpm: patch.rpm } : {}),
+    ...(patch.tpm !== undefined ? { tpm: patch.tpm } : {}),
+    ...(patch.dailyTokens !== undefined ? { daily_tokens: patch.dailyTokens } : {}),
+    ...(patch.monthlyTokens !== undefined ? { monthly_tokens: patch.monthlyTokens } : {}),
+    limits: storeWindows(windows),
+  }
+}
+
+/** Puts a client in a team (or, with null, takes it out); running servers apply it within about a second. */
+export async function setClientTeam(db: Kysely<Database>, name: string, teamId: number | null): Promise<ClientSummary> {
+  const row = await getClient(db, name)
+  const updated = await db.updateTable('clients').set({ team_id: teamId }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow()
   return summarize(updated)
 }
 
@@ -173,5 +187,6 @@ function summarize(row: ClientRow): ClientSummary {
     createdAt: row.created_at,
     status: clientStatus(row),
     policy: row.policy,
+    teamId: row.team_id ?? null,
   }
 }

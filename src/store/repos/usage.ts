@@ -18,7 +18,7 @@ export const USAGE_UPSERT_SQL = `
       cache_hits = cache_hits + excluded.cache_hits,
       saved_usd = saved_usd + excluded.saved_usd`
 
-export type UsageGrouping = 'client' | 'model' | 'day'
+export type UsageGrouping = 'client' | 'model' | 'day' | 'team'
 
 export interface UsageQuery {
   by: UsageGrouping
@@ -41,24 +41,30 @@ export interface UsageLine {
 }
 
 export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promise<UsageLine[]> {
-  const column = query.by === 'client' ? 'client' : query.by === 'model' ? 'model' : 'day'
+  // a team's usage is its clients' (by their current team)
+  const key =
+    query.by === 'team'
+      ? sql<string>`coalesce(${sql.ref('teams.name')}, '(no team)')`
+      : sql<string>`${sql.ref(`usage.${query.by === 'client' ? 'client' : query.by === 'model' ? 'model' : 'day'}`)}`
   let q = db
     .selectFrom('usage')
+    .leftJoin('clients', 'clients.name', 'usage.client')
+    .leftJoin('teams', 'teams.id', 'clients.team_id')
     .select([
-      sql<string>`${sql.ref(column)}`.as('key'),
-      (eb) => eb.fn.sum<number>('requests').as('requests'),
-      (eb) => eb.fn.sum<number>('errors').as('errors'),
-      (eb) => eb.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
-      (eb) => eb.fn.sum<number>('completion_tokens').as('completion_tokens'),
-      (eb) => eb.fn.sum<number>('cost_usd').as('cost_usd'),
-      (eb) => eb.fn.sum<number>('cache_hits').as('cache_hits'),
-      (eb) => eb.fn.sum<number>('saved_usd').as('saved_usd'),
+      key.as('key'),
+      (eb) => eb.fn.sum<number>('usage.requests').as('requests'),
+      (eb) => eb.fn.sum<number>('usage.errors').as('errors'),
+      (eb) => eb.fn.sum<number>('usage.prompt_tokens').as('prompt_tokens'),
+      (eb) => eb.fn.sum<number>('usage.completion_tokens').as('completion_tokens'),
+      (eb) => eb.fn.sum<number>('usage.cost_usd').as('cost_usd'),
+      (eb) => eb.fn.sum<number>('usage.cache_hits').as('cache_hits'),
+      (eb) => eb.fn.sum<number>('usage.saved_usd').as('saved_usd'),
     ])
-    .groupBy(column)
-  if (query.sinceDay) q = q.where('day', '>=', query.sinceDay)
-  if (query.client) q = q.where('client', '=', query.client)
-  if (query.model) q = q.where('model', '=', query.model)
-  q = query.by === 'day' ? q.orderBy(column) : q.orderBy('cost_usd', 'desc').orderBy(column)
+    .groupBy(key)
+  if (query.sinceDay) q = q.where('usage.day', '>=', query.sinceDay)
+  if (query.client) q = q.where('usage.client', '=', query.client)
+  if (query.model) q = q.where('usage.model', '=', query.model)
+  q = query.by === 'day' ? q.orderBy(key) : q.orderBy('cost_usd', 'desc').orderBy(key)
   const rows = await q.execute()
   return rows.map((r) => ({
     key: r.key,
@@ -70,4 +76,18 @@ export async function queryUsage(db: Kysely<Database>, query: UsageQuery): Promi
     cacheHits: Number(r.cache_hits),
     savedUsd: Number(r.saved_usd),
   }))
+}
+
+/** The (provider, upstream model) pairs that served requests with tokens since a day, for the unpriced check. */
+export async function servedModels(db: Kysely<Database>, sinceDay?: string): Promise<Array<{ provider: string; model: string; requests: number }>> {
+  let q = db
+    .selectFrom('audit')
+    .select(['provider', 'upstream_model', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('provider', 'is not', null)
+    .where('upstream_model', 'is not', null)
+    .where('total_tokens', '>', 0)
+    .groupBy(['provider', 'upstream_model'])
+  if (sinceDay) q = q.where('ts', '>=', sinceDay)
+  const rows = await q.execute()
+  return rows.map((r) => ({ provider: r.provider!, model: r.upstream_model!, requests: Number(r.n) }))
 }

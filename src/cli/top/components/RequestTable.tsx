@@ -15,6 +15,8 @@ export function RequestTable({ requests, width, maxRows }: RequestTableProps) {
     { title: 'TIME', width: 8, priority: 8, value: (r) => fmtClock(r.at) },
     { title: 'REQUEST ID', width: 28, priority: 9, value: (r) => r.id },
     { title: 'CLIENT', width: 10, priority: 3, value: (r) => r.client ?? '-' },
+    // an older server reports no team
+    { title: 'TEAM', width: 8, priority: 2, value: (r) => r.team ?? '-' },
     { title: 'MODEL', width: 10, priority: 6, grow: true, maxWidth: 28, value: (r) => (r.stream ? `${r.model ?? '-'} ~` : (r.model ?? '-')) },
     { title: 'PROVIDER', width: 9, priority: 5, value: (r) => r.provider ?? '-' },
     { title: 'ST', width: 3, align: 'right', priority: 10, value: (r) => String(r.status), color: (r) => statusColor(r.status, r.error) },
