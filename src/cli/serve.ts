@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { limitHeapGrowth } from './heap-growth.js'
 import { resolveDataDir } from '../store/paths.js'
 import type { ObservabilityFlags } from '../telemetry/settings.js'
-import { CliError, err, type CliDeps } from './context.js'
+import { CliError, databaseUrlOption, err, resolveDatabaseUrl, type CliDeps } from './context.js'
 import { gcThreads, memoryReducerState, SUPERVISOR_ENV } from './respawn.js'
 import type { ServeFlags } from './serve-config.js'
 
@@ -13,6 +13,7 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--port <port>', 'port to listen on (default 8000, or $PROXY_PORT)')
     .option('--demo', 'add a mock provider, demo models and a demo client key, then serve')
     .option('--data-dir <dir>', 'data directory (default: $PROXY_DATA_DIR or ~/.local/share/proxy)')
+    .addOption(databaseUrlOption())
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info, or $PROXY_LOG_LEVEL)')
     .option('--max-body <bytes>', 'largest request body accepted (default 10485760, or $PROXY_MAX_BODY_BYTES)')
     .option('--max-json-depth <levels>', 'deepest nesting of arrays and objects a request body may have (default 64, or $PROXY_MAX_JSON_DEPTH)')
@@ -29,7 +30,7 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--redis-url <url>', 'share rate limits and quotas with other instances through this Redis, e.g. redis://127.0.0.1:6379 (or $PROXY_REDIS_URL)')
     .option('--drain-seconds <n>', 'on SIGTERM/SIGINT, let open requests and streams finish this long before ending them (default 25, or $PROXY_DRAIN_SECONDS)')
     .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
-    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string }) => {
+    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string; databaseUrl?: string }) => {
       // The server, logger and store load here, not when another command (or --help) runs.
       const [{ startProxy }, { createLogger, flushLogger }, { isLoopback, resolveObservability }, { seedDemo }, { resolveServeSettings }] = await Promise.all([
         import('../server/start.js'),
@@ -47,6 +48,7 @@ export function serveCommand(deps: CliDeps): Command {
       let demo: { key: string; models: string[] } | null = null
       const proxy = await startProxy({
         dataDir: resolveDataDir(settings.dataDir, deps.env),
+        databaseUrl: resolveDatabaseUrl(flags.databaseUrl, deps.env),
         host: settings.host,
         port: settings.port,
         env: deps.env,

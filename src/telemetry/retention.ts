@@ -4,13 +4,17 @@
  * requests nor the event loop wait on a delete: on the event loop, each 2,000-row chunk (four indexes)
  * held it for tens of milliseconds, and waited for the write lock besides.
  */
+import type { Kysely } from 'kysely'
 import type { WriteStatement } from '../store/audit-batch.js'
+import type { Database } from '../store/schema.js'
 import { pruneAuditStatement } from '../store/repos/audit.js'
 import type { Logger } from './logger.js'
 
 export interface RetentionOptions {
   /** commits statements and resolves with the rows they changed (AuditWriter.apply) */
   apply: (writes: WriteStatement[]) => Promise<number>
+  /** compiles the deletes in the store's dialect */
+  db: Kysely<Database>
   days: number
   logger: Logger
   intervalMs?: number
@@ -37,7 +41,7 @@ export function startRetention(opts: RetentionOptions): Retention {
       let total = 0
       try {
         // A few chunks per hand-over, committed with one of the writer's batches: at most 10,000 rows a time.
-        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(before, CHUNK_ROWS))
+        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(opts.db, before, CHUNK_ROWS))
         for (;;) {
           if (stopped) break
           const n = await opts.apply(chunks)

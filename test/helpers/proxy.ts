@@ -4,7 +4,7 @@ import path from 'node:path'
 import { run } from '../../src/cli/main.js'
 import type { CliDeps } from '../../src/cli/context.js'
 import { startProxy, type RunningProxy, type StartOptions } from '../../src/server/start.js'
-import { openStore, type Store } from '../../src/store/db.js'
+import { openStore, type SqliteStore, type Store } from '../../src/store/db.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
 import { PassThrough, Readable } from 'node:stream'
 
@@ -95,4 +95,10 @@ export function keyFrom(text: string): string {
   const m = /sk-proxy-[A-Za-z0-9]+/.exec(text)
   if (!m) throw new Error(`no client key in: ${text}`)
   return m[0]
+}
+
+/** The SQLite handle of a store a test opened without a database URL. */
+export function sqliteOf(store: Store): SqliteStore {
+  if (store.kind !== 'sqlite') throw new Error(`expected a SQLite store, got ${store.kind}`)
+  return store
 }

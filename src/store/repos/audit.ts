@@ -1,4 +1,4 @@
-import type SQLite from 'better-sqlite3'
+import { writeStatement } from './write-statement.js'
 import type { WriteStatement } from '../audit-batch.js'
 import type { Kysely } from 'kysely'
 import { notFound } from '../../core/errors.js'
@@ -7,14 +7,19 @@ import { getClient } from './clients.js'
 
 export type NewAuditRow = Omit<AuditRow, 'id'>
 
-const AUDIT_COLUMNS = [
+export const AUDIT_COLUMNS = [
   'request_id', 'ts', 'method', 'path', 'client', 'ip', 'model', 'provider', 'upstream_model', 'key_label', 'stream', 'status',
   'latency_ms', 'upstream_ms', 'ttft_ms', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd', 'attempts', 'fallback',
   'error_code', 'error_message', 'request_body', 'response_body',
 ] as const satisfies ReadonlyArray<keyof NewAuditRow>
 
 /** One audit row per statement run, positional parameters in AUDIT_COLUMNS order (see auditRowValues). */
-export const AUDIT_INSERT_SQL = `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
+export const AUDIT_INSERT_SQL = auditInsertSql(`(${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
+
+/** Inserts audit rows; `values` is the VALUES list (placeholders of the dialect). */
+export function auditInsertSql(values: string): string {
+  return `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES ${values}`
+}
 
 /**
  * A row as the positional parameters of AUDIT_INSERT_SQL: binding by position skips a name lookup per
@@ -69,8 +74,8 @@ export async function pruneAudit(db: Kysely<Database>, beforeIso: string): Promi
  * retention, which hands it to the store writer: many small deletes never hold the write lock for long,
  * and none runs on the event loop.
  */
-export function pruneAuditStatement(beforeIso: string, limit: number): WriteStatement {
-  return { sql: 'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ? ORDER BY ts LIMIT ?)', parameters: [beforeIso, limit] }
+export function pruneAuditStatement(db: Kysely<Database>, beforeIso: string, limit: number): WriteStatement {
+  return writeStatement(db.deleteFrom('audit').where('id', 'in', db.selectFrom('audit').select('id').where('ts', '<', beforeIso).orderBy('ts').limit(limit)))
 }
 
 /** Turns content capture on or off for one client; running servers pick it up with the next reload. */
