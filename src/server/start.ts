@@ -4,6 +4,7 @@
  * real thing on port 0 with a temp data dir.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { hostname } from 'node:os'
 import type { AddressInfo, Socket } from 'node:net'
 import { Registry } from 'prom-client'
 import { Agent } from 'undici'
@@ -169,7 +170,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     limits,
     shutdown: shutdown.signal,
     responses: { book: responseBook, retentionMs: responsesRetentionDays * 86_400_000 },
-    admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
+    admin: { store, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures(), instance: () => ({ id: `${hostname()}:${address.port}`, pid: process.pid, store: { kind: store.kind, ok: storeHealth.ok, detail: storeHealth.detail } }) },
     readiness: () => {
       const lim = limits.health()
       const checks: Record<string, { ok: boolean; detail?: string }> = {
@@ -181,6 +182,10 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         limits: { ok: !(lim.degraded && lim.onFailure === 'closed'), detail: lim.degraded ?? lim.backend },
       }
       if (lim.degraded && lim.onFailure === 'open') checks.degraded = { ok: true, detail: `limits: ${lim.degraded}; serving with local in-memory limits (fail-open)` }
+      if (!storeHealth.ok) {
+        const detail = `store: ${storeHealth.detail}; serving from the configuration in memory, writes buffered`
+        checks.degraded = { ok: true, detail: checks.degraded ? `${checks.degraded.detail}; ${detail}` : detail }
+      }
       return { ready: Object.values(checks).every((c) => c.ok), checks }
     },
   })
@@ -303,5 +308,5 @@ async function settled(done: () => boolean, timeoutMs: number): Promise<void> {
  */
 function storeCheck(store: Store, health: StoreHealth): { ok: boolean; detail: string } {
   if (store.kind === 'sqlite') return { ok: store.sqlite.open, detail: 'sqlite' }
-  return health.ok ? { ok: true, detail: 'postgres' } : { ok: true, detail: `postgres down: ${health.detail}; serving from memory, writes buffered` }
+  return { ok: true, detail: health.ok ? 'postgres' : 'postgres: down' }
 }

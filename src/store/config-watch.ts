@@ -77,8 +77,16 @@ function postgresWatch(store: PostgresStore, opts: WatchOptions): ConfigWatch {
     start(seen, failed) {
       const check = () => read().then(seen, failed)
       // while polling the store is known to be down (health says so): a failed poll is no news
+      let polling = false
       const startPolling = () => {
-        poll ??= setInterval(() => read().then(seen, () => {}), opts.pollMs ?? 1000)
+        poll ??= setInterval(() => {
+          // one poll at a time: against an unreachable host each waits for the connect timeout
+          if (polling) return
+          polling = true
+          read()
+            .then(seen, () => {})
+            .finally(() => (polling = false))
+        }, opts.pollMs ?? 1000)
         poll.unref()
       }
       const lost = (err: unknown) => {

@@ -124,6 +124,9 @@ export async function connectPostgres<DB>(url: string, opts: { max?: number } = 
   // An idle client whose server went away emits here; without a listener that would end the process.
   // The next query gets a fresh connection (or fails and is retried by its caller).
   pool.on('error', () => {})
+  // A client whose connection drops while checked out (between two statements of a batch) emits 'error'
+  // with nobody listening; the statement in flight, or the next, fails and its caller retries.
+  pool.on('connect', (client) => client.on('error', () => {}))
   try {
     const client = await pool.connect()
     client.release()
@@ -227,4 +230,40 @@ export async function tableExists(db: Kysely<any>, name: string): Promise<boolea
     ? await sql<{ n: number }>`SELECT count(*) AS n FROM pg_catalog.pg_class WHERE oid = to_regclass(${name})`.execute(db)
     : await sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ${name}`.execute(db)
   return Number(rows[0]?.n) > 0
+}
+
+/** The tables `table`'s foreign keys point at (to copy parents first). */
+export async function parentTables(db: Kysely<any>, table: string): Promise<string[]> {
+  if (isPostgres(db)) {
+    const { rows } = await sql<{ parent: string }>`
+      SELECT DISTINCT ccu.table_name AS parent FROM information_schema.table_constraints tc
+      JOIN information_schema.constraint_column_usage ccu ON ccu.constraint_name = tc.constraint_name AND ccu.constraint_schema = tc.constraint_schema
+      WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_name = ${table} AND tc.table_schema = current_schema()`.execute(db)
+    return rows.map((r) => r.parent).filter((p) => p !== table)
+  }
+  const { rows } = await sql<{ table: string }>`SELECT DISTINCT "table" FROM pragma_foreign_key_list(${table})`.execute(db)
+  return rows.map((r) => r.table).filter((p) => p !== table)
+}
+
+/** After rows were inserted with their own ids: PostgreSQL's id sequence continues after the largest. Call for tables with an `id` column. */
+export async function continueIdSequence(db: Kysely<any>, table: string): Promise<void> {
+  if (!isPostgres(db)) return // SQLite's AUTOINCREMENT follows explicit ids by itself
+  const { rows } = await sql<{ seq: string | null }>`SELECT pg_get_serial_sequence(${table}, 'id') AS seq`.execute(db)
+  if (!rows[0]?.seq) return
+  await sql`SELECT setval(${rows[0].seq}, coalesce((SELECT max(id) FROM ${sql.table(table)}), 0) + 1, false)`.execute(db)
+}
+
+/** Bound parameters one statement may carry, with room to spare (PostgreSQL 65 535, SQLite 32 766). */
+export function maxParameters(db: Kysely<any>): number {
+  return isPostgres(db) ? 60_000 : 30_000
+}
+
+/** Opens a Kysely on a store file or database URL without the rest of the store (no master key): for copying. */
+export async function openDatabase<DB>(location: string): Promise<Kysely<DB>> {
+  if (isPostgresUrl(location)) return (await connectPostgres<DB>(location)).db
+  const { default: SQLite } = await import('better-sqlite3')
+  const sqlite = new SQLite(location, { timeout: 5000 })
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma('foreign_keys = ON')
+  return new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) })
 }
