@@ -16,7 +16,11 @@ import { auditRowValues, type NewAuditRow } from '../../../src/store/repos/audit
 import { quotaUsageStatements } from '../../../src/store/repos/quotas.js'
 import { queryUsage } from '../../../src/store/repos/usage.js'
 import { createTestDatabase, openBackendStore, STORE_BACKENDS, type TestDatabase } from '../../helpers/postgres.js'
-import { tempDataDir, testEnv } from '../../helpers/proxy.js'
+import { cli, eventually, tempDataDir, testEnv } from '../../helpers/proxy.js'
+import { createConfigSource } from '../../../src/store/config-source.js'
+import { StoreHealth } from '../../../src/store/store-health.js'
+import { postgresAuditSink } from '../../../src/store/postgres-sink.js'
+import { startTcpRelay } from '../../helpers/tcp-relay.js'
 import expectedSchema from './sqlite-schema-0006.json' with { type: 'json' }
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -100,6 +104,44 @@ describe('migrations on PostgreSQL', () => {
   })
 })
 
+describe('the config source on PostgreSQL', () => {
+  it('reloads when another process commits a change, and catches a change made while its LISTEN connection was lost', async () => {
+    const opened = await openBackendStore('postgres')
+    cleanups.push(() => opened.close())
+    const health = new StoreHealth()
+    let reloads = 0
+    const source = await createConfigSource(opened.store, { onReload: () => reloads++, health })
+    cleanups.push(() => source.close())
+    const env = { PROXY_DATABASE_URL: opened.databaseUrl! }
+    // the LISTEN connection is made in the background
+    await eventually(() => listeners(opened.databaseUrl!), (n) => n === 1)
+
+    expect((await cli(opened.dataDir, ['providers', 'add', 'one', '--type', 'mock'], { env })).code).toBe(0)
+    await eventually(() => source.current().providers.has('one'), Boolean, 2000)
+    expect(reloads).toBe(1)
+
+    // the listening backend goes away; a change is made before it is back
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`, opened.databaseUrl!)
+    await eventually(() => health.ok, (ok) => !ok, 2000)
+    expect((await cli(opened.dataDir, ['providers', 'add', 'two', '--type', 'mock'], { env })).code).toBe(0)
+    await eventually(() => source.current().providers.has('two'), Boolean, 5000)
+    await eventually(() => health.ok, Boolean, 5000)
+    expect(await listeners(opened.databaseUrl!)).toBe(1)
+  })
+})
+
+async function admin(query: string, url: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await client.query(query)
+  } finally {
+    await client.end()
+  }
+}
+
+const listeners = async (url: string) => Number((await admin(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`, url)).rows[0].n)
+
 describe('connection errors', () => {
   const open = (url: string) => {
     const data = tempDataDir()
@@ -172,5 +214,41 @@ describe.each(STORE_BACKENDS)('the batch writer on %s', (backend) => {
     await sink.flush()
     await expect(bad).rejects.toThrow(/no_such_table/)
     expect(await store.db.selectFrom('audit').select('request_id').execute()).toEqual([{ request_id: 'req-1' }])
+  })
+})
+
+describe('the PostgreSQL writer while the database is unreachable', () => {
+  it('holds rows up to its bound, drops the oldest past it, keeps every usage delta, and writes them once it is back', async () => {
+    const database = await createTestDatabase()
+    cleanups.push(() => database.drop())
+    const relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
+    cleanups.push(() => relay.close())
+    const viaRelay = new URL(database.url)
+    viaRelay.port = String(relay.port)
+    const data = tempDataDir()
+    cleanups.push(data.cleanup)
+    const store = await openStore({ dataDir: data.dir, databaseUrl: viaRelay.toString(), env: testEnv(data.dir), keychain: null })
+    cleanups.push(() => store.close())
+    if (store.kind !== 'postgres') throw new Error('expected a PostgreSQL store')
+    let dropped = 0
+    const failures: string[] = []
+    const health = new StoreHealth()
+    const sink = postgresAuditSink(store, { events: { flushed: (ok, _s, error) => !ok && failures.push(error ?? ''), dropped: (n) => (dropped += n) }, maxBuffered: 5, retryMs: 50, health })
+    cleanups.push(async () => void (await sink.close()))
+
+    relay.cut()
+    const usage = { day: '2026-12-07', client: 'app', model: 'm', requests: 1, errors: 0, prompt_tokens: 3, completion_tokens: 4, cost_usd: 0.25 }
+    for (let i = 0; i < 8; i++) await sink.write([row(i)], [usage])
+    expect(await sink.flush()).toBe(0)
+    expect(dropped).toBe(3)
+    expect(sink.buffered).toBe(5)
+    expect(health.ok).toBe(false)
+    expect(failures.at(-1)).not.toContain('\n')
+
+    relay.restore()
+    await eventually(() => sink.flush(), () => sink.buffered === 0, 10_000)
+    expect(health.ok).toBe(true)
+    expect((await store.db.selectFrom('audit').select('request_id').orderBy('id').execute()).map((r) => r.request_id)).toEqual(['req-3', 'req-4', 'req-5', 'req-6', 'req-7'])
+    expect(await queryUsage(store.db, { by: 'client' })).toEqual([{ key: 'app', requests: 8, errors: 0, promptTokens: 24, completionTokens: 32, costUsd: 2 }])
   })
 })
