@@ -67,9 +67,9 @@ export function serveCommand(deps: CliDeps): Command {
       // A signal while the server starts still ends the process, so a hung start can be interrupted.
       const stop = watchStop(deps)
       const snapshot = proxy.config.current()
-      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv), gc: gcThreads(process.execArgv) }, 'proxy listening')
+      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, store: proxy.store.location, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv), gc: gcThreads(process.execArgv) }, 'proxy listening')
       if (observability.metricsAuth === 'none' && !isLoopback(settings.host)) logger.warn({ event: 'start', host: settings.host }, '/metrics is open on a non-loopback address (PROXY_METRICS_AUTH=none)')
-      err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
+      err(deps, banner(proxy.url, proxy.store.kind === 'postgres' ? `${proxy.store.dataDir}, store ${proxy.store.location}` : proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
       try {
         await stop.stopped
         err(deps, `Shutting down: finishing open requests (up to ${drainSeconds} s)…`)

@@ -61,6 +61,9 @@ describe('a PostgreSQL outage under load', () => {
       }
     }
     const readyz = async () => (await fetch(`${proxy.url}/readyz`)).json() as Promise<{ status: string; checks: Record<string, { ok: boolean; detail?: string }> }>
+    // Audit rows, usage and key health written under load are no configuration change: no reload.
+    const reloads = async () => /proxy_config_reloads_total\{result="ok"\} (\d+)/.exec(await (await fetch(`${proxy.url}/metrics`)).text())?.[1] ?? '0'
+    const reloadsBefore = await reloads()
     const load = Promise.all(Array.from({ length: 4 }, worker))
 
     await new Promise((r) => setTimeout(r, 1500))
@@ -98,5 +101,6 @@ describe('a PostgreSQL outage under load', () => {
     )
     console.log(`after the outage: usage ${usage[0]!.requests} requests, audit ${audited} rows written + ${proxy.audit.dropped} counted dropped = ${sent}`)
     expect((await readyz()).status).toBe('ready')
+    expect(await reloads()).toBe(reloadsBefore)
   }, 60_000)
 })

@@ -163,6 +163,22 @@ describe('connection errors', () => {
     }
   })
 
+  it('end a CLI command or proxy serve with that one line and a non-zero exit', async () => {
+    const data = tempDataDir()
+    cleanups.push(data.cleanup)
+    for (const args of [
+      ['keys', 'ls', '--database-url', 'postgres://postgres:hunter2-secret@127.0.0.1:1/proxy'],
+      ['serve', '--port', '0', '--database-url', 'postgres://postgres:hunter2-secret@127.0.0.1:5432/proxy_no_such_db'],
+      ['usage', '--database-url', 'mysql://root:hunter2-secret@127.0.0.1/proxy'],
+    ]) {
+      const r = await cli(data.dir, args)
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1)
+      expect(r.stderr).toMatch(/Cannot reach PostgreSQL|no database 'proxy_no_such_db'|must be a postgres:\/\//)
+      expect(r.stderr).not.toContain('hunter2')
+    }
+  })
+
   it('name a wrong password and a server that requires TLS (errors as the server sends them)', () => {
     const url = 'postgres://app:hunter2-secret@db.internal:5433/proxy'
     const password = describeConnectionError(Object.assign(new Error('password authentication failed for user "app"'), { code: '28P01' }), url)
