@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { limitHeapGrowth } from './heap-growth.js'
 import { resolveDataDir } from '../store/paths.js'
 import type { ObservabilityFlags } from '../telemetry/settings.js'
-import { CliError, databaseUrlOption, err, resolveDatabaseUrl, type CliDeps } from './context.js'
+import { CliError, databaseUrlOption, err, type CliDeps } from './context.js'
 import { gcThreads, memoryReducerState, SUPERVISOR_ENV } from './respawn.js'
 import type { ServeFlags } from './serve-config.js'
 
@@ -21,7 +21,7 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--body-timeout <seconds>', 'then to send the request body; answers and streams are not limited (default 60, or $PROXY_BODY_TIMEOUT_SECONDS)')
     .option('--keepalive-timeout <seconds>', 'how long an idle keep-alive connection stays open (default 65, or $PROXY_KEEPALIVE_TIMEOUT_SECONDS)')
     .option('--max-connections <n>', 'open client connections at most; more are refused (default: below the open-file limit, or $PROXY_MAX_CONNECTIONS)')
-    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes, max_json_depth, header/body/keepalive_timeout_seconds, max_connections), or $PROXY_CONFIG')
+    .option('--config <file>', 'JSON config file (host, port, data_dir, database_url, log_level, max_body_bytes, max_json_depth, header/body/keepalive_timeout_seconds, max_connections), or $PROXY_CONFIG')
     .option('--log-format <format>', 'json|pretty|auto: pretty on a terminal, JSON otherwise (default auto, or $PROXY_LOG_FORMAT)')
     .option('--capture', 'keep request and response bodies of every client in the audit trail ($PROXY_CAPTURE=on)')
     .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, or $PROXY_CAPTURE_MAX_BYTES)')
@@ -30,7 +30,7 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--redis-url <url>', 'share rate limits and quotas with other instances through this Redis, e.g. redis://127.0.0.1:6379 (or $PROXY_REDIS_URL)')
     .option('--drain-seconds <n>', 'on SIGTERM/SIGINT, let open requests and streams finish this long before ending them (default 25, or $PROXY_DRAIN_SECONDS)')
     .addHelpText('after', '\nExamples:\n  proxy serve --demo                 # try it with no API key at all\n  proxy serve --host 0.0.0.0 --port 8080\n  PROXY_DATA_DIR=/var/lib/proxy proxy serve')
-    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string; databaseUrl?: string }) => {
+    .action(async (flags: ServeFlags & ObservabilityFlags & { demo?: boolean; redisUrl?: string; drainSeconds?: string }) => {
       // The server, logger and store load here, not when another command (or --help) runs.
       const [{ startProxy }, { createLogger, flushLogger }, { isLoopback, resolveObservability }, { seedDemo }, { resolveServeSettings }] = await Promise.all([
         import('../server/start.js'),
@@ -48,7 +48,7 @@ export function serveCommand(deps: CliDeps): Command {
       let demo: { key: string; models: string[] } | null = null
       const proxy = await startProxy({
         dataDir: resolveDataDir(settings.dataDir, deps.env),
-        databaseUrl: resolveDatabaseUrl(flags.databaseUrl, deps.env),
+        databaseUrl: settings.databaseUrl,
         host: settings.host,
         port: settings.port,
         env: deps.env,

@@ -267,3 +267,20 @@ export async function openDatabase<DB>(location: string): Promise<Kysely<DB>> {
   sqlite.pragma('foreign_keys = ON')
   return new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) })
 }
+
+/**
+ * Counts every change to `table` as a configuration change (migration 0005's counter), so running
+ * servers reload when it changes: SQLite triggers per row, a PostgreSQL trigger per statement that also
+ * NOTIFYs. A later migration that adds a configuration table calls this once for it.
+ */
+export async function countConfigChanges(db: Kysely<any>, table: string): Promise<void> {
+  if (isPostgres(db)) {
+    await sql.raw(`CREATE TRIGGER config_version_${table} AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION config_version_bump()`).execute(db)
+    return
+  }
+  for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+    await sql.raw(`CREATE TRIGGER config_version_${table}_${event.toLowerCase()} AFTER ${event} ON ${table} BEGIN ${CONFIG_VERSION_BUMP}; END`).execute(db)
+  }
+}
+
+export const CONFIG_VERSION_BUMP = 'UPDATE config_version SET version = version + 1 WHERE id = 1'
