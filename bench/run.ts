@@ -24,6 +24,10 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     redis: { type: 'string' },
     rounds: { type: 'string', default: '2' },
+    // a PostgreSQL database the proxy's store is copied into for the PostgreSQL phase (emptied first)
+    'database-url': { type: 'string' },
+    // run only the PostgreSQL phase (with its references), not the whole benchmark
+    'only-postgres': { type: 'boolean', default: false },
   },
 })
 const QUICK = flags.quick
@@ -34,6 +38,8 @@ const SOAK = QUICK ? 10 : Number(flags['soak-seconds'])
 const OPEN_STREAMS = QUICK ? 200 : Number(flags.streams)
 const ROUNDS = Math.max(1, Number(flags.rounds))
 const REDIS_URL = flags.redis ?? process.env.PROXY_REDIS_URL ?? (redisReachable() ? 'redis://127.0.0.1:6379' : null)
+const DATABASE_URL = flags['database-url'] ?? null
+const ONLY_POSTGRES = flags['only-postgres']
 const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
 const CHAT_BODY = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 })
 const streamBody = (gapMs?: number) => JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Stream to the benchmark.' }], ...(gapMs ? { bench_gap_ms: gapMs } : {}) })
@@ -78,7 +84,7 @@ const children: ChildProcess[] = []
 const log = (...parts: unknown[]) => console.error('[bench]', ...parts)
 
 interface Target {
-  name: 'direct' | 'passthrough' | 'proxy' | 'proxy+redis'
+  name: 'direct' | 'passthrough' | 'proxy' | 'proxy+redis' | 'proxy+postgres'
   url: string
   pid: number | null
   auth: string
@@ -121,6 +127,11 @@ async function main(): Promise<void> {
       phases: {} as Record<string, unknown>,
     }
     const phases = results.phases as Record<string, unknown>
+    if (ONLY_POSTGRES) {
+      if (!DATABASE_URL) throw new Error('--only-postgres needs --database-url')
+      await postgresPhase(targets, dataDir, work, upstreamUrl, clientKey, phases)
+      return
+    }
 
     for (const connections of [1, 16, 64]) {
       // The machine's speed drifts by tens of percent over a minute (other tenants): the passthrough and
@@ -194,6 +205,8 @@ async function main(): Promise<void> {
       await stopChild(redisProxy.child)
     }
 
+    if (DATABASE_URL) await postgresPhase(targets, dataDir, work, upstreamUrl, clientKey, phases)
+
     const soak = await soakPhase(targets[2]!, SOAK)
     phases.soak_proxy = soak
     log(`soak ${SOAK}s: rss after warm-up ${soak.rssStartMb.toFixed(0)} MB, at end ${soak.rssEndMb.toFixed(0)} MB (${soak.growthPct.toFixed(1)} %)`)
@@ -209,6 +222,33 @@ async function main(): Promise<void> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     rmSync(work, { recursive: true, force: true })
   }
+}
+
+/**
+ * The proxy with its store in PostgreSQL (the SQLite store copied there): chat at 64 connections, in
+ * alternation with the passthrough and the SQLite proxy, best round each. The request path reads only
+ * the configuration in memory, so both proxies should keep the same ratio to the passthrough.
+ */
+async function postgresPhase(targets: Target[], dataDir: string, work: string, upstreamUrl: string, clientKey: string, phases: Record<string, unknown>): Promise<void> {
+  cliRun(dataDir, ['store', 'copy', '--from', dataDir, '--to', DATABASE_URL!, '--force'])
+  const pgProxy = await startProxyProcess('proxy+postgres', dataDir, work, { PROXY_DATABASE_URL: DATABASE_URL! })
+  const t: Target = { name: 'proxy+postgres', url: `http://127.0.0.1:${pgProxy.port}`, pid: pgProxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' }
+  await verify(t, upstreamUrl)
+  await warmUp(t)
+  const best: Record<string, WrkResult> = {}
+  for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
+    for (const target of [targets[1]!, targets[2]!, t]) {
+      const r = await wrkPhase(target, 64)
+      log(`chat c=64 ${target.name} (postgres phase, round ${round + 1}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} p99 ${us(r.p99)}`)
+      if (!best[target.name] || r.rps > best[target.name]!.rps) best[target.name] = r
+    }
+  }
+  phases['chat_c64_proxy+postgres'] = best['proxy+postgres']
+  phases['chat_c64_proxy_postgres_ref'] = best.proxy
+  phases['chat_c64_passthrough_postgres_ref'] = best.passthrough
+  const ratio = (name: string) => (best[name]!.rps / best.passthrough!.rps).toFixed(2)
+  log(`postgres phase: proxy+postgres ${best['proxy+postgres']!.rps.toFixed(0)} req/s (${ratio('proxy+postgres')} of the passthrough), proxy on SQLite ${best.proxy!.rps.toFixed(0)} req/s (${ratio('proxy')}), passthrough ${best.passthrough!.rps.toFixed(0)} req/s`)
+  await stopChild(pgProxy.child)
 }
 
 // ---------- set-up ----------

@@ -4,11 +4,11 @@
  * loaded by the action (cache-actions.ts), as every command loads its implementation.
  */
 import { Command } from 'commander'
-import { dataDirOption, jsonOption, type CliDeps } from './context.js'
+import { dataDirOnlyOption, jsonOption, type CliDeps } from './context.js'
 import type { LiveFlags } from './cache-actions.js'
 
 function live(cmd: Command): Command {
-  return dataDirOption(jsonOption(cmd))
+  return dataDirOnlyOption(jsonOption(cmd))
     .option('--url <url>', "a server's URL; needs --admin-key unless it is the local server's")
     .option('--admin-key <key>', 'an admin client key for --url (or $PROXY_ADMIN_KEY)')
 }

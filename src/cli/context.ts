@@ -28,10 +28,29 @@ export class CliError extends Error {
 
 export interface StoreOptions {
   dataDir?: string
+  databaseUrl?: string
 }
 
+/** Where the store is: the data directory (SQLite, and the master key file), and optionally PostgreSQL. */
 export function dataDirOption(cmd: Command): Command {
+  return dataDirOnlyOption(cmd).addOption(databaseUrlOption())
+}
+
+/** For commands that read the data directory (server.json, admin.token) but never open the store. */
+export function dataDirOnlyOption(cmd: Command): Command {
   return cmd.addOption(new Option('--data-dir <dir>', 'data directory (default: $PROXY_DATA_DIR or ~/.local/share/proxy)'))
+}
+
+export function databaseUrlOption(): Option {
+  return new Option('--database-url <url>', 'keep the store in PostgreSQL, e.g. postgres://proxy@db:5432/proxy (or $PROXY_DATABASE_URL); SQLite in the data dir without it')
+}
+
+/** The PostgreSQL URL from the flag or PROXY_DATABASE_URL, checked; null for SQLite. */
+export function resolveDatabaseUrl(flag: string | undefined, env: Env): string | null {
+  const url = flag ?? env.PROXY_DATABASE_URL
+  if (!url) return null
+  if (!/^postgres(ql)?:\/\//i.test(url)) throw new CliError(`--database-url (or PROXY_DATABASE_URL) must be a postgres:// or postgresql:// URL, not '${url.split(':')[0]}:…'.`)
+  return url
 }
 
 export function jsonOption(cmd: Command): Command {
@@ -41,7 +60,7 @@ export function jsonOption(cmd: Command): Command {
 export async function withStore<T>(deps: CliDeps, opts: StoreOptions, fn: (store: Store) => Promise<T>): Promise<T> {
   // The store (SQLite, migrations, Fernet) is loaded only by commands that open it.
   const { openStore } = await import('../store/db.js')
-  const store = await openStore({ dataDir: resolveDataDir(opts.dataDir, deps.env), env: deps.env, keychain: deps.keychain })
+  const store = await openStore({ dataDir: resolveDataDir(opts.dataDir, deps.env), databaseUrl: resolveDatabaseUrl(opts.databaseUrl, deps.env), env: deps.env, keychain: deps.keychain })
   try {
     return await fn(store)
   } finally {

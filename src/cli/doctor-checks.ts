@@ -18,15 +18,15 @@ export interface Check {
 }
 
 /** Extra checks other parts contribute (provider reachability per key), run against the open store. */
-export type ExtraChecks = (ctx: { dataDir: string; deps: CliDeps }) => Promise<Check[]>
+export type ExtraChecks = (ctx: { dataDir: string; databaseUrl?: string | null; deps: CliDeps }) => Promise<Check[]>
 
 /**
  * Every provider key, checked against its upstream the way `proxy providers test` does (providers in
  * parallel, keys one at a time): one PASS/FAIL line per key, never a secret. A provider that cannot be
  * tested at all fails too, unless no route uses it (then it is a warning: no traffic depends on it).
  */
-export const providerReachability: ExtraChecks = async ({ dataDir, deps }) => {
-  const snapshot = await withStore(deps, { dataDir }, (store) => loadSnapshot(store))
+export const providerReachability: ExtraChecks = async ({ dataDir, databaseUrl, deps }) => {
+  const snapshot = await withStore(deps, { dataDir, databaseUrl: databaseUrl ?? undefined }, (store) => loadSnapshot(store))
   const routed = new Set([...snapshot.routes.values()].flatMap((r) => r.targets.map((t) => t.provider.name)))
   const providers = [...snapshot.providers.values()].sort((a, b) => a.name.localeCompare(b.name))
   const perProvider = await Promise.all(
@@ -49,7 +49,7 @@ export const providerReachability: ExtraChecks = async ({ dataDir, deps }) => {
   return perProvider.flat()
 }
 
-export async function runChecks(deps: CliDeps, dataDir: string): Promise<Check[]> {
+export async function runChecks(deps: CliDeps, dataDir: string, databaseUrl: string | null = null): Promise<Check[]> {
   const checks: Check[] = []
   if (!existsSync(dataDir)) {
     checks.push({ name: 'data directory', ok: false, detail: `${dataDir} does not exist; any proxy command creates it (e.g. 'proxy serve --demo').` })
@@ -58,13 +58,13 @@ export async function runChecks(deps: CliDeps, dataDir: string): Promise<Check[]
   const dirMode = statSync(dataDir).mode & 0o777
   checks.push({ name: 'data directory', ok: (dirMode & 0o077) === 0, detail: `${dataDir} mode ${dirMode.toString(8)}${dirMode & 0o077 ? ` (others can read it: chmod 700 ${dataDir})` : ''}` })
   const file = path.join(dataDir, STORE_FILE)
-  if (existsSync(file)) {
+  if (!databaseUrl && existsSync(file)) {
     const mode = statSync(file).mode & 0o777
     checks.push({ name: 'store file', ok: (mode & 0o077) === 0, detail: `${file} mode ${mode.toString(8)}${mode & 0o077 ? ` (chmod 600 ${file})` : ''}` })
   }
 
   try {
-    const store = await openStore({ dataDir, env: deps.env, keychain: deps.keychain })
+    const store = await openStore({ dataDir, databaseUrl, env: deps.env, keychain: deps.keychain })
     try {
       const applied = await appliedMigrations(store.db)
       checks.push({ name: 'store and migrations', ok: applied.at(-1) === latestMigration(), detail: `${applied.length} migration(s) applied, latest ${applied.at(-1) ?? 'none'}` })

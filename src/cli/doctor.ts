@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { resolveDataDir } from '../store/paths.js'
-import { CliError, dataDirOption, jsonOption, out, printJson, type CliDeps } from './context.js'
+import { CliError, dataDirOption, jsonOption, out, printJson, resolveDatabaseUrl, type CliDeps } from './context.js'
 import type { ExtraChecks } from './doctor-checks.js'
 
 /** `proxy doctor`; the checks (store, keychain, Redis, providers) are loaded only when it runs. */
@@ -8,12 +8,13 @@ export function doctorCommand(deps: CliDeps, extra?: ExtraChecks[]): Command {
   return dataDirOption(jsonOption(new Command('doctor')))
     .description('check the data dir, store, master key, Redis and every provider key; non-zero exit on any failure')
     .option('--skip-providers', 'do not contact upstream providers')
-    .action(async (opts: { dataDir?: string; json?: boolean; skipProviders?: boolean }) => {
+    .action(async (opts: { dataDir?: string; databaseUrl?: string; json?: boolean; skipProviders?: boolean }) => {
       const { providerReachability, runChecks } = await import('./doctor-checks.js')
       const dataDir = resolveDataDir(opts.dataDir, deps.env)
-      const checks = await runChecks(deps, dataDir)
+      const databaseUrl = resolveDatabaseUrl(opts.databaseUrl, deps.env)
+      const checks = await runChecks(deps, dataDir, databaseUrl)
       const storeOk = checks.every((c) => c.ok || c.warn)
-      if (storeOk && !opts.skipProviders) for (const more of extra ?? [providerReachability]) checks.push(...(await more({ dataDir, deps })))
+      if (storeOk && !opts.skipProviders) for (const more of extra ?? [providerReachability]) checks.push(...(await more({ dataDir, databaseUrl, deps })))
       const failed = checks.filter((c) => !c.ok && !c.warn)
       if (opts.json) printJson(deps, { ok: failed.length === 0, checks })
       else {

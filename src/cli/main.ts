@@ -28,8 +28,8 @@ function exitOverrideDeep(cmd: ReturnType<typeof buildProgram>): void {
 
 async function describeError(e: unknown): Promise<string> {
   // Loaded only on failure: `proxy --version` must not load the store.
-  const [{ MasterKeyError }, { StoreVersionError }] = await Promise.all([import('../store/master-key.js'), import('../store/migrate.js')])
-  if (e instanceof CliError || e instanceof MasterKeyError || e instanceof StoreVersionError || isProxyError(e)) return e.message
+  const [{ MasterKeyError }, { StoreVersionError }, { StoreConnectionError }] = await Promise.all([import('../store/master-key.js'), import('../store/migrate.js'), import('../store/dialect.js')])
+  if (e instanceof CliError || e instanceof MasterKeyError || e instanceof StoreVersionError || e instanceof StoreConnectionError || isProxyError(e)) return e.message
   const code = (e as NodeJS.ErrnoException)?.code
   if (code === 'EADDRINUSE') return `${(e as Error).message}: the port is taken; choose another with --port.`
   if (code === 'EACCES' || code === 'EPERM') return `${(e as Error).message}: permission denied.`

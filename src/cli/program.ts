@@ -16,6 +16,7 @@ import { providersCommand } from './providers.js'
 import { secretsCommand } from './secrets.js'
 import { serveCommand } from './serve.js'
 import { serviceCommand } from './service.js'
+import { storeCommand } from './store.js'
 import { topCommand } from './top/index.js'
 import { teamsCommand } from './teams.js'
 import { usageCommand } from './usage.js'
@@ -30,7 +31,7 @@ export function buildProgram(deps: CliDeps): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
     .addHelpText('after', '\nStart here:\n  proxy serve --demo          serve mock models with a demo client key\n  proxy providers add --help  connect a real provider\n\nEvery command takes --data-dir (or $PROXY_DATA_DIR).')
-  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), secretsCommand(deps), modelsCommand(deps), clientsCommand(deps), teamsCommand(deps), budgetsCommand(deps), pricesCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), cacheCommand(deps), topCommand(deps), completionCommand(deps)]) {
+  for (const cmd of [serveCommand(deps), providersCommand(deps), keysCommand(deps), secretsCommand(deps), modelsCommand(deps), clientsCommand(deps), teamsCommand(deps), budgetsCommand(deps), pricesCommand(deps), policyCommand(deps), circuitCommand(deps), serviceCommand(deps), storeCommand(deps), doctorCommand(deps), auditCommand(deps), usageCommand(deps), cacheCommand(deps), topCommand(deps), completionCommand(deps)]) {
     program.addCommand(cmd)
   }
   applyOutput(program, deps)

@@ -16,7 +16,7 @@ export function secretsCommand(deps: CliDeps): Command {
         'PROXY_MASTER_KEY or a systemd credential, proxy cannot change it: a generated key is printed once, to set there.\n' +
         "Drop the old key when 'proxy doctor' shows no secret under it. See docs/secrets.md.",
     )
-    .action(async (opts: { newKeyFromEnv?: string; json?: boolean; dataDir?: string }) => {
+    .action(async (opts: { newKeyFromEnv?: string; json?: boolean; dataDir?: string; databaseUrl?: string }) => {
       // loaded here, so that other commands (and --help) do not load the store
       const [{ describeSource }, { generateFernetKey }, { storeKeyRing }, { reencryptSecrets, rotatedRing, secretsPerKey }, { resolveDataDir }] = await Promise.all([
         import('../store/db.js'),
@@ -31,7 +31,7 @@ export function secretsCommand(deps: CliDeps): Command {
       const dataDir = resolveDataDir(opts.dataDir, deps.env)
       const killAfter = Number(deps.env[KILL_AFTER_ENV] ?? NaN)
 
-      const result = await withStore(deps, { dataDir }, async (store) => {
+      const result = await withStore(deps, { dataDir, databaseUrl: opts.databaseUrl }, async (store) => {
         const before = store.masterKey
         const ring = rotatedRing(newKey, before.keys)
         const { none } = await secretsPerKey(store)

@@ -3,13 +3,14 @@ import { z } from 'zod'
 import { DEFAULT_MAX_JSON_DEPTH } from '../server/json-depth.js'
 import type { ConnectionLimits } from '../server/connections.js'
 import type { Env } from '../store/paths.js'
-import { CliError } from './context.js'
+import { CliError, resolveDatabaseUrl } from './context.js'
 
 /** The optional config file: the lowest layer under flags and PROXY_* variables. */
 const fileSchema = z.strictObject({
   host: z.string().optional(),
   port: z.number().int().min(0).max(65535).optional(),
   data_dir: z.string().optional(),
+  database_url: z.string().optional(),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
   max_body_bytes: z.number().int().min(1024).optional(),
   max_json_depth: z.number().int().min(1).optional(),
@@ -23,6 +24,7 @@ export interface ServeFlags {
   host?: string
   port?: string
   dataDir?: string
+  databaseUrl?: string
   logLevel?: string
   maxBody?: string
   maxJsonDepth?: string
@@ -37,6 +39,8 @@ export interface ServeSettings {
   host: string
   port: number
   dataDir: string | undefined
+  /** postgres://… from the flag, PROXY_DATABASE_URL or the file; null for SQLite in the data dir */
+  databaseUrl: string | null
   logLevel: string
   maxBodyBytes: number
   maxJsonDepth: number
@@ -70,6 +74,7 @@ export function resolveServeSettings(flags: ServeFlags, env: Env): ServeSettings
     host: flags.host ?? env.PROXY_HOST ?? file.host ?? '127.0.0.1',
     port,
     dataDir: flags.dataDir ?? env.PROXY_DATA_DIR ?? file.data_dir,
+    databaseUrl: resolveDatabaseUrl(flags.databaseUrl, { ...env, PROXY_DATABASE_URL: env.PROXY_DATABASE_URL ?? file.database_url }),
     logLevel: flags.logLevel ?? env.PROXY_LOG_LEVEL ?? file.log_level ?? 'info',
     maxBodyBytes,
     maxJsonDepth,

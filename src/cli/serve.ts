@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { limitHeapGrowth } from './heap-growth.js'
 import { resolveDataDir } from '../store/paths.js'
 import type { ObservabilityFlags } from '../telemetry/settings.js'
-import { CliError, err, type CliDeps } from './context.js'
+import { CliError, databaseUrlOption, err, type CliDeps } from './context.js'
 import { gcThreads, memoryReducerState, SUPERVISOR_ENV } from './respawn.js'
 import type { ServeFlags } from './serve-config.js'
 
@@ -13,6 +13,7 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--port <port>', 'port to listen on (default 8000, or $PROXY_PORT)')
     .option('--demo', 'add a mock provider, demo models and a demo client key, then serve')
     .option('--data-dir <dir>', 'data directory (default: $PROXY_DATA_DIR or ~/.local/share/proxy)')
+    .addOption(databaseUrlOption())
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info, or $PROXY_LOG_LEVEL)')
     .option('--max-body <bytes>', 'largest request body accepted (default 10485760, or $PROXY_MAX_BODY_BYTES)')
     .option('--max-json-depth <levels>', 'deepest nesting of arrays and objects a request body may have (default 64, or $PROXY_MAX_JSON_DEPTH)')
@@ -20,7 +21,7 @@ export function serveCommand(deps: CliDeps): Command {
     .option('--body-timeout <seconds>', 'then to send the request body; answers and streams are not limited (default 60, or $PROXY_BODY_TIMEOUT_SECONDS)')
     .option('--keepalive-timeout <seconds>', 'how long an idle keep-alive connection stays open (default 65, or $PROXY_KEEPALIVE_TIMEOUT_SECONDS)')
     .option('--max-connections <n>', 'open client connections at most; more are refused (default: below the open-file limit, or $PROXY_MAX_CONNECTIONS)')
-    .option('--config <file>', 'JSON config file (host, port, data_dir, log_level, max_body_bytes, max_json_depth, header/body/keepalive_timeout_seconds, max_connections), or $PROXY_CONFIG')
+    .option('--config <file>', 'JSON config file (host, port, data_dir, database_url, log_level, max_body_bytes, max_json_depth, header/body/keepalive_timeout_seconds, max_connections), or $PROXY_CONFIG')
     .option('--log-format <format>', 'json|pretty|auto: pretty on a terminal, JSON otherwise (default auto, or $PROXY_LOG_FORMAT)')
     .option('--capture', 'keep request and response bodies of every client in the audit trail ($PROXY_CAPTURE=on)')
     .option('--capture-max-bytes <bytes>', 'cap per captured body (default 32768, 262144 with a capture store, or $PROXY_CAPTURE_MAX_BYTES)')
@@ -51,6 +52,7 @@ export function serveCommand(deps: CliDeps): Command {
       let demo: { key: string; models: string[] } | null = null
       const proxy = await startProxy({
         dataDir: resolveDataDir(settings.dataDir, deps.env),
+        databaseUrl: settings.databaseUrl,
         host: settings.host,
         port: settings.port,
         env: deps.env,
@@ -71,9 +73,9 @@ export function serveCommand(deps: CliDeps): Command {
       // A signal while the server starts still ends the process, so a hung start can be interrupted.
       const stop = watchStop(deps)
       const snapshot = proxy.config.current()
-      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', captureStore: observability.captureStore ?? undefined, auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv), gc: gcThreads(process.execArgv) }, 'proxy listening')
+      logger.info({ event: 'start', url: proxy.url, dataDir: proxy.store.dataDir, store: proxy.store.location, masterKey: proxy.store.masterKey.source, routes: snapshot.routes.size, capture: observability.captureAll ? 'all' : 'per-client', captureStore: observability.captureStore ?? undefined, auditRetentionDays: observability.auditRetentionDays, v8: heapFlag ?? 'as started', memoryReducer: memoryReducerState(process.execArgv), gc: gcThreads(process.execArgv) }, 'proxy listening')
       if (observability.metricsAuth === 'none' && !isLoopback(settings.host)) logger.warn({ event: 'start', host: settings.host }, '/metrics is open on a non-loopback address (PROXY_METRICS_AUTH=none)')
-      err(deps, banner(proxy.url, proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
+      err(deps, banner(proxy.url, proxy.store.kind === 'postgres' ? `${proxy.store.dataDir}, store ${proxy.store.location}` : proxy.store.dataDir, demo, snapshot.routes.size, snapshot.clientsByHash.size))
       try {
         await stop.stopped
         err(deps, `Shutting down: finishing open requests (up to ${drainSeconds} s)…`)

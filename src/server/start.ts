@@ -4,6 +4,7 @@
  * real thing on port 0 with a temp data dir.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { hostname } from 'node:os'
 import type { AddressInfo, Socket } from 'node:net'
 import { Registry } from 'prom-client'
 import { Agent } from 'undici'
@@ -23,7 +24,8 @@ import { latestMigration } from '../store/migrate.js'
 import type { Env } from '../store/paths.js'
 import { setLogScrubber, type Logger } from '../telemetry/logger.js'
 import { AuditWriter } from '../telemetry/audit-writer.js'
-import { inlineAuditSink, threadAuditSink } from '../store/audit-sink.js'
+import { serverStoreWriter } from '../store/store-writer.js'
+import { StoreHealth } from '../store/store-health.js'
 import { createMetrics, type ProxyMetrics } from '../telemetry/metrics.js'
 import { SecretScrubber } from '../telemetry/redact.js'
 import { startRetention } from '../telemetry/retention.js'
@@ -43,6 +45,8 @@ import type { Clock } from '../gateway/clock.js'
 
 export interface StartOptions {
   dataDir: string
+  /** postgres://… (`--database-url`): the store lives there; SQLite in the data dir without it */
+  databaseUrl?: string | null
   host?: string
   port?: number
   env?: Env
@@ -97,7 +101,9 @@ export interface RunningProxy {
 export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   // checked first: a wrong OTEL_* setting fails the start before anything is opened
   const traceSettings = resolveTraceSettings(opts.otlpEndpoint, opts.env ?? process.env)
-  const store = await openStore({ dataDir: opts.dataDir, env: opts.env, keychain: opts.keychain })
+  const store = await openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl, env: opts.env, keychain: opts.keychain })
+  // what the PostgreSQL writer and LISTEN connection last saw (SQLite: always up while open)
+  const storeHealth = new StoreHealth()
   await opts.prepare?.(store)
   const logger = opts.logger
   const observability: ObservabilitySettings = { ...resolveObservability({}, opts.env ?? process.env), ...opts.observability }
@@ -106,6 +112,7 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
   let configError: string | null = null
   const config = await createConfigSource(store, {
     pollMs: opts.reloadPollMs,
+    health: storeHealth,
     onReload: (s) => {
       configError = null
       metrics.configReloaded(true)
@@ -132,20 +139,18 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     scrubber,
     offload: capture?.offload,
     sink: (events) =>
-      threadAuditSink({
-        file: store.file,
-        events,
+      serverStoreWriter(store, events, {
         flushMs: observability.auditFlushMs,
-        fallback: inlineAuditSink(store.sqlite, events),
+        health: storeHealth,
         onFallback: (reason, lost) => logger.warn({ err: reason, lost }, 'audit thread unavailable; writing audit rows on the main thread'),
       }),
   })
   metrics.watchAuditBuffer(() => audit.size)
-  const retention = observability.auditRetentionDays ? startRetention({ apply: (writes) => audit.apply(writes), days: observability.auditRetentionDays, logger, capture: capture ? { objects: capture.objects, db: store.db } : undefined }) : null
+  const retention = observability.auditRetentionDays ? startRetention({ apply: (writes) => audit.apply(writes), db: store.db, days: observability.auditRetentionDays, logger, capture: capture ? { objects: capture.objects, db: store.db } : undefined }) : null
   // Responses API objects kept for translated providers (and where native ones were made), written behind.
   const responseBook = new ResponseBook({ db: store.db, apply: (writes) => audit.apply(writes) })
   const responsesRetentionDays = opts.responsesRetentionDays ?? (Number((opts.env ?? process.env).PROXY_RESPONSES_RETENTION_DAYS) || DEFAULT_RESPONSES_RETENTION_DAYS)
-  const responsesPrune = setInterval(() => void audit.apply([pruneResponsesStatement(new Date().toISOString(), 5000)]).catch(() => undefined), 3_600_000)
+  const responsesPrune = setInterval(() => void audit.apply([pruneResponsesStatement(store.db, new Date().toISOString(), 5000)]).catch(() => undefined), 3_600_000)
   responsesPrune.unref()
 
   // Limits and quotas: in memory, or shared through Redis. Quota usage is written behind, never per request.
@@ -204,11 +209,11 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
     tracer,
     responses: { book: responseBook, retentionMs: responsesRetentionDays * 86_400_000 },
     cache,
-    admin: { cache, store, captureStore: capture?.objects ?? null, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures() },
+    admin: { cache, store, captureStore: capture?.objects ?? null, config, gateway, liveStats, logger, localAccess: () => localAccess, draining: () => draining, connections: () => connections.figures(), instance: () => ({ id: `${hostname()}:${address.port}`, pid: process.pid, store: { kind: store.kind, ok: storeHealth.ok, detail: storeHealth.detail } }) },
     readiness: () => {
       const lim = limits.health()
       const checks: Record<string, { ok: boolean; detail?: string }> = {
-        store: { ok: store.sqlite.open },
+        store: storeCheck(store, storeHealth),
         migrations: { ok: true, detail: latestMigration() },
         config: configError ? { ok: false, detail: configError } : { ok: true },
         draining: { ok: !draining },
@@ -216,6 +221,10 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         limits: { ok: !(lim.degraded && lim.onFailure === 'closed'), detail: lim.degraded ?? lim.backend },
       }
       if (lim.degraded && lim.onFailure === 'open') checks.degraded = { ok: true, detail: `limits: ${lim.degraded}; serving with local in-memory limits (fail-open)` }
+      if (!storeHealth.ok) {
+        const detail = `store: ${storeHealth.detail}; serving from the configuration in memory, writes buffered`
+        checks.degraded = { ok: true, detail: checks.degraded ? `${checks.degraded.detail}; ${detail}` : detail }
+      }
       return { ready: Object.values(checks).every((c) => c.ok), checks }
     },
   })
@@ -332,4 +341,14 @@ async function settled(done: () => boolean, timeoutMs: number): Promise<void> {
   while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
   // the last reports run in the callbacks of the aborts that ended them
   await new Promise((r) => setImmediate(r))
+}
+
+/**
+ * The store's line in /readyz. A PostgreSQL outage leaves the instance ready: requests are served from
+ * the configuration in memory and writes are buffered, and an outage of the shared database would
+ * otherwise take every instance out of the load balancer at once. The detail says it is down.
+ */
+function storeCheck(store: Store, health: StoreHealth): { ok: boolean; detail: string } {
+  if (store.kind === 'sqlite') return { ok: store.sqlite.open, detail: 'sqlite' }
+  return { ok: true, detail: health.ok ? 'postgres' : 'postgres: down' }
 }

@@ -90,3 +90,27 @@ function statementRunner(db) {
     }
   }
 }
+
+/**
+ * Adds a usage delta to the sum kept for its (day, client, model): what a writer holds while the store
+ * refuses writes stays bounded, however long that lasts.
+ *
+ * @template {{ day: string, client: string, model: string, requests: number, errors: number, prompt_tokens: number, completion_tokens: number, cost_usd: number, cache_hits: number, saved_usd: number }} U
+ * @param {Map<string, U>} usage
+ * @param {U} u
+ */
+export function addUsageDelta(usage, u) {
+  const key = `${u.day}\u0000${u.client}\u0000${u.model}`
+  const sum = usage.get(key)
+  if (!sum) {
+    usage.set(key, { ...u })
+    return
+  }
+  sum.requests += u.requests
+  sum.errors += u.errors
+  sum.prompt_tokens += u.prompt_tokens
+  sum.completion_tokens += u.completion_tokens
+  sum.cost_usd += u.cost_usd
+  sum.cache_hits += u.cache_hits
+  sum.saved_usd += u.saved_usd
+}

@@ -22,7 +22,7 @@ import { readlinkSync, writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import SQLite from 'better-sqlite3'
-import { batchTransaction } from './audit-batch.js'
+import { addUsageDelta, batchTransaction } from './audit-batch.js'
 
 /**
  * @typedef {{ file: string, auditSql: string, usageSql: string, busyTimeoutMs: number, flushMs: number, batchRows: number, maxBuffered: number }} Options
@@ -78,7 +78,7 @@ port.on('message', (/** @type {Message} */ message) => {
     return
   }
   for (const row of message.rows) rows.push(row)
-  for (const u of message.usage) addUsage(u)
+  for (const u of message.usage) addUsageDelta(usage, u)
   if (rows.length >= options.batchRows) commit()
   else timer ??= setTimeout(tick, options.flushMs)
 })
@@ -141,23 +141,6 @@ async function close() {
 const nap = new Int32Array(new SharedArrayBuffer(4))
 function pause() {
   Atomics.wait(nap, 0, 0, PAUSE_MS)
-}
-
-/** @param {UsageDelta} u */
-function addUsage(u) {
-  const key = `${u.day}\u0000${u.client}\u0000${u.model}`
-  const sum = usage.get(key)
-  if (!sum) {
-    usage.set(key, { ...u })
-    return
-  }
-  sum.requests += u.requests
-  sum.errors += u.errors
-  sum.prompt_tokens += u.prompt_tokens
-  sum.completion_tokens += u.completion_tokens
-  sum.cost_usd += u.cost_usd
-  sum.cache_hits += u.cache_hits
-  sum.saved_usd += u.saved_usd
 }
 
 /** @param {unknown} err */

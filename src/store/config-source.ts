@@ -1,5 +1,7 @@
+import { configWatch } from './config-watch.js'
 import type { Store } from './db.js'
 import { loadSnapshot, type ConfigSnapshot } from './snapshot.js'
+import type { StoreHealth } from './store-health.js'
 
 export interface ConfigSource {
   current(): ConfigSnapshot
@@ -12,38 +14,32 @@ export interface ConfigSourceOptions {
   pollMs?: number
   onReload?: (snapshot: ConfigSnapshot) => void
   onError?: (err: unknown) => void
+  /** told when the PostgreSQL LISTEN connection is lost and back */
+  health?: StoreHealth
 }
 
 /**
  * Holds the current snapshot and swaps it when another process (the CLI, the admin API of another
- * instance) changes the configuration. `PRAGMA data_version` changes exactly when another connection
- * commits, so a tick costs one in-memory pragma; only then is the configuration counter read (migration
- * 0005: triggers on the configuration tables), because most other commits are the audit thread's rows,
- * several a second under load, and are no reason to reload.
+ * instance) changes the configuration: the backend's watch (config-watch.ts) says when the configuration
+ * counter (migration 0005: triggers on the configuration tables) may have moved, and only a counter
+ * other than the one loaded causes a reload.
  */
 export async function createConfigSource(store: Store, opts: ConfigSourceOptions = {}): Promise<ConfigSource> {
-  const configVersion = store.sqlite.prepare('SELECT version FROM config_version WHERE id = 1').pluck()
-  const readConfigVersion = () => (configVersion.get() as number | undefined) ?? 0
-  // prepared once: pragma() would compile the statement at every tick
-  const dataVersionStatement = store.sqlite.prepare('PRAGMA data_version').pluck()
-  const dataVersion = () => dataVersionStatement.get() as number
-  let lastConfig = readConfigVersion()
+  const watch = configWatch(store, { pollMs: opts.pollMs, health: opts.health })
+  let lastConfig = await watch.version()
   let snapshot = await loadSnapshot(store)
-  let lastVersion = dataVersion()
   let loading: Promise<ConfigSnapshot> | null = null
 
   const reload = (): Promise<ConfigSnapshot> => {
-    if (!loading) {
-      // Read before the snapshot, so a change made meanwhile is seen at the next tick. This also covers
-      // the server's own writes (the admin API reloads after them), which bump the counter but not
-      // data_version: no second reload when another commit comes along.
-      try {
-        lastConfig = readConfigVersion()
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    }
-    loading ??= loadSnapshot(store, snapshot)
+    // Read before the snapshot, so a change made meanwhile is seen at the next tick. This also covers
+    // the server's own writes (the admin API reloads after them), which bump the counter but not
+    // data_version: no second reload when another commit comes along.
+    loading ??= watch
+      .version()
+      .then((version) => {
+        lastConfig = version
+        return loadSnapshot(store, snapshot)
+      })
       .then((next) => {
         snapshot = next
         opts.onReload?.(next)
@@ -55,24 +51,17 @@ export async function createConfigSource(store: Store, opts: ConfigSourceOptions
     return loading
   }
 
-  const timer = setInterval(() => {
-    try {
-      const version = dataVersion()
-      if (version === lastVersion) return
-      lastVersion = version
-      // reload() records the counter itself
-      if (readConfigVersion() === lastConfig) return
-    } catch (err) {
-      opts.onError?.(err)
-      return
-    }
-    reload().catch((err) => opts.onError?.(err))
-  }, opts.pollMs ?? 250)
-  timer.unref()
+  watch.start(
+    (version) => {
+      if (version === lastConfig) return
+      reload().catch((err) => opts.onError?.(err))
+    },
+    (err) => opts.onError?.(err),
+  )
 
   return {
     current: () => snapshot,
     reload,
-    close: () => clearInterval(timer),
+    close: () => watch.close(),
   }
 }

@@ -2,19 +2,21 @@ import { closeSync, existsSync, mkdirSync, openSync, chmodSync, statSync } from 
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely } from 'kysely'
-import { ImmediateSqliteDialect } from './dialect.js'
+import type pg from 'pg'
+import { connectPostgres, ImmediateSqliteDialect, redactUrl, type StoreKind } from './dialect.js'
 import { createFernetRing, type FernetRing } from './fernet.js'
 import { resolveMasterKey, MasterKeyError, type MasterKey, type KeychainBackend } from './master-key.js'
 import { migrateToLatest } from './migrate.js'
 import { STORE_FILE, type Env } from './paths.js'
 import type { Database } from './schema.js'
 
-export interface Store {
+interface StoreBase {
+  readonly kind: StoreKind
+  /** where the master key file, admin token and server.json live (also with PostgreSQL) */
   readonly dataDir: string
-  readonly file: string
+  /** the store file, or the database URL without its password: for messages */
+  readonly location: string
   readonly db: Kysely<Database>
-  /** The raw handle, for pragmas (data_version polling) that Kysely has no verb for. */
-  readonly sqlite: SQLite.Database
   /** The master key ring: encrypts with the newest key, decrypts with any. */
   readonly fernet: FernetRing
   readonly masterKey: MasterKey
@@ -26,8 +28,26 @@ export interface Store {
   close(): Promise<void>
 }
 
+export interface SqliteStore extends StoreBase {
+  readonly kind: 'sqlite'
+  readonly file: string
+  /** The raw handle, for pragmas (data_version polling) that Kysely has no verb for. */
+  readonly sqlite: SQLite.Database
+}
+
+export interface PostgresStore extends StoreBase {
+  readonly kind: 'postgres'
+  /** the connection URL, password included: for the LISTEN connection, never for messages */
+  readonly url: string
+  readonly pool: pg.Pool
+}
+
+export type Store = SqliteStore | PostgresStore
+
 export interface OpenStoreOptions {
   dataDir: string
+  /** postgres://… (`--database-url`, PROXY_DATABASE_URL): the store lives there instead of in the data dir */
+  databaseUrl?: string | null
   env?: Env
   keychain?: KeychainBackend | null
 }
@@ -40,10 +60,16 @@ export const CHECK_PLAINTEXT = 'proxy-master-key-check'
  * Opens (creating when needed) the store in a data dir: directory 0700, database 0600, WAL, migrations
  * applied, master key resolved and checked against the one the store was written with.
  */
+export async function openStore(opts: OpenStoreOptions & { databaseUrl?: undefined | null }): Promise<SqliteStore>
+export async function openStore(opts: OpenStoreOptions): Promise<Store>
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
-  const env = opts.env ?? process.env
   const dataDir = path.resolve(opts.dataDir)
   ensurePrivateDir(dataDir)
+  if (opts.databaseUrl) {
+    const url = opts.databaseUrl
+    const { db, pool } = await connectPostgres<Database>(url)
+    return finishOpen(db, opts, dataDir, { kind: 'postgres', location: redactUrl(url), url, pool })
+  }
   const file = path.join(dataDir, STORE_FILE)
   if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600))
   else if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
@@ -55,11 +81,25 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('synchronous = NORMAL')
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) })
+  return finishOpen(db, opts, dataDir, { kind: 'sqlite', location: file, file, sqlite })
+}
+
+type BackendParts = Pick<SqliteStore, 'kind' | 'location' | 'file' | 'sqlite'> | Pick<PostgresStore, 'kind' | 'location' | 'url' | 'pool'>
+
+/** Migrations, then the master key checked against the store: the same for both backends. */
+async function finishOpen(db: Kysely<Database>, opts: OpenStoreOptions, dataDir: string, backend: BackendParts): Promise<Store> {
+  const env = opts.env ?? process.env
   try {
     await migrateToLatest(db)
-    const check = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK).executeTakeFirst()
+    const readCheck = () => db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK).executeTakeFirst()
+    let check = await readCheck()
     let masterKey = await resolveMasterKey({ dataDir, env, create: !check, keychain: opts.keychain })
     let fernet = createFernetRing(masterKey.keys)
+    if (!check) {
+      // Several instances may open a new shared store at once: the first check written is the store's.
+      await db.insertInto('meta').values({ key: MASTER_KEY_CHECK, value: fernet.encrypt(CHECK_PLAINTEXT) }).onConflict((oc) => oc.column('key').doNothing()).execute()
+      check = await readCheck()
+    }
     if (check) {
       if (!opensCheck(fernet, check.value)) {
         throw new MasterKeyError(
@@ -67,14 +107,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
             'Set PROXY_MASTER_KEY to the original key (or a ring that holds it), or restore master.key in the data directory.',
         )
       }
-    } else {
-      await db.insertInto('meta').values({ key: MASTER_KEY_CHECK, value: fernet.encrypt(CHECK_PLAINTEXT) }).execute()
     }
     return {
+      ...backend,
       dataDir,
-      file,
       db,
-      sqlite,
       get fernet() {
         return fernet
       },
@@ -92,7 +129,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
         return true
       },
       close: () => db.destroy(),
-    }
+    } as Store
   } catch (err) {
     await db.destroy()
     throw err

@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely } from 'kysely'
 import { migrations } from '../../migrations/index.js'
+import { tableExists } from './dialect.js'
 import type { Database } from './schema.js'
 
 export class StoreVersionError extends Error {}
@@ -30,8 +31,7 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
 }
 
 export async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
-  const exists = await sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'kysely_migration'`.execute(db)
-  if (!exists.rows[0]?.n) return []
+  if (!(await tableExists(db, 'kysely_migration'))) return []
   const rows = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db)
   return rows.rows.map((r) => r.name)
 }

@@ -12,7 +12,8 @@ import { findRoute } from '../store/route-patterns.js'
 import { clip } from '../core/clip.js'
 import type { Store } from '../store/db.js'
 import type { WriteStatement } from '../store/audit-batch.js'
-import { inlineAuditSink, type AuditSink, type AuditSinkEvents } from '../store/audit-sink.js'
+import type { AuditSink, AuditSinkEvents } from '../store/audit-sink.js'
+import { simpleStoreWriter } from '../store/store-writer.js'
 import { costUsd, priceIn } from '../core/prices.js'
 import { auditRowValues, type NewAuditRow } from '../store/repos/audit.js'
 import type { UsageDelta } from '../store/repos/usage.js'
@@ -30,7 +31,7 @@ export interface AuditWriterOptions {
   config: () => ConfigSnapshot
   logger: Logger
   metrics?: ProxyMetrics
-  /** makes the sink batches go to, given what to tell; default: inline on the store's shared connection. Closed by close(). */
+  /** makes the sink batches go to, given what to tell; default: inline on the store's shared connection (PostgreSQL: its batch writer). Closed by close(). */
   sink?: (events: AuditSinkEvents) => AuditSink
   /** default 300 ms here; the server uses PROXY_AUDIT_FLUSH_MS (100 ms) */
   flushMs?: number
@@ -95,7 +96,7 @@ export class AuditWriter {
         }
       },
     }
-    this.#sink = (opts.sink ?? ((e) => inlineAuditSink(opts.store.sqlite, e)))(events)
+    this.#sink = (opts.sink ?? ((e) => simpleStoreWriter(opts.store, e)))(events)
     this.#scrubber = opts.scrubber ?? new SecretScrubber(opts.config)
     this.#timer = setInterval(() => void this.#writeNext(), this.#opts.flushMs)
     this.#timer.unref()

@@ -15,6 +15,8 @@ import type { Logger } from './logger.js'
 export interface RetentionOptions {
   /** commits statements and resolves with the rows they changed (AuditWriter.apply) */
   apply: (writes: WriteStatement[]) => Promise<number>
+  /** compiles the deletes in the store's dialect */
+  db: Kysely<Database>
   days: number
   logger: Logger
   intervalMs?: number
@@ -45,7 +47,7 @@ export function startRetention(opts: RetentionOptions): Retention {
         if (opts.capture) total += await pruneObjects(opts, before)
         // A few chunks per hand-over, committed with one of the writer's batches: at most 10,000 rows a time.
         // With a capture store, rows that still have objects stay (their deletion failed above).
-        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(before, CHUNK_ROWS, { inlineOnly: opts.capture !== undefined }))
+        const chunks = Array.from({ length: CHUNKS_PER_BATCH }, () => pruneAuditStatement(opts.db, before, CHUNK_ROWS, { inlineOnly: opts.capture !== undefined }))
         for (;;) {
           if (stopped) break
           const n = await opts.apply(chunks)
@@ -83,7 +85,7 @@ async function pruneObjects(opts: RetentionOptions, before: string): Promise<num
   let deleted = 0
   try {
     await deleteRowsWithObjects(db, objects, before, async (ids) => {
-      const n = await opts.apply([deleteAuditRowsStatement(ids)])
+      const n = await opts.apply([deleteAuditRowsStatement(db, ids)])
       deleted += n
       return n
     })

@@ -214,7 +214,7 @@ describe('the S3 capture store', () => {
     const old = await auditRow(main.proxy, 'old-auto')
     await age(main.proxy, ['old-auto'])
     const objects = await openObjectStore(objectStoreSettings(STORE, storeEnv()))
-    const retention = startRetention({ apply: (writes) => main.proxy.audit.apply(writes), days: 1, logger: silentLogger(), capture: { objects, db: main.proxy.store.db }, firstRunMs: 3_600_000 })
+    const retention = startRetention({ apply: (writes) => main.proxy.audit.apply(writes), db: main.proxy.store.db, days: 1, logger: silentLogger(), capture: { objects, db: main.proxy.store.db }, firstRunMs: 3_600_000 })
     try {
       expect(await retention.run()).toBe(1)
     } finally {
@@ -281,7 +281,7 @@ describe('the S3 capture store', () => {
     await age(main.proxy, ['big-1', 'stopped-small'])
 
     const objects = await openObjectStore(objectStoreSettings(STORE, storeEnv()))
-    const retention = startRetention({ apply: (writes) => main.proxy.audit.apply(writes), days: 1, logger: silentLogger(), capture: { objects, db: main.proxy.store.db }, firstRunMs: 3_600_000 })
+    const retention = startRetention({ apply: (writes) => main.proxy.audit.apply(writes), db: main.proxy.store.db, days: 1, logger: silentLogger(), capture: { objects, db: main.proxy.store.db }, firstRunMs: 3_600_000 })
     try {
       // the row without objects goes; the one with objects stays for a later run
       expect(await retention.run()).toBe(1)

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningProxy } from '../../src/server/start.js'
 import { chatChunks, startFakeOpenAI, type FakeUpstream, type RecordedRequest } from '../fakes/openai-upstream.js'
-import { cli, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
+import { cli, eventually, keyFrom, sqliteOf, startTestProxy, tempDataDir } from '../helpers/proxy.js'
 
 /** Response bodies in tests are checked field by field; `unknown` would need a cast at every use. */
 const readJson = (res: Response): Promise<any> => res.json()
@@ -127,7 +127,7 @@ describe('forwarding to an OpenAI upstream, one key', () => {
     expect(got).toBe(text)
     expect(JSON.parse(got).choices[0].message.content).toBe('café ✓ "usage"')
     await proxy.audit.flush()
-    const rows = proxy.store.sqlite.prepare("SELECT total_tokens FROM audit WHERE model = 'my-model' ORDER BY id DESC LIMIT 1").all() as Array<{ total_tokens: number }>
+    const rows = sqliteOf(proxy.store).sqlite.prepare("SELECT total_tokens FROM audit WHERE model = 'my-model' ORDER BY id DESC LIMIT 1").all() as Array<{ total_tokens: number }>
     expect(rows[0]?.total_tokens).toBe(7)
   })
 
@@ -157,7 +157,7 @@ describe('forwarding to an OpenAI upstream, one key', () => {
     expect(last).not.toHaveProperty('usage')
     expect(events[3]).toBe('data: [DONE]')
     await proxy.audit.flush()
-    const rows = proxy.store.sqlite.prepare("SELECT total_tokens FROM audit WHERE model = 'my-model' AND stream = 1 ORDER BY id DESC LIMIT 1").all() as Array<{ total_tokens: number }>
+    const rows = sqliteOf(proxy.store).sqlite.prepare("SELECT total_tokens FROM audit WHERE model = 'my-model' AND stream = 1 ORDER BY id DESC LIMIT 1").all() as Array<{ total_tokens: number }>
     expect(rows[0]?.total_tokens).toBe(5)
   })
 

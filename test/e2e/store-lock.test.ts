@@ -6,7 +6,7 @@
 import SQLite from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { chat, startAlphaProxy, type AlphaProxy } from '../gateway/harness.js'
-import { eventually } from '../helpers/proxy.js'
+import { eventually, sqliteOf } from '../helpers/proxy.js'
 
 describe('another connection holding the write lock', () => {
   let alpha: AlphaProxy
@@ -16,7 +16,7 @@ describe('another connection holding the write lock', () => {
   afterEach(() => alpha.close())
 
   it('does not hold up requests; key health, quota usage and audit rows are written once it is free', async () => {
-    const other = new SQLite(alpha.proxy.store.file)
+    const other = new SQLite(sqliteOf(alpha.proxy.store).file)
     const read = () => ({
       lastUsed: (other.prepare("SELECT last_used_at FROM provider_keys WHERE label = 'k1'").pluck().get() as string | null) ?? null,
       quota: (other.prepare("SELECT coalesce(sum(tokens), 0) FROM quota_usage WHERE period = 'day'").pluck().get() as number) ?? 0,

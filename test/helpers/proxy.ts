@@ -5,7 +5,7 @@ import path from 'node:path'
 import { run } from '../../src/cli/main.js'
 import type { CliDeps } from '../../src/cli/context.js'
 import { startProxy, type RunningProxy, type StartOptions } from '../../src/server/start.js'
-import { openStore, type Store } from '../../src/store/db.js'
+import { openStore, type SqliteStore, type Store } from '../../src/store/db.js'
 import { silentLogger } from '../../src/telemetry/logger.js'
 import { PassThrough, Readable } from 'node:stream'
 
@@ -107,4 +107,10 @@ export async function apiRejection(p: Promise<unknown>): Promise<InstanceType<ty
   )
   if (!(outcome instanceof OpenAI.APIError)) throw new Error(`expected an API error, got ${String(outcome)}`)
   return outcome
+}
+
+/** The SQLite handle of a store a test opened without a database URL. */
+export function sqliteOf(store: Store): SqliteStore {
+  if (store.kind !== 'sqlite') throw new Error(`expected a SQLite store, got ${store.kind}`)
+  return store
 }

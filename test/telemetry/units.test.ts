@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { openStore, type Store } from '../../src/store/db.js'
+import { openStore, type SqliteStore } from '../../src/store/db.js'
 import { costUsd, priceFor, tablePrice } from '../../src/core/prices.js'
 import { loadSnapshot, type ConfigSnapshot } from '../../src/store/snapshot.js'
 import { circuitStateStatements } from '../../src/store/repos/circuits.js'
@@ -140,14 +140,14 @@ describe('the audit row', () => {
 
 // The thread's own timer is set far out, so the tests decide when it commits (flush()).
 const sinks = {
-  'on the audit thread': (store: Store) => (events: AuditSinkEvents) =>
+  'on the audit thread': (store: SqliteStore) => (events: AuditSinkEvents) =>
     threadAuditSink({ file: store.file, events, flushMs: 60_000, fallback: inlineAuditSink(store.sqlite, events), onFallback: (reason) => expect.fail(`audit thread failed: ${reason}`) }),
-  'inline on the shared connection': (store: Store) => (events: AuditSinkEvents) => inlineAuditSink(store.sqlite, events),
+  'inline on the shared connection': (store: SqliteStore) => (events: AuditSinkEvents) => inlineAuditSink(store.sqlite, events),
 }
 
 describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) => {
   let data: ReturnType<typeof tempDataDir>
-  let store: Store
+  let store: SqliteStore
   let snapshot: ConfigSnapshot
 
   beforeEach(async () => {
@@ -228,7 +228,7 @@ describe.each(Object.entries(sinks))('the audit writer, %s', (_name, makeSink) =
 
 describe('the audit thread', () => {
   let data: ReturnType<typeof tempDataDir>
-  let store: Store
+  let store: SqliteStore
   let snapshot: ConfigSnapshot
 
   beforeEach(async () => {
@@ -301,7 +301,7 @@ describe('automatic retention', () => {
       for (let i = 0; i < 4500; i++) writer.add(record({ requestId: `old${i}`, endedAt: Date.now() - 40 * day }))
       for (let i = 0; i < 3; i++) writer.add(record({ requestId: `new${i}`, endedAt: Date.now() - 2 * day }))
       await writer.flush()
-      const retention = startRetention({ apply: (writes) => writer.apply(writes), days: 30, logger: silentLogger(), firstRunMs: 60_000 })
+      const retention = startRetention({ apply: (writes) => writer.apply(writes), db: store.db, days: 30, logger: silentLogger(), firstRunMs: 60_000 })
       expect(await retention.run()).toBe(4500)
       retention.stop()
       await writer.close()

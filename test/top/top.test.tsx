@@ -134,6 +134,17 @@ describe('proxy top against a running server', () => {
     expect(header(undefined)).not.toContain('conns')
   })
 
+  it('names the instance it watches, and says when that instance cannot reach its store', async () => {
+    const stats = await serverStats()
+    const port = new URL(proxy.url).port
+    expect(stats.instance).toMatchObject({ id: expect.stringMatching(new RegExp(`:${port}$`)), pid: expect.any(Number), store: { kind: 'sqlite', ok: true, detail: null } })
+    const header = (instance: StatsReport['instance']) =>
+      renderToString(<Dashboard stats={{ ...stats, instance }} problem={null} target={proxy.url} columns={140} rows={40} focused="providers" sorts={DEFAULT_SORTS} paused={false} interactive now={stats.at} />, { columns: 140 }).split('\n')[0]!
+    expect(header(stats.instance)).toContain(`${proxy.url} (${stats.instance!.id})`)
+    expect(header(stats.instance)).not.toContain('store down')
+    expect(header({ ...stats.instance!, store: { kind: 'postgres', ok: false, detail: 'writer: Cannot reach PostgreSQL' } })).toContain('store down')
+  })
+
   it('fits 80x24 and uses a larger terminal for every panel at once', async () => {
     const stats = await serverStats()
     const frame = (columns: number, rows: number) =>

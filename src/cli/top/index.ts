@@ -4,7 +4,7 @@
  * them at start-up.
  */
 import { Command } from 'commander'
-import { CliError, dataDirOption, jsonOption, parseIntOption, type CliDeps } from '../context.js'
+import { CliError, dataDirOnlyOption, jsonOption, parseIntOption, type CliDeps } from '../context.js'
 
 interface TopFlags {
   url?: string
@@ -16,7 +16,7 @@ interface TopFlags {
 }
 
 export function topCommand(deps: CliDeps): Command {
-  return dataDirOption(jsonOption(new Command('top')))
+  return dataDirOnlyOption(jsonOption(new Command('top')))
     .description('live dashboard of a running server: request and error rates, latency, providers, keys, recent requests')
     .option('--url <url>', "a server's URL (e.g. http://10.0.0.5:8000); needs --admin-key unless it is the local server's")
     .option('--admin-key <key>', 'an admin client key for --url (or $PROXY_ADMIN_KEY); the local server is reached with its admin.token, by --url too')

@@ -46,8 +46,18 @@ export interface ProviderStats {
   keys: KeyStats[]
 }
 
+/** Which server answered, and whether its store answers it: several instances share one store behind a load balancer. */
+export interface InstanceFigures {
+  /** hostname:port, unique in a fleet */
+  id: string
+  pid: number
+  store: { kind: 'sqlite' | 'postgres'; ok: boolean; detail: string | null }
+}
+
 export interface StatsReport extends Omit<LiveFigures, 'providers'> {
   object: 'proxy.stats'
+  /** absent from older servers */
+  instance?: InstanceFigures
   /** the server stopped accepting requests and is finishing open ones */
   draining: boolean
   /** client connections open now, the cap, and those refused at the cap since the start (absent from older servers) */
@@ -56,7 +66,7 @@ export interface StatsReport extends Omit<LiveFigures, 'providers'> {
   recent: RecentRequest[]
 }
 
-export function buildStatsReport(live: LiveFigures, health: GatewayHealth, draining: boolean, connections?: ConnectionFigures): StatsReport {
+export function buildStatsReport(live: LiveFigures, health: GatewayHealth, draining: boolean, connections?: ConnectionFigures, instance?: InstanceFigures): StatsReport {
   const figures = new Map<string, LiveProviderFigures>(live.providers.map((p) => [p.name, p]))
   const providers: ProviderStats[] = health.providers.map((p) => {
     const f = figures.get(p.name)
@@ -89,7 +99,7 @@ export function buildStatsReport(live: LiveFigures, health: GatewayHealth, drain
       }),
     }
   })
-  return { object: 'proxy.stats', ...live, draining, connections, providers }
+  return { object: 'proxy.stats', instance, ...live, draining, connections, providers }
 }
 
 function circuit(c: { state: CircuitFigures['state']; override: CircuitFigures['override']; openUntil: number | null }): CircuitFigures {

@@ -23,7 +23,7 @@ import { auditEndpoints } from '../admin/audit.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { spendEndpoints } from '../admin/spend-handlers.js'
 import type { LocalAccess } from '../admin/local-access.js'
-import { buildStatsReport } from '../admin/stats.js'
+import { buildStatsReport, type InstanceFigures } from '../admin/stats.js'
 import { readJsonBody } from '../body.js'
 import type { ConnectionFigures } from '../connections.js'
 import { beginRequest } from '../request-context.js'
@@ -46,6 +46,8 @@ export interface AdminRouteDeps {
   draining: () => boolean
   /** open connections, the cap and refused connections, for the stats */
   connections?: () => ConnectionFigures
+  /** which server this is, and its store's state, for the stats */
+  instance?: () => InstanceFigures
   maxBodyBytes: number
   maxJsonDepth?: number
   /** the response cache, for GET/DELETE /admin/v1/cache */
@@ -79,7 +81,7 @@ function statsEndpoint(deps: AdminRouteDeps): AdminEndpoint {
       const raw = call.query.get('window')
       const windowS = raw === null ? 60 : Number(raw)
       if (!Number.isInteger(windowS) || windowS < 1 || windowS > 3600) throw invalidRequest(`window must be a whole number of seconds from 1 to 3600, not '${raw}'.`, 'window', 'invalid_value')
-      return buildStatsReport(deps.liveStats.report(windowS), deps.gateway.health(), deps.draining(), deps.connections?.())
+      return buildStatsReport(deps.liveStats.report(windowS), deps.gateway.health(), deps.draining(), deps.connections?.(), deps.instance?.())
     },
   }
 }

@@ -1,4 +1,4 @@
-import type SQLite from 'better-sqlite3'
+import { writeStatement } from './write-statement.js'
 import type { WriteStatement } from '../audit-batch.js'
 import type { Kysely } from 'kysely'
 import { notFound } from '../../core/errors.js'
@@ -7,7 +7,7 @@ import { getClient } from './clients.js'
 
 export type NewAuditRow = Omit<AuditRow, 'id'>
 
-const AUDIT_COLUMNS = [
+export const AUDIT_COLUMNS = [
   'request_id', 'ts', 'method', 'path', 'client', 'ip', 'model', 'provider', 'upstream_model', 'key_label', 'stream', 'status',
   'latency_ms', 'upstream_ms', 'ttft_ms', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd', 'attempts', 'fallback',
   'error_code', 'error_message', 'request_body', 'response_body', 'cache', 'saved_usd', 'request_body_key', 'request_body_bytes',
@@ -15,7 +15,12 @@ const AUDIT_COLUMNS = [
 ] as const satisfies ReadonlyArray<keyof NewAuditRow>
 
 /** One audit row per statement run, positional parameters in AUDIT_COLUMNS order (see auditRowValues). */
-export const AUDIT_INSERT_SQL = `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
+export const AUDIT_INSERT_SQL = auditInsertSql(`(${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
+
+/** Inserts audit rows; `values` is the VALUES list (placeholders of the dialect). */
+export function auditInsertSql(values: string): string {
+  return `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES ${values}`
+}
 
 /**
  * A row as the positional parameters of AUDIT_INSERT_SQL: binding by position skips a name lookup per
@@ -95,8 +100,8 @@ export async function deleteAuditRows(db: Kysely<Database>, ids: readonly number
 }
 
 /** deleteAuditRows as a statement for the store writer */
-export function deleteAuditRowsStatement(ids: readonly number[]): WriteStatement {
-  return { sql: `DELETE FROM audit WHERE id IN (${ids.map(() => '?').join(', ')})`, parameters: [...ids] }
+export function deleteAuditRowsStatement(db: Kysely<Database>, ids: readonly number[]): WriteStatement {
+  return writeStatement(db.deleteFrom('audit').where('id', 'in', [...ids]))
 }
 
 /**
@@ -104,9 +109,10 @@ export function deleteAuditRowsStatement(ids: readonly number[]): WriteStatement
  * retention, which hands it to the store writer: many small deletes never hold the write lock for long,
  * and none runs on the event loop.
  */
-export function pruneAuditStatement(beforeIso: string, limit: number, opts: { inlineOnly?: boolean } = {}): WriteStatement {
-  const inline = opts.inlineOnly ? ' AND request_body_key IS NULL AND response_body_key IS NULL' : ''
-  return { sql: `DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ?${inline} ORDER BY ts LIMIT ?)`, parameters: [beforeIso, limit] }
+export function pruneAuditStatement(db: Kysely<Database>, beforeIso: string, limit: number, opts: { inlineOnly?: boolean } = {}): WriteStatement {
+  let older = db.selectFrom('audit').select('id').where('ts', '<', beforeIso)
+  if (opts.inlineOnly) older = older.where('request_body_key', 'is', null).where('response_body_key', 'is', null)
+  return writeStatement(db.deleteFrom('audit').where('id', 'in', older.orderBy('ts').limit(limit)))
 }
 
 /** Turns content capture on or off for one client; running servers pick it up with the next reload. */

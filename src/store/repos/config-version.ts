@@ -1,15 +1,19 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
+import { CONFIG_CHANNEL, isPostgres } from '../dialect.js'
 import type { Database } from '../schema.js'
 
 /**
- * Tells running servers that the configuration changed (they poll this counter, migration 0005). Tables
- * of migration 0010 bump it here, in the writer's own statement, rather than through triggers, so the
- * same code runs on every store backend.
+ * Tells running servers that the configuration changed (they watch this counter, migration 0005). Tables
+ * of migration 0010 bump it here, in the writer's own statement, rather than through triggers; on
+ * PostgreSQL the same transaction also NOTIFYs, as the triggers of the older tables do, so every
+ * server LISTENing reloads when it commits.
  */
 export async function bumpConfigVersion(db: Kysely<Database>): Promise<void> {
-  await db
+  const bumped = await db
     .updateTable('config_version')
     .set((eb) => ({ version: eb('version', '+', 1) }))
     .where('id', '=', 1)
-    .execute()
+    .returning('version')
+    .executeTakeFirst()
+  if (bumped && isPostgres(db)) await sql`SELECT pg_notify(${CONFIG_CHANNEL}, ${String(bumped.version)})`.execute(db)
 }

@@ -23,7 +23,7 @@ export function quotaUsageStatements(db: Kysely<Database>, rows: readonly QuotaU
       db
         .insertInto('quota_usage')
         .values({ client_id: r.clientId, period: r.period, period_key: r.periodKey, tokens: r.tokens, updated_at: updatedAt })
-        .onConflict((oc) => oc.columns(['client_id', 'period', 'period_key']).doUpdateSet({ tokens: sql`tokens + excluded.tokens`, updated_at: updatedAt })),
+        .onConflict((oc) => oc.columns(['client_id', 'period', 'period_key']).doUpdateSet({ tokens: sql`quota_usage.tokens + excluded.tokens`, updated_at: updatedAt })),
     ),
   )
 }

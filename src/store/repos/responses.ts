@@ -57,8 +57,8 @@ export function deleteResponseStatement(db: Kysely<Database>, id: string): Write
 }
 
 /** Deletes the expired ones, at most `limit` rows a statement. */
-export function pruneResponsesStatement(nowIso: string, limit: number): WriteStatement {
-  return { sql: 'DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE expires_at < ? LIMIT ?)', parameters: [nowIso, limit] }
+export function pruneResponsesStatement(db: Kysely<Database>, nowIso: string, limit: number): WriteStatement {
+  return writeStatement(db.deleteFrom('responses').where('id', 'in', db.selectFrom('responses').select('id').where('expires_at', '<', nowIso).limit(limit)))
 }
 
 export async function readResponse(db: Kysely<Database>, id: string): Promise<StoredResponse | null> {

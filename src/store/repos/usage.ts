@@ -1,22 +1,23 @@
-import type SQLite from 'better-sqlite3'
 import { sql, type Kysely } from 'kysely'
 import type { Database, UsageTable } from '../schema.js'
 
 /** What one batch adds to one (day, client, model) row: the row's own shape, as increments. */
 export type UsageDelta = UsageTable
 
-/** Adds one delta to its (day, client, model) row; named parameters, one object per delta. */
-export const USAGE_UPSERT_SQL = `
-    INSERT INTO usage (day, client, model, requests, errors, prompt_tokens, completion_tokens, cost_usd, cache_hits, saved_usd)
-    VALUES (@day, @client, @model, @requests, @errors, @prompt_tokens, @completion_tokens, @cost_usd, @cache_hits, @saved_usd)
+/** The columns of a usage delta, in the order of a positional VALUES row (PostgreSQL's writer). */
+export const USAGE_COLUMNS = ['day', 'client', 'model', 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'cache_hits', 'saved_usd'] as const satisfies ReadonlyArray<keyof UsageDelta>
+
+/** Adds deltas to their (day, client, model) rows; `values` is the VALUES list (placeholders of the dialect). */
+export function usageUpsertSql(values: string): string {
+  return `
+    INSERT INTO usage (${USAGE_COLUMNS.join(', ')})
+    VALUES ${values}
     ON CONFLICT (day, client, model) DO UPDATE SET
-      requests = requests + excluded.requests,
-      errors = errors + excluded.errors,
-      prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-      completion_tokens = completion_tokens + excluded.completion_tokens,
-      cost_usd = cost_usd + excluded.cost_usd,
-      cache_hits = cache_hits + excluded.cache_hits,
-      saved_usd = saved_usd + excluded.saved_usd`
+      ${USAGE_COLUMNS.slice(3).map((c) => `${c} = usage.${c} + excluded.${c}`).join(',\n      ')}`
+}
+
+/** One delta per statement run, named parameters (SQLite's writer binds one object per delta). */
+export const USAGE_UPSERT_SQL = usageUpsertSql(`(${USAGE_COLUMNS.map((c) => `@${c}`).join(', ')})`)
 
 export type UsageGrouping = 'client' | 'model' | 'day' | 'team'
 

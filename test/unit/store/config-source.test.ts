@@ -2,7 +2,7 @@ import SQLite from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { KEY_CONFIG_COLUMNS } from '../../../migrations/0005_config_version.js'
 import { createConfigSource, type ConfigSource } from '../../../src/store/config-source.js'
-import { openStore, type Store } from '../../../src/store/db.js'
+import { openStore, type SqliteStore } from '../../../src/store/db.js'
 import { cli, tempDataDir, testEnv } from '../../helpers/proxy.js'
 
 /** provider_keys columns the server writes behind for itself (src/store/repos/key-health.ts) */
@@ -10,7 +10,7 @@ const KEY_HEALTH_COLUMNS = ['id', 'health', 'health_reason', 'health_changed_at'
 
 describe('the config source', () => {
   let data: ReturnType<typeof tempDataDir>
-  let store: Store
+  let store: SqliteStore
   let other: SQLite.Database
   let source: ConfigSource
   let reloads: number

@@ -1,13 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { WriteStatement } from '../../../src/store/audit-batch.js'
-import { openStore, type Store } from '../../../src/store/db.js'
+import type { AuditSink } from '../../../src/store/audit-sink.js'
+import type { Store } from '../../../src/store/db.js'
+import { simpleStoreWriter } from '../../../src/store/store-writer.js'
 import { ResponseBook } from '../../../src/store/response-book.js'
 import { insertResponseStatement, pruneResponsesStatement, type StoredResponse } from '../../../src/store/repos/responses.js'
-import { tempDataDir, testEnv } from '../../helpers/proxy.js'
+import { openBackendStore, STORE_BACKENDS } from '../../helpers/postgres.js'
 
-describe('ResponseBook: stored Responses API objects', () => {
-  let data: ReturnType<typeof tempDataDir>
+describe.each(STORE_BACKENDS)('ResponseBook: stored Responses API objects, on %s', (backend) => {
+  let opened: Awaited<ReturnType<typeof openBackendStore>>
   let store: Store
+  let writer: AuditSink
   let held: Array<{ writes: WriteStatement[]; done: () => void }>
   let now: number
   let book: ResponseBook
@@ -16,7 +19,9 @@ describe('ResponseBook: stored Responses API objects', () => {
   const commit = async () => {
     const flushed = book.flush()
     for (const { writes, done } of held.splice(0)) {
-      for (const w of writes) store.sqlite.prepare(w.sql).run(...(w.parameters as unknown[]))
+      const applied = writer.apply(writes)
+      await writer.flush()
+      await applied
       done()
     }
     await flushed
@@ -37,15 +42,16 @@ describe('ResponseBook: stored Responses API objects', () => {
   })
 
   beforeEach(async () => {
-    data = tempDataDir()
-    store = await openStore({ dataDir: data.dir, env: testEnv(data.dir), keychain: null })
+    opened = await openBackendStore(backend)
+    store = opened.store
+    writer = simpleStoreWriter(store, { flushed: () => {}, dropped: () => {} })
     held = []
     now = Date.parse('2026-12-07T00:00:00Z')
     book = new ResponseBook({ db: store.db, apply: (writes) => new Promise((resolve) => held.push({ writes, done: () => resolve(writes.length) })), now: () => now })
   })
   afterEach(async () => {
-    await store.close()
-    data.cleanup()
+    await writer.close()
+    await opened.close()
   })
 
   it('answers its owner before and after the write is committed, and nobody else', async () => {
@@ -54,7 +60,7 @@ describe('ResponseBook: stored Responses API objects', () => {
     expect(await book.get('resp_1', 2)).toBeNull()
     await commit()
     await new Promise((r) => setImmediate(r))
-    expect(store.sqlite.prepare('SELECT count(*) AS n FROM responses').get()).toEqual({ n: 1 })
+    expect(await store.db.selectFrom('responses').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst()).toEqual({ n: 1 })
     expect((await book.get('resp_1', 1))?.response).toEqual({ id: 'resp_1', object: 'response' })
     expect(await book.get('resp_1', 2)).toBeNull()
   })
@@ -94,7 +100,9 @@ describe('ResponseBook: stored Responses API objects', () => {
     await commit()
     now += 61_000
     expect(await book.get('resp_old', 1)).toBeNull()
-    const w = pruneResponsesStatement(new Date(now).toISOString(), 100)
-    expect(store.sqlite.prepare(w.sql).run(...(w.parameters as unknown[])).changes).toBe(1)
+    const w = pruneResponsesStatement(store.db, new Date(now).toISOString(), 100)
+    const applied = writer.apply([w])
+    await writer.flush()
+    expect(await applied).toBe(1)
   })
 })

@@ -1,12 +1,12 @@
 import SQLite from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { batchTransaction } from '../../../src/store/audit-batch.js'
-import { openStore, type Store } from '../../../src/store/db.js'
+import { openStore, type SqliteStore } from '../../../src/store/db.js'
 import { tempDataDir, testEnv } from '../../helpers/proxy.js'
 
 describe('store transactions', () => {
   let data: ReturnType<typeof tempDataDir>
-  let store: Store
+  let store: SqliteStore
   let other: SQLite.Database
 
   beforeEach(async () => {

@@ -82,7 +82,7 @@ export function Dashboard(props: DashboardProps) {
 
   return (
     <Box flexDirection="column" width={columns}>
-      <Header target={props.target} uptimeS={stats?.uptimeS ?? null} status={status} connections={stats?.connections} now={props.now} width={width} />
+      <Header target={props.target} uptimeS={stats?.uptimeS ?? null} status={status} connections={stats?.connections} instance={stats?.instance} now={props.now} width={width} />
       {problem ? <Problem message={problem.message} failures={problem.failures} retrying={interactive} /> : null}
       {stats && series ? (
         <Box flexDirection="column">

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink'
+import type { InstanceFigures } from '../../../server/admin/stats.js'
 import type { ConnectionFigures } from '../../../server/connections.js'
 import { fmtClock, fmtConnections, fmtUptime } from '../format.js'
 
@@ -10,6 +11,8 @@ export interface HeaderProps {
   readonly status: LiveStatus
   /** client connections against the cap; absent before the first report or from an older server */
   readonly connections?: ConnectionFigures
+  /** which instance answers (hostname:port) and whether its store does; absent from an older server */
+  readonly instance?: InstanceFigures
   readonly now: number
   readonly width: number
 }
@@ -23,16 +26,18 @@ const STATUS: Record<LiveStatus, { text: string; color: string }> = {
 }
 
 /** One line: what we watch, for how long it has run, its connections, whether the figures are live, and the time. */
-export function Header({ target, uptimeS, status, connections, now, width }: HeaderProps) {
-  const left = `proxy top  ${target}${uptimeS === null ? '' : `  up ${fmtUptime(uptimeS)}`}${connections ? `  ${fmtConnections(connections)}` : ''}`
+export function Header({ target, uptimeS, status, connections, instance, now, width }: HeaderProps) {
+  const left = `proxy top  ${target}${instance ? ` (${instance.id})` : ''}${uptimeS === null ? '' : `  up ${fmtUptime(uptimeS)}`}${connections ? `  ${fmtConnections(connections)}` : ''}`
   const s = STATUS[status]
   const clock = fmtClock(now)
-  const gap = Math.max(1, width - left.length - s.text.length - clock.length - 2)
+  const store = instance && !instance.store.ok ? `store down  ` : ''
+  const gap = Math.max(1, width - left.length - store.length - s.text.length - clock.length - 2)
   return (
     <Box>
       <Text wrap="truncate">
         <Text bold>{left}</Text>
         {' '.repeat(gap)}
+        <Text color="red">{store}</Text>
         <Text color={s.color}>{s.text}</Text>
         {'  '}
         <Text dimColor>{clock}</Text>

@@ -1,0 +1,61 @@
+/**
+ * The store writer's sustained rate on each backend: audit rows (with usage deltas) handed over in
+ * batches of 1 000 as fast as the writer takes them, until N rows are committed. Prints rows/s and
+ * this process's CPU per 1 000 rows (the writer's own work; PostgreSQL's server is another process).
+ *   tsx bench/audit-writer.ts [--rows 100000] [--database-url postgres://…]
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { threadAuditSink, inlineAuditSink, type AuditSink } from '../src/store/audit-sink.js'
+import { openStore, type Store } from '../src/store/db.js'
+import { postgresAuditSink } from '../src/store/postgres-sink.js'
+import { auditRowValues } from '../src/store/repos/audit.js'
+
+const { values: flags } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, 'database-url': { type: 'string' } } })
+const ROWS = Number(flags.rows)
+const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
+const events = { flushed: () => {}, dropped: (n: number) => console.error(`dropped ${n}`) }
+
+const row = (i: number) =>
+  auditRowValues({
+    request_id: `req-${i}`, ts: new Date(Date.UTC(2026, 11, 1) + i).toISOString(), method: 'POST', path: '/v1/chat/completions', client: `client-${i % 20}`, ip: '127.0.0.1',
+    model: 'gpt-4o-mini', provider: 'openai', upstream_model: 'gpt-4o-mini', key_label: 'main', stream: i % 2, status: 200, latency_ms: 12.5, upstream_ms: 10.25, ttft_ms: null,
+    prompt_tokens: 30, completion_tokens: 40, total_tokens: 70, cost_usd: 0.000123, attempts: 1, fallback: null, error_code: null, error_message: null, request_body: null, response_body: null, cache: null, saved_usd: null, request_body_key: null, request_body_bytes: null, response_body_key: null, response_body_bytes: null, capture_dropped: null, trace_id: null,
+  })
+
+async function measure(name: string, store: Store, sink: AuditSink): Promise<void> {
+  const count = async () => Number((await store.db.selectFrom('audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  for (let i = 0; i < ROWS; i += 1000) {
+    const rows = Array.from({ length: Math.min(1000, ROWS - i) }, (_, j) => row(i + j))
+    await sink.write(rows, [{ day: '2026-12-01', client: `client-${i % 20}`, model: 'gpt-4o-mini', requests: rows.length, errors: 0, prompt_tokens: 30 * rows.length, completion_tokens: 40 * rows.length, cost_usd: 0.1, cache_hits: 0, saved_usd: 0 }])
+    // hand over no faster than it commits: at most 20 000 rows waiting
+    while (sink.buffered > 20_000) await new Promise((r) => setTimeout(r, 5))
+  }
+  await sink.flush()
+  await sink.close()
+  const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  const written = await count()
+  console.log(`${name}: ${written} rows in ${seconds.toFixed(2)} s = ${Math.round(written / seconds)} rows/s; this process's CPU ${((used.user + used.system) / 1000 / (written / 1000)).toFixed(1)} ms per 1 000 rows`)
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'proxy-audit-bench-'))
+try {
+  const env = { PROXY_MASTER_KEY: MASTER_KEY, PROXY_KEYCHAIN: 'off' }
+  const sqlite = await openStore({ dataDir: path.join(dir, 'sqlite'), env, keychain: null })
+  await measure('sqlite (writer thread)', sqlite, threadAuditSink({ file: sqlite.file, events, fallback: inlineAuditSink(sqlite.sqlite, events), maxBuffered: 1_000_000 }))
+  await sqlite.close()
+  if (flags['database-url']) {
+    const pg = await openStore({ dataDir: path.join(dir, 'pg'), databaseUrl: flags['database-url'], env, keychain: null })
+    if (pg.kind !== 'postgres') throw new Error('not a PostgreSQL store')
+    await pg.db.deleteFrom('audit').execute()
+    await measure('postgres (batch writer)', pg, postgresAuditSink(pg, { events, maxBuffered: 1_000_000 }))
+    await pg.close()
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
