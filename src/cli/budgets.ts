@@ -20,7 +20,7 @@ export function budgetsCommand(deps: CliDeps): Command {
         return lines.map((l) => ({ ...l, spentMicros: spent.get(`${l.level}|${l.subjectId}|${l.period}`) ?? 0 }))
       })
       if (opts.json) return printJson(deps, rows)
-      if (rows.length === 0) return out(deps, "No budgets yet. Set one with 'proxy budgets set global --monthly-budget 100' (or client/team/provider NAME).")
+      if (rows.length === 0) return out(deps, "No budgets yet. Set one with 'proxy budgets set --monthly-budget 100' (all requests), or with '--level client|team|provider --name NAME'.")
       out(
         deps,
         table(
@@ -51,7 +51,8 @@ export function budgetsCommand(deps: CliDeps): Command {
       if (opts.level !== 'global' && !opts.name) throw new CliError(`A ${opts.level} budget needs --name.`)
       await setBudgetsOf(deps, opts, opts.level, opts.level === 'global' ? null : opts.name!, patch)
       const what = opts.level === 'global' ? 'all requests' : `${opts.level} '${opts.name}'`
-      out(deps, `Budgets of ${what}: ${patch.daily !== undefined ? `${formatBudget(patch.daily)}/day ` : ''}${patch.monthly !== undefined ? `${formatBudget(patch.monthly)}/month` : ''}. Running servers apply them within about a second.`)
+      const parts = [patch.daily !== undefined ? `${formatBudget(patch.daily)}/day` : null, patch.monthly !== undefined ? `${formatBudget(patch.monthly)}/month` : null].filter((p) => p !== null)
+      out(deps, `Budgets of ${what}: ${parts.join(', ')}. Running servers apply them within about a second.`)
     })
 
   return cmd

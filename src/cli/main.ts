@@ -38,5 +38,11 @@ async function describeError(e: unknown): Promise<string> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `proxy keys ls | head` closes the pipe before the output ends: the reader has what it wanted, so
+  // end quietly instead of crashing on EPIPE. Not for serve, whose logs must never stop the server.
+  if (argv[2] !== 'serve') process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e
+    process.exit(process.exitCode ?? 0)
+  })
   process.exitCode = await run(argv.slice(2), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
 }
