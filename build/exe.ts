@@ -17,6 +17,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { build, type Plugin } from 'esbuild'
 import { serveV8Flags } from '../src/cli/respawn.js'
+import { SQLITE_NAPI_PACKAGE, sqlitePackage } from '../src/store/sqlite-driver.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const seaDir = path.join(root, 'build', 'sea')
@@ -31,6 +32,7 @@ const SWAPPED_SOURCES: Record<string, string> = {
   'src/cli/package-root.ts': 'package-root.ts',
   'src/telemetry/pino-pretty.ts': 'pino-pretty.ts',
   'src/store/audit-thread-file.ts': 'audit-thread-file.ts',
+  'src/store/sqlite-driver.ts': 'sqlite-driver.ts',
 }
 /** Packages replaced in the bundle: they load native or WebAssembly code in ways a bundle cannot follow. */
 const SWAPPED_PACKAGES: Record<string, string> = {
@@ -75,7 +77,8 @@ function swaps(): Plugin {
     setup(b) {
       b.onResolve({ filter: /.*/ }, (args) => {
         const swap = packages.get(args.path)
-        // the swapped module itself imports the real package
+        // the swapped module itself imports the real package: better-sqlite3 13 where this node loads it
+        if (swap === args.importer && args.path === 'better-sqlite3' && sqliteNapi) return { path: require.resolve(SQLITE_NAPI_PACKAGE) }
         if (swap) return swap === args.importer ? undefined : { path: swap }
         if (!args.path.startsWith('.')) return undefined
         const target = sources.get(path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts'))
@@ -118,11 +121,25 @@ async function bundle(entry: string, outfile: string): Promise<void> {
   })
 }
 
+/** Whether the executable carries better-sqlite3 13 (what this node loads: src/store/sqlite-driver.ts) rather than 12. */
+const sqliteNapi = sqlitePackage() === SQLITE_NAPI_PACKAGE
+
+/** better-sqlite3's addon: 13's prebuilt one for this platform, or the one npm compiled for 12. */
+function sqliteAddon(): string {
+  if (!sqliteNapi) return path.join(path.dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node')
+  const target = `${process.platform === 'linux' && !isGlibc() ? 'linuxmusl' : process.platform}-${process.arch}`
+  return path.join(path.dirname(require.resolve(SQLITE_NAPI_PACKAGE)), '..', 'prebuilds', `${target}.node`)
+}
+
+function isGlibc(): boolean {
+  return Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime)
+}
+
 /** The keyring addon for this platform, when its optional package is installed. */
 function keyringAddon(): string | null {
   const scope = path.join(root, 'node_modules', '@napi-rs')
   if (!existsSync(scope)) return null
-  const glibc = process.platform === 'linux' && Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime)
+  const glibc = process.platform === 'linux' && isGlibc()
   const prefix = `keyring-${process.platform}-${process.arch}`
   for (const dir of readdirSync(scope).filter((d) => d.startsWith(prefix))) {
     if (process.platform === 'linux' && dir.includes('musl') === glibc) continue
@@ -145,7 +162,7 @@ export async function buildExe(): Promise<string> {
   await bundle(path.join(root, 'src', 'store', 'audit-thread.js'), thread)
 
   const onDisk: Record<string, string> = {
-    'better_sqlite3.node': path.join(path.dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node'),
+    'better_sqlite3.node': sqliteAddon(),
     'audit-thread.cjs': thread,
   }
   const keyring = keyringAddon()

@@ -21,7 +21,7 @@
 import { readlinkSync, writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
-import SQLite from 'better-sqlite3'
+import { SQLite } from './sqlite-driver.js'
 import { addUsageDelta, batchTransaction } from './audit-batch.js'
 
 /**

@@ -1,7 +1,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, chmodSync, statSync } from 'node:fs'
 import path from 'node:path'
-import SQLite from 'better-sqlite3'
+import type SQLite from 'better-sqlite3'
 import { Kysely } from 'kysely'
+import { SQLite as SQLiteDriver } from './sqlite-driver.js'
 import type pg from 'pg'
 import { connectPostgres, ImmediateSqliteDialect, redactUrl, type StoreKind } from './dialect.js'
 import { createFernetRing, type FernetRing } from './fernet.js'
@@ -76,7 +77,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
 
   // The busy timeout comes first: a server's audit thread may be committing or checkpointing right now,
   // and even the journal_mode pragma below can meet its lock.
-  const sqlite = new SQLite(file, { timeout: 5000 })
+  const sqlite = new SQLiteDriver(file, { timeout: 5000 })
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('synchronous = NORMAL')

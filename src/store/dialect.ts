@@ -261,7 +261,7 @@ export function maxParameters(db: Kysely<any>): number {
 /** Opens a Kysely on a store file or database URL without the rest of the store (no master key): for copying. */
 export async function openDatabase<DB>(location: string): Promise<Kysely<DB>> {
   if (isPostgresUrl(location)) return (await connectPostgres<DB>(location)).db
-  const { default: SQLite } = await import('better-sqlite3')
+  const { SQLite } = await import('./sqlite-driver.js')
   const sqlite = new SQLite(location, { timeout: 5000 })
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('foreign_keys = ON')

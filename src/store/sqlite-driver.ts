@@ -1,0 +1,30 @@
+/**
+ * The one place the store loads better-sqlite3. Version 12 is the newest that runs on Node 20, but on
+ * Node 24.19 and later it aborts the process (a failed `env != nullptr` check) when the garbage
+ * collector finalizes one of its statements at the wrong moment: its classes are `node::ObjectWrap`s,
+ * whose destructor Node 24 changed. Version 13 is built on N-API and has no such problem, but needs
+ * Node 22. It is an optional dependency under another name, which npm skips on Node 20: where it is
+ * installed and node is 22 or newer, it is the one loaded.
+ */
+import { createRequire } from 'node:module'
+import type BetterSqlite3 from 'better-sqlite3'
+
+export const SQLITE_NAPI_PACKAGE = 'better-sqlite3-napi'
+const require = createRequire(import.meta.url)
+
+/** The package this node loads: better-sqlite3 13 (installed as SQLITE_NAPI_PACKAGE) on node 22+, else 12. */
+export function sqlitePackage(nodeVersion: string = process.versions.node, installed: (name: string) => boolean = isInstalled): string {
+  return Number(nodeVersion.split('.')[0]) >= 22 && installed(SQLITE_NAPI_PACKAGE) ? SQLITE_NAPI_PACKAGE : 'better-sqlite3'
+}
+
+function isInstalled(name: string): boolean {
+  try {
+    require.resolve(name)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** better-sqlite3's Database class, from the package sqlitePackage() names; both share one API. */
+export const SQLite = require(sqlitePackage()) as typeof BetterSqlite3
