@@ -5,6 +5,9 @@
  * whose destructor Node 24 changed. Version 13 is built on N-API and has no such problem, but needs
  * Node 22. It is an optional dependency under another name, which npm skips on Node 20: where it is
  * installed and node is 22 or newer, it is the one loaded.
+ *
+ * Every connection a process opens must come from here: two copies of SQLite in one process do not see
+ * each other's file locks (POSIX locks belong to the process, and each copy tracks its own).
  */
 import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'

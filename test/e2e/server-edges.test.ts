@@ -5,7 +5,7 @@
 import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import path from 'node:path'
-import SQLite from 'better-sqlite3'
+import { SQLite } from '../../src/store/sqlite-driver.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningProxy } from '../../src/server/start.js'
 import { cli, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import SQLite from 'better-sqlite3'
+import { SQLite } from '../../src/store/sqlite-driver.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { generateFernetKey } from '../../src/store/fernet.js'
 import { chatCompletion, startFakeOpenAI } from '../fakes/openai-upstream.js'

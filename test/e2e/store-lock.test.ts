@@ -3,7 +3,7 @@
  * writer thread, so another process holding the store's write lock (a CLI command, a backup) never
  * stalls the event loop: requests keep being answered, and the writes land once the lock is free.
  */
-import SQLite from 'better-sqlite3'
+import { SQLite } from '../../src/store/sqlite-driver.js'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { chat, startAlphaProxy, type AlphaProxy } from '../gateway/harness.js'
 import { eventually, sqliteOf } from '../helpers/proxy.js'

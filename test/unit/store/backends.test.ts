@@ -3,7 +3,7 @@
  * PostgreSQL (once, when several instances start together); the configuration counter announces
  * changes there; connection errors say what to do; the batch writer commits on both.
  */
-import SQLite from 'better-sqlite3'
+import { SQLite } from '../../../src/store/sqlite-driver.js'
 import { Kysely, Migrator, sql } from 'kysely'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'

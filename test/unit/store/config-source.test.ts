@@ -1,4 +1,5 @@
-import SQLite from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
+import { SQLite } from '../../../src/store/sqlite-driver.js'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { KEY_CONFIG_COLUMNS } from '../../../migrations/0005_config_version.js'
 import { createConfigSource, type ConfigSource } from '../../../src/store/config-source.js'
@@ -11,7 +12,7 @@ const KEY_HEALTH_COLUMNS = ['id', 'health', 'health_reason', 'health_changed_at'
 describe('the config source', () => {
   let data: ReturnType<typeof tempDataDir>
   let store: SqliteStore
-  let other: SQLite.Database
+  let other: BetterSqlite3.Database
   let source: ConfigSource
   let reloads: number
 

@@ -1,4 +1,4 @@
-import SQLite from 'better-sqlite3'
+import { SQLite } from '../../../src/store/sqlite-driver.js'
 import { Kysely, Migrator, SqliteDialect } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import { migrations } from '../../../migrations/index.js'

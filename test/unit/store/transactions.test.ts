@@ -1,4 +1,5 @@
-import SQLite from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
+import { SQLite } from '../../../src/store/sqlite-driver.js'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { batchTransaction } from '../../../src/store/audit-batch.js'
 import { openStore, type SqliteStore } from '../../../src/store/db.js'
@@ -7,7 +8,7 @@ import { tempDataDir, testEnv } from '../../helpers/proxy.js'
 describe('store transactions', () => {
   let data: ReturnType<typeof tempDataDir>
   let store: SqliteStore
-  let other: SQLite.Database
+  let other: BetterSqlite3.Database
 
   beforeEach(async () => {
     data = tempDataDir()
