@@ -32,7 +32,7 @@ const SWAPPED_SOURCES: Record<string, string> = {
   'src/cli/package-root.ts': 'package-root.ts',
   'src/telemetry/pino-pretty.ts': 'pino-pretty.ts',
   'src/store/audit-thread-file.ts': 'audit-thread-file.ts',
-  'src/store/sqlite-driver.ts': 'sqlite-driver.ts',
+  'src/store/sqlite-driver.js': 'sqlite-driver.ts',
 }
 /** Packages replaced in the bundle: they load native or WebAssembly code in ways a bundle cannot follow. */
 const SWAPPED_PACKAGES: Record<string, string> = {
@@ -81,7 +81,8 @@ function swaps(): Plugin {
         if (swap === args.importer && args.path === 'better-sqlite3' && sqliteNapi) return { path: require.resolve(SQLITE_NAPI_PACKAGE) }
         if (swap) return swap === args.importer ? undefined : { path: swap }
         if (!args.path.startsWith('.')) return undefined
-        const target = sources.get(path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts'))
+        const resolved = path.resolve(args.resolveDir, args.path)
+        const target = sources.get(resolved) ?? sources.get(resolved.replace(/\.js$/, '.ts'))
         return target ? { path: target } : undefined
       })
       for (const [file, replacements] of Object.entries(PATCHES)) {
