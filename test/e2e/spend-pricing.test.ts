@@ -22,8 +22,9 @@ async function auditCost(dir: string, requestId: string): Promise<number> {
   ).then((row) => row!.cost_usd!)
 }
 
-describe('prices from real usage', () => {
-  if (skipWithoutTestdata('cached-token pricing')) return
+const skip = skipWithoutTestdata('cached-token pricing')
+
+describe.skipIf(skip)('prices from real usage', () => {
   const data = tempDataDir()
   let openai: FakeUpstream
   let anthropic: FakeAnthropic
