@@ -19,7 +19,12 @@ export interface TestDatabase {
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL })
-  await client.connect()
+  await client.connect().catch((err: unknown) => {
+    throw new Error(
+      `These tests need PostgreSQL at ${PG_ADMIN_URL} (trust auth for user postgres), and it did not answer: ${err instanceof Error ? err.message : String(err)}. ` +
+        'Start one (.ci/run does when none answers), or point PROXY_TEST_PG_URL at one.',
+    )
+  })
   try {
     return await fn(client)
   } finally {
