@@ -71,21 +71,25 @@ export function clientsCommand(deps: CliDeps): Command {
     })
 
   teamOptions(limitOptions(dataDirOption(jsonOption(cmd.command('set <name>')))))
-    .description("change a client's rate limits and token quotas (running servers apply them within about a second)")
+    .description("change a client's models, limits, quotas, team and budgets (running servers apply them within about a second)")
     .option('--clear-limits', 'remove every --limit window first (rpm, tpm and quotas stay unless set)')
+    .option('--models <list>', "comma-separated models it may use, or 'all'")
     .addHelpText(
       'after',
-      '\nNumbers take k and M (100k, 2M); "off" removes a limit.\n\nExamples:\n  proxy clients set my-app --rpm 120 --daily-tokens 500k\n  proxy clients set my-app --limit requests=10/1s --limit tokens=2M/1h\n  proxy clients set my-app --tpm off --clear-limits\n  proxy clients set my-app --team search --daily-budget 5 --monthly-budget off',
+      '\nNumbers take k and M (100k, 2M); "off" removes a limit.\n\nExamples:\n  proxy clients set my-app --models gpt-4o-mini,claude-sonnet-4-5\n  proxy clients set my-app --models all\n  proxy clients set my-app --rpm 120 --daily-tokens 500k\n  proxy clients set my-app --limit requests=10/1s --limit tokens=2M/1h\n  proxy clients set my-app --tpm off --clear-limits\n  proxy clients set my-app --team search --daily-budget 5 --monthly-budget off',
     )
-    .action(async (name: string, opts: LimitFlags & BudgetFlags & { team?: string; clearLimits?: boolean; json?: boolean; dataDir?: string }) => {
+    .action(async (name: string, opts: LimitFlags & BudgetFlags & { team?: string; models?: string; clearLimits?: boolean; json?: boolean; dataDir?: string }) => {
       const patch = limitsPatch(opts, true)
       const budgets = budgetPatch(opts)
-      if (Object.keys(patch).length === 0 && !hasBudgets(budgets) && opts.team === undefined) {
-        throw new CliError('Nothing to change: give --rpm, --tpm, --daily-tokens, --monthly-tokens, --limit, --clear-limits, --team or a budget.')
+      if (Object.keys(patch).length === 0 && !hasBudgets(budgets) && opts.team === undefined && opts.models === undefined) {
+        throw new CliError('Nothing to change: give --models, --rpm, --tpm, --daily-tokens, --monthly-tokens, --limit, --clear-limits, --team or a budget.')
       }
-      const { setClientLimits, setClientTeam, getClient } = await repos()
+      const models = opts.models === undefined ? undefined : /^(all|\*)$/i.test(opts.models.trim()) ? null : opts.models.split(',').map((m) => m.trim()).filter(Boolean)
+      if (models !== undefined && models !== null && models.length === 0) throw new CliError("--models needs model names separated by commas, or 'all'.")
+      const { setClientLimits, setClientTeam, setClientModels, getClient } = await repos()
       const { getTeam } = await import('../store/repos/teams.js')
       let client = await withStore(deps, opts, async (store) => {
+        if (models !== undefined) await setClientModels(store.db, name, models)
         if (opts.team !== undefined) await setClientTeam(store.db, name, /^(off|none)$/i.test(opts.team) ? null : (await getTeam(store.db, opts.team)).id)
         if (Object.keys(patch).length > 0) return setClientLimits(store.db, name, patch)
         await getClient(store.db, name)
@@ -94,7 +98,7 @@ export function clientsCommand(deps: CliDeps): Command {
       if (hasBudgets(budgets)) await setBudgetsOf(deps, opts, 'client', name, budgets)
       client ??= (await withStore(deps, opts, async (store) => (await repos()).listClients(store.db))).find((c) => c.name === name) ?? null
       if (opts.json) return printJson(deps, client)
-      out(deps, `Client '${name}': limits ${client ? describeLimits(client) : 'none'}${opts.team !== undefined ? `, team ${/^(off|none)$/i.test(opts.team) ? 'none' : `'${opts.team}'`}` : ''}${hasBudgets(budgets) ? `, budgets ${formatBudget(budgets.daily)}/day ${formatBudget(budgets.monthly)}/month` : ''}. Running servers apply it within about a second.`)
+      out(deps, `Client '${name}': ${models !== undefined ? `models ${models === null ? 'all' : models.join(', ')}, ` : ''}limits ${client ? describeLimits(client) : 'none'}${opts.team !== undefined ? `, team ${/^(off|none)$/i.test(opts.team) ? 'none' : `'${opts.team}'`}` : ''}${hasBudgets(budgets) ? `, budgets ${formatBudget(budgets.daily)}/day ${formatBudget(budgets.monthly)}/month` : ''}. Running servers apply it within about a second.`)
     })
 
   dataDirOption(cmd.command('revoke <name>'))

@@ -80,7 +80,7 @@ export const modelNotFound = (model: string, hint = '') =>
   })
 
 export const modelNotAllowed = (client: string, model: string) =>
-  permissionDenied(`Client '${client}' is not allowed to use model '${clip(model)}'. An admin can allow it with 'proxy clients' (--models).`)
+  permissionDenied(`Client '${client}' is not allowed to use model '${clip(model)}'. An admin can allow it with 'proxy clients set ${client} --models …' (or --models all).`)
 
 export const notFound = (message: string) =>
   new ProxyError({ status: 404, type: 'invalid_request_error', code: 'not_found', message })

@@ -49,6 +49,15 @@ describe('admin API: teams, prices, budgets', () => {
     expect((await call('GET', '/prices')).json.data).toEqual([expect.objectContaining({ model: 'mock-small', provider: null, input: 1, output: 1 })])
   })
 
+  it("narrows a client's models and allows all again", async () => {
+    const narrowed = await call('PATCH', '/clients/app', { models: ['gpt-4o-mini'] })
+    expect(narrowed.status).toBe(200)
+    expect(narrowed.json.models).toEqual(['gpt-4o-mini'])
+    const all = await call('PATCH', '/clients/app', { models: null })
+    expect(all.json.models).toBeNull()
+    expect((await call('PATCH', '/clients/app', { models: [''] })).status).toBe(400)
+  })
+
   it('puts a client in a team with a budget, and the next request is held to it', async () => {
     const team = await call('POST', '/teams', { name: 'search', rpm: 100, dailyBudgetUsd: 0.0001 })
     expect(team.status).toBe(201)

@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningProxy } from '../../src/server/start.js'
-import { cli, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
+import { cli, eventually, keyFrom, startTestProxy, tempDataDir } from '../helpers/proxy.js'
 
 describe('the official openai SDK against the proxy (mock provider)', () => {
   const data = tempDataDir()
@@ -107,5 +107,17 @@ describe('the official openai SDK against the proxy (mock provider)', () => {
     await expect(badRequest).rejects.toMatchObject({ param: 'messages' })
     const forbidden = limited.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })
     await expect(forbidden).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError)
+  })
+
+  it('serves a model to a narrowed client once proxy clients set --models allows it, and narrows it again', async () => {
+    const ask = () => limited.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })
+    const refused = ask()
+    await expect(refused).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError)
+    await expect(refused).rejects.toThrow(/proxy clients set narrow --models/)
+    expect((await cli(data.dir, ['clients', 'set', 'narrow', '--models', 'all'])).stdout).toContain('models all')
+    await eventually(() => ask().then(() => true, () => false), (served) => served, 3000)
+    await cli(data.dir, ['clients', 'set', 'narrow', '--models', 'text-embedding-3-small'])
+    await eventually(() => ask().then(() => true, () => false), (served) => !served, 3000)
+    expect((await cli(data.dir, ['clients', 'set', 'narrow', '--models', ' , '])).code).not.toBe(0)
   })
 })

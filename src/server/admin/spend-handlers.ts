@@ -7,7 +7,7 @@ import { z } from 'zod'
 import { invalidRequest } from '../../core/errors.js'
 import { microsFromUsd } from '../../core/prices.js'
 import type { Store } from '../../store/db.js'
-import { getClient, listClients, setClientLimits, setClientTeam } from '../../store/repos/clients.js'
+import { getClient, listClients, setClientLimits, setClientModels, setClientTeam } from '../../store/repos/clients.js'
 import { listBudgets, setBudgets, type BudgetPatch } from '../../store/repos/budgets.js'
 import { listPrices, removePrice, setPrice } from '../../store/repos/prices.js'
 import { addTeam, getTeam, listTeams, removeTeam, setTeamLimits } from '../../store/repos/teams.js'
@@ -23,7 +23,7 @@ const budgets = { dailyBudgetUsd: usd, monthlyBudgetUsd: usd }
 
 const teamBody = z.strictObject({ name, ...limits, ...budgets })
 const setTeamBody = z.strictObject({ ...limits, ...budgets })
-const setClientBody = z.strictObject({ team: name.nullish(), ...limits, ...budgets })
+const setClientBody = z.strictObject({ team: name.nullish(), models: z.array(z.string().min(1).max(200)).max(1000).nullish(), ...limits, ...budgets })
 const budgetBody = z.strictObject({ level: z.enum(['global', 'client', 'team', 'provider']), name: name.nullish(), dailyUsd: usd, monthlyUsd: usd })
 const priceBody = z.strictObject({ model: z.string().min(1).max(200), provider: name.nullish(), input: rate, output: rate, cachedInput: rate.nullish(), cacheWrite: rate.nullish() })
 
@@ -94,9 +94,10 @@ export function spendEndpoints(store: Store): AdminEndpoint[] {
         const body = await call.body(setClientBody)
         const patch = budgetPatch(body.dailyBudgetUsd, body.monthlyBudgetUsd)
         const limitPatch = limitsOf(body)
-        if (!hasAny(patch) && !hasAny(limitPatch) && body.team === undefined) throw invalidRequest('Nothing to change: send team, rpm, tpm, dailyTokens, monthlyTokens, dailyBudgetUsd or monthlyBudgetUsd.')
+        if (!hasAny(patch) && !hasAny(limitPatch) && body.team === undefined && body.models === undefined) throw invalidRequest('Nothing to change: send models, team, rpm, tpm, dailyTokens, monthlyTokens, dailyBudgetUsd or monthlyBudgetUsd.')
         const clientName = call.params.name!
         await getClient(db, clientName)
+        if (body.models !== undefined) await setClientModels(db, clientName, body.models)
         if (body.team !== undefined) await setClientTeam(db, clientName, body.team === null ? null : (await getTeam(db, body.team)).id)
         if (hasAny(patch)) await setBudgets(db, 'client', clientName, patch)
         if (hasAny(limitPatch)) return setClientLimits(db, clientName, limitPatch)

@@ -116,6 +116,18 @@ export function limitColumns(storedLimits: string | null, patch: ClientLimitsPat
 }
 
 /** Puts a client in a team (or, with null, takes it out); running servers apply it within about a second. */
+/** The models a client may use; null or [] allows every routed model. */
+export async function setClientModels(db: Kysely<Database>, name: string, models: readonly string[] | null): Promise<ClientSummary> {
+  const row = await getClient(db, name)
+  const updated = await db
+    .updateTable('clients')
+    .set({ models: models && models.length > 0 ? JSON.stringify(models) : null })
+    .where('id', '=', row.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  return summarize(updated)
+}
+
 export async function setClientTeam(db: Kysely<Database>, name: string, teamId: number | null): Promise<ClientSummary> {
   const row = await getClient(db, name)
   const updated = await db.updateTable('clients').set({ team_id: teamId }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow()
