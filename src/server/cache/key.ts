@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import type { RouteConfig } from '../../core/config.js'
 
 /** Body fields that label or route a request but do not change its answer. */
-const IGNORED = new Set(['stream', 'user', 'metadata', 'store', 'safety_identifier', 'prompt_cache_key'])
+const IGNORED = new Set(['stream', 'user', 'metadata', 'store', 'safety_identifier', 'prompt_cache_key', 'client_metadata'])
 
 export interface KeyInput {
   /** the API path: one request body means different answers on different APIs */

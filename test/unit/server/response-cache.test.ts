@@ -24,6 +24,8 @@ describe('the cache key', () => {
   it('leaves out what labels a request, and keeps everything that may change the answer', () => {
     const key = cacheKey({ ...base, body })
     expect(cacheKey({ ...base, body: { ...body, user: 'u', metadata: { a: '1' }, store: true, stream: false } })).toBe(key)
+    // Codex CLI's labels: its thread and turn ids change with every request
+    expect(cacheKey({ ...base, body: { ...body, prompt_cache_key: 'thread-1', client_metadata: { thread_id: 'thread-1', turn_id: 'turn-2' } } })).toBe(key)
     for (const change of [{ temperature: 1 }, { tools: [] }, { response_format: { type: 'json_object' } }, { some_new_param: 1 }, { stream_options: { include_usage: true } }]) {
       expect(cacheKey({ ...base, body: { ...body, ...change } })).not.toBe(key)
     }
