@@ -231,6 +231,32 @@ async function main(): Promise<void> {
  */
 async function postgresPhase(targets: Target[], dataDir: string, work: string, upstreamUrl: string, clientKey: string, phases: Record<string, unknown>): Promise<void> {
   cliRun(dataDir, ['store', 'copy', '--from', dataDir, '--to', DATABASE_URL!, '--force'])
+  // A PostgreSQL on this machine gets the load generator's core for the phase, as the upstream has:
+  // unpinned, it runs on the proxy's core part of the time and the phase measures that contention.
+  const unpin = pinLocalPostgres()
+  try {
+    await postgresRounds(targets, dataDir, work, upstreamUrl, clientKey, phases)
+  } finally {
+    unpin()
+  }
+}
+
+/** Moves this machine's PostgreSQL processes to core 1 when the database is local; returns what puts them back. */
+function pinLocalPostgres(): () => void {
+  if (!canPin || !['127.0.0.1', 'localhost', '[::1]'].includes(new URL(DATABASE_URL!).hostname)) return () => {}
+  const pids = (spawnSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' }).stdout ?? '').split(/\s+/).filter(Boolean)
+  const masks = new Map<string, string>()
+  for (const pid of pids) {
+    const mask = /affinity mask: ([0-9a-f]+)/.exec(spawnSync('taskset', ['-p', pid], { encoding: 'utf8' }).stdout ?? '')?.[1]
+    if (mask && spawnSync('taskset', ['-a', '-p', '-c', '1', pid], { stdio: 'ignore' }).status === 0) masks.set(pid, mask)
+  }
+  log(`postgres phase: ${masks.size} of ${pids.length} local PostgreSQL processes pinned to core 1 for the phase`)
+  return () => {
+    for (const [pid, mask] of masks) spawnSync('taskset', ['-a', '-p', mask, pid], { stdio: 'ignore' })
+  }
+}
+
+async function postgresRounds(targets: Target[], dataDir: string, work: string, upstreamUrl: string, clientKey: string, phases: Record<string, unknown>): Promise<void> {
   const pgProxy = await startProxyProcess('proxy+postgres', dataDir, work, { PROXY_DATABASE_URL: DATABASE_URL! })
   const t: Target = { name: 'proxy+postgres', url: `http://127.0.0.1:${pgProxy.port}`, pid: pgProxy.pid, auth: clientKey, chatPath: '/v1/chat/completions' }
   await verify(t, upstreamUrl)
