@@ -8,7 +8,7 @@ import type { Limiter } from '../limits/limiter.js'
 import type { ConfigSnapshot } from '../core/config.js'
 import type { Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
-import { errorResponse, toProxyError } from './error-response.js'
+import { errorResponse, SERVED_APIS, toProxyError } from './error-response.js'
 import { beginRequest, recordError, requestState } from './request-context.js'
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js'
 import { registerMetricsRoute } from './routes/metrics.js'
@@ -111,6 +111,9 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
   })
 
   app.get('/health', () => ({ status: 'ok' }))
+  // Clients probe the base URL before their first call (Claude Code sends HEAD /), and people open it in
+  // a browser: an answer that says where the APIs are, not a 404 in the audit trail for every session.
+  app.get('/', () => ({ status: 'ok', service: 'proxy', message: SERVED_APIS }))
   app.get('/readyz', (event) => {
     const readiness = deps.readiness()
     event.res.status = readiness.ready ? 200 : 503
@@ -127,7 +130,7 @@ function createApp(deps: AppDeps, openai: OpenAIRouteDeps): H3 {
     throw methodNotAllowed(event.req.method, event.url.pathname, allowed)
   }
   for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/messages/count_tokens', ...(deps.responses ? ['/v1/responses'] : [])]) app.all(path, only(['POST']))
-  for (const path of ['/v1/models', '/v1/models/**', '/health', '/readyz', ...(deps.metrics ? ['/metrics'] : [])]) app.all(path, only(['GET']))
+  for (const path of ['/', '/v1/models', '/v1/models/**', '/health', '/readyz', ...(deps.metrics ? ['/metrics'] : [])]) app.all(path, only(['GET']))
   if (deps.responses) {
     app.all('/v1/responses/*', only(['GET', 'DELETE']))
     app.all('/v1/responses/*/input_items', only(['GET']))

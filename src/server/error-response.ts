@@ -1,6 +1,9 @@
 import { HTTPError } from 'h3'
 import { bodyTooLarge, internalError, pathNotFound, ProxyError, isProxyError } from '../core/errors.js'
 
+/** What a lost client is told: the APIs this proxy serves, and where. */
+export const SERVED_APIS = "This proxy serves OpenAI's API under /v1 (chat/completions, responses, completions, embeddings, models) and Anthropic's Messages API (/v1/messages)."
+
 /**
  * Turns anything thrown while handling a request into a ProxyError. h3 wraps thrown values in an
  * HTTPError; unwrap it so our own errors keep their type, code and headers. Anything unknown becomes a
@@ -11,7 +14,7 @@ export function toProxyError(err: unknown, requestId: string, path: string): Pro
   if (isProxyError(original)) return original
   if (original instanceof HTTPError || HTTPError.isError(original)) {
     const status = (original as HTTPError).status
-    if (status === 404) return pathNotFound(path, "This proxy serves OpenAI's API under /v1 (chat/completions, responses, completions, embeddings, models) and Anthropic's Messages API (/v1/messages).")
+    if (status === 404) return pathNotFound(path, SERVED_APIS)
     if (status === 413) return bodyTooLarge(Number(((original as HTTPError).data as { limit?: number } | undefined)?.limit ?? 0))
     if (status === 400) return new ProxyError({ status: 400, type: 'invalid_request_error', code: 'invalid_request', message: (original as HTTPError).message })
   }

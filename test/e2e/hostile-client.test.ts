@@ -356,7 +356,7 @@ describe('odd paths and methods', () => {
           .on('error', reject)
           .end()
       })
-    for (const route of ['/health', '/readyz']) {
+    for (const route of ['/', '/health', '/readyz']) {
       const res = await head(route)
       expect(res.status, route).toBe(200)
       expect(res.body).toBe('')

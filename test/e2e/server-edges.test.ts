@@ -128,14 +128,20 @@ describe('the HTTP edge', () => {
   })
 
   it('answers an unknown path with 404 in OpenAI shape', async () => {
-    for (const p of ['/v1/nope', '/v2/chat/completions', '/']) {
+    for (const p of ['/v1/nope', '/v2/chat/completions']) {
       const error = await expectOpenAIError(await fetch(`${proxy.url}${p}`, { headers: auth() }), 404)
       expect(error.type).toBe('invalid_request_error')
       expect(error.message).toContain(p)
-      // the hint names every API served, Anthropic's too (Claude Code probes GET / at start)
+      // the hint names every API served, Anthropic's too
       expect(error.message).toContain('responses')
       expect(error.message).toContain('/v1/messages')
     }
+    // the base URL itself (Claude Code probes it at start) answers, with the same directions
+    const root = await fetch(`${proxy.url}/`)
+    expect(root.status).toBe(200)
+    const body = (await root.json()) as { status: string; message: string }
+    expect(body.status).toBe('ok')
+    expect(body.message).toContain('/v1/messages')
   })
 
   it('answers 401 invalid_api_key without a key or with a wrong one', async () => {
