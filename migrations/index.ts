@@ -9,6 +9,7 @@ import * as m0007 from './0007_cache.js'
 import * as m0008 from './0008_trace_id.js'
 import * as m0009 from './0009_capture_objects.js'
 import * as m0010 from './0010_spend.js'
+import * as m0011 from './0011_spend_config_triggers.js'
 
 /** Every migration, in order. Bundled in code so the CLI never depends on reading a folder at run time. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008_trace_id': m0008,
   '0009_capture_objects': m0009,
   '0010_spend': m0010,
+  '0011_spend_config_triggers': m0011,
 }

@@ -41,7 +41,7 @@ export interface AdminEndpoint {
   run(call: AdminCall): Promise<unknown>
 }
 
-const list = <T>(data: T[]) => ({ object: 'list' as const, data })
+export const list = <T>(data: T[]) => ({ object: 'list' as const, data })
 
 export function configEndpoints(store: Store): AdminEndpoint[] {
   const { db } = store

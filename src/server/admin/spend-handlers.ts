@@ -11,7 +11,7 @@ import { getClient, listClients, setClientLimits, setClientModels, setClientTeam
 import { listBudgets, setBudgets, type BudgetPatch } from '../../store/repos/budgets.js'
 import { listPrices, removePrice, setPrice } from '../../store/repos/prices.js'
 import { addTeam, getTeam, listTeams, removeTeam, setTeamLimits } from '../../store/repos/teams.js'
-import type { AdminEndpoint } from './handlers.js'
+import { list, type AdminEndpoint } from './handlers.js'
 
 const name = z.string().min(1).max(63)
 const count = z.number().int().min(1).nullish()
@@ -26,8 +26,6 @@ const setTeamBody = z.strictObject({ ...limits, ...budgets })
 const setClientBody = z.strictObject({ team: name.nullish(), models: z.array(z.string().min(1).max(200)).max(1000).nullish(), ...limits, ...budgets })
 const budgetBody = z.strictObject({ level: z.enum(['global', 'client', 'team', 'provider']), name: name.nullish(), dailyUsd: usd, monthlyUsd: usd })
 const priceBody = z.strictObject({ model: z.string().min(1).max(200), provider: name.nullish(), input: rate, output: rate, cachedInput: rate.nullish(), cacheWrite: rate.nullish() })
-
-const list = <T>(data: T[]) => ({ object: 'list' as const, data })
 
 /** Budgets in USD from a body: undefined keeps, null removes. */
 function budgetPatch(daily: number | null | undefined, monthly: number | null | undefined): BudgetPatch {

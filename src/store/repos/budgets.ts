@@ -79,7 +79,6 @@ export async function setBudgets(db: Kysely<Database>, level: BudgetLevel, name:
         .onConflict((oc) => oc.columns(['level', 'subject_id', 'period']).doUpdateSet({ limit_micro: value, updated_at: updatedAt }))
         .execute()
     }
-    await bumpConfigVersion(tx)
   })
   return (await listBudgets(db)).filter((b) => b.level === level && b.subjectId === subjectId)
 }

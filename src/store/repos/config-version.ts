@@ -3,10 +3,9 @@ import { CONFIG_CHANNEL, isPostgres } from '../dialect.js'
 import type { Database } from '../schema.js'
 
 /**
- * Tells running servers that the configuration changed (they watch this counter, migration 0005). Tables
- * of migration 0010 bump it here, in the writer's own statement, rather than through triggers; on
- * PostgreSQL the same transaction also NOTIFYs, as the triggers of the older tables do, so every
- * server LISTENing reloads when it commits.
+ * Tells running servers that the configuration changed (they watch this counter, migration 0005), for
+ * a change the configuration tables' triggers do not see: a setting kept in `meta`. On PostgreSQL the
+ * same transaction also NOTIFYs, as those triggers do, so every server LISTENing reloads when it commits.
  */
 export async function bumpConfigVersion(db: Kysely<Database>): Promise<void> {
   const bumped = await db

@@ -8,7 +8,6 @@ import { invalidRequest, notFound } from '../../core/errors.js'
 import type { StoredPrice } from '../../core/prices.js'
 import { nowIso } from '../time.js'
 import type { Database } from '../schema.js'
-import { bumpConfigVersion } from './config-version.js'
 
 export interface PriceInput {
   model: string
@@ -38,29 +37,18 @@ export async function setPrice(db: Kysely<Database>, input: PriceInput): Promise
     throw notFound(`No provider named '${provider}'. List them with 'proxy providers ls'.`)
   }
   const row = { model, provider, input: input.input, output: input.output, cached_input: input.cachedInput ?? null, cache_write: input.cacheWrite ?? null, updated_at: nowIso() }
-  await db.transaction().execute(async (tx) => {
-    await tx
-      .insertInto('prices')
-      .values(row)
-      .onConflict((oc) => oc.columns(['model', 'provider']).doUpdateSet({ input: row.input, output: row.output, cached_input: row.cached_input, cache_write: row.cache_write, updated_at: row.updated_at }))
-      .execute()
-    await bumpConfigVersion(tx)
-  })
+  await db
+    .insertInto('prices')
+    .values(row)
+    .onConflict((oc) => oc.columns(['model', 'provider']).doUpdateSet({ input: row.input, output: row.output, cached_input: row.cached_input, cache_write: row.cache_write, updated_at: row.updated_at }))
+    .execute()
   return storedPrice(row)
 }
 
 /** Removes a stored price; false when there was none. */
 export async function removePrice(db: Kysely<Database>, model: string, provider?: string | null): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
-    const res = await tx
-      .deleteFrom('prices')
-      .where('model', '=', model)
-      .where('provider', '=', provider ?? '')
-      .executeTakeFirst()
-    if (Number(res.numDeletedRows) === 0) return false
-    await bumpConfigVersion(tx)
-    return true
-  })
+  const res = await db.deleteFrom('prices').where('model', '=', model).where('provider', '=', provider ?? '').executeTakeFirst()
+  return Number(res.numDeletedRows) > 0
 }
 
 export async function listPrices(db: Kysely<Database>): Promise<StoredPrice[]> {

@@ -9,7 +9,6 @@ import { nowIso } from '../time.js'
 import type { Database, TeamTable } from '../schema.js'
 import type { Selectable } from 'kysely'
 import { limitColumns, type ClientLimitsPatch } from './clients.js'
-import { bumpConfigVersion } from './config-version.js'
 import { assertName } from './providers.js'
 
 export interface TeamSummary {
@@ -30,15 +29,11 @@ type TeamRow = Selectable<TeamTable>
 export async function addTeam(db: Kysely<Database>, name: string, patch: ClientLimitsPatch = {}): Promise<TeamSummary> {
   assertName('Team', name)
   if (await db.selectFrom('teams').select('id').where('name', '=', name).executeTakeFirst()) throw conflict(`A team named '${name}' already exists. Change it with 'proxy teams set ${name}'.`)
-  const row = await db.transaction().execute(async (tx) => {
-    const inserted = await tx
-      .insertInto('teams')
-      .values({ name, rpm: null, tpm: null, daily_tokens: null, monthly_tokens: null, ...limitColumns(null, patch), created_at: nowIso() })
-      .returningAll()
-      .executeTakeFirstOrThrow()
-    await bumpConfigVersion(tx)
-    return inserted
-  })
+  const row = await db
+    .insertInto('teams')
+    .values({ name, rpm: null, tpm: null, daily_tokens: null, monthly_tokens: null, ...limitColumns(null, patch), created_at: nowIso() })
+    .returningAll()
+    .executeTakeFirstOrThrow()
   return summarize(row, [])
 }
 
@@ -50,11 +45,7 @@ export async function getTeam(db: Kysely<Database>, name: string): Promise<TeamR
 
 export async function setTeamLimits(db: Kysely<Database>, name: string, patch: ClientLimitsPatch): Promise<TeamSummary> {
   const row = await getTeam(db, name)
-  const updated = await db.transaction().execute(async (tx) => {
-    const r = await tx.updateTable('teams').set(limitColumns(row.limits, patch)).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow()
-    await bumpConfigVersion(tx)
-    return r
-  })
+  const updated = await db.updateTable('teams').set(limitColumns(row.limits, patch)).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow()
   return summarize(updated, await clientNames(db, row.id))
 }
 
@@ -65,7 +56,6 @@ export async function removeTeam(db: Kysely<Database>, name: string): Promise<vo
     await tx.updateTable('clients').set({ team_id: null }).where('team_id', '=', row.id).execute()
     await tx.deleteFrom('budgets').where('level', '=', 'team').where('subject_id', '=', row.id).execute()
     await tx.deleteFrom('teams').where('id', '=', row.id).execute()
-    await bumpConfigVersion(tx)
   })
 }
 
