@@ -55,7 +55,7 @@ export function providersTestCommand(deps: CliDeps): Command {
 
 export async function testProvider(snapshot: ConfigSnapshot, name: string, opts: { model?: string; timeoutMs: number }): Promise<TestReport> {
   // undici and the adapters load only here: `proxy providers add` and the rest do not need them.
-  const [{ Agent }, { createAdapter, isKeyless }] = await Promise.all([import('undici'), import('../providers/index.js')])
+  const [{ Agent }, { createAdapter, isKeyless }] = await Promise.all([import('../server/undici-agent.js'), import('../providers/index.js')])
   const provider = snapshot.providers.get(name)
   if (!provider) throw new CliError(`No provider named '${name}'. List them with 'proxy providers ls'.`)
   const keys: Array<{ label: string | null; secret: string | null }> = provider.keys.filter((k) => k.state === 'active').map((k) => ({ label: k.label, secret: k.secret }))

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { z } from 'zod'
+import * as z from '../core/zod.js'
 import { DEFAULT_MAX_JSON_DEPTH } from '../server/json-depth.js'
 import type { ConnectionLimits } from '../server/connections.js'
 import type { Env } from '../store/paths.js'

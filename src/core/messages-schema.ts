@@ -6,7 +6,7 @@
  * passes untouched (only a translated provider refuses it). A malformed block of a known type is refused
  * with a 400 naming the exact parameter (`messages[0].content[2].text`).
  */
-import { z } from 'zod'
+import * as z from './zod.js'
 import { invalidRequest, type ProxyError } from './errors.js'
 import { parseRequest, zodToProxyError } from './openai-schema.js'
 import { MIN_THINKING_BUDGET } from './reasoning.js'

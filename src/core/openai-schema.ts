@@ -3,7 +3,7 @@
  * Request objects are loose: parameters we do not know pass through to OpenAI-shaped upstreams untouched,
  * so a new OpenAI parameter works through the proxy the day it ships.
  */
-import { z } from 'zod'
+import * as z from './zod.js'
 import { invalidRequest, ProxyError } from './errors.js'
 
 const nullableNumber = (min: number, max: number) => z.number().min(min).max(max).nullish()

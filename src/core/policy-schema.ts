@@ -7,7 +7,7 @@
  * Policies layer: the defaults, then the policy named 'global', then the route's policy, then the
  * client's policy (`effectivePolicy`). A field set in a later layer wins; objects merge field by field.
  */
-import { z } from 'zod'
+import * as z from './zod.js'
 import { parseRate, RATE_SYNTAX } from './windows.js'
 import { invalidRequest } from './errors.js'
 import { parseDuration } from './duration.js'

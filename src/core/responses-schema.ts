@@ -5,7 +5,7 @@
  * have a `type`; only the shapes the translators read are checked field by field. A type error names the
  * parameter (`input[3].call_id`), as OpenAI's own errors do.
  */
-import { z } from 'zod'
+import * as z from './zod.js'
 import { invalidRequest } from './errors.js'
 import { zodToProxyError } from './openai-schema.js'
 

@@ -9,6 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startOtlpCollector, type OtlpCollector } from '../fakes/otlp-collector.js'
+import { loadedSources } from '../helpers/loaded-sources.js'
 import { cli, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -44,7 +45,7 @@ async function serveOnce(dataDir: string, key: string, args: string[], env: Reco
   await res.text()
   child.kill('SIGTERM')
   const code = await exited
-  return { code, loaded: [...new Set(readFileSync(record, 'utf8').split('\n').filter(Boolean))], stderr }
+  return { code, loaded: loadedSources(record), stderr }
 }
 
 describe('proxy serve with and without traces', () => {

@@ -4,7 +4,7 @@
  * after a write and logs it. Nothing here returns a secret: upstream keys go in, never out, and a
  * client key is returned once, by the call that created it.
  */
-import type { z } from 'zod'
+import type * as z from '../../core/zod.js'
 import { parseDuration } from '../../core/duration.js'
 import { invalidRequest } from '../../core/errors.js'
 import { editProvider } from '../../providers/provider-edit.js'

@@ -3,7 +3,7 @@
  * Field names follow the JSON the listings return (and `proxy … --json` prints): camelCase. Unknown
  * fields are refused, so a typo never silently leaves a setting out.
  */
-import { z } from 'zod'
+import * as z from '../../core/zod.js'
 import { PROVIDER_TYPES } from '../../store/schema.js'
 
 const name = z.string().min(1).max(63)

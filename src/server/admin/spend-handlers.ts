@@ -3,7 +3,7 @@
  * `proxy clients set --team/--…-budget` use: the same checks (a budget over an unpriced model is refused),
  * the same live reload. Budgets travel in USD (numbers), null to remove.
  */
-import { z } from 'zod'
+import * as z from '../../core/zod.js'
 import { invalidRequest } from '../../core/errors.js'
 import { microsFromUsd } from '../../core/prices.js'
 import type { Store } from '../../store/db.js'

@@ -9,7 +9,7 @@
  * `event: "admin"` line naming the action and who did it. Failures go through the app's error hook.
  */
 import type { H3, H3Event } from 'h3'
-import type { z } from 'zod'
+import type * as z from '../../core/zod.js'
 import { invalidRequest, methodNotAllowed, pathNotFound, ProxyError } from '../../core/errors.js'
 import { parseRequest } from '../../core/openai-schema.js'
 import type { GatewayHealth } from '../../gateway/gateway.js'

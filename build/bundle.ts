@@ -1,0 +1,66 @@
+/**
+ * The second half of `npm run build`: bundles the CLI that `bin/proxy.js` runs into dist/bundle/.
+ *
+ * Node's ES module loader opens, stats and compiles each file on its own, and a command's few hundred
+ * files (kysely alone is 263 of `keys ls`) cost more than the command does: 160 ms of a `keys ls` that
+ * answers in 220 (docs/performance.md, "CLI start-up"). esbuild makes them a few files:
+ * - ES modules with code splitting, so each `await import()` in a command's action stays a chunk of its
+ *   own and a command still loads only what it uses (test/cli/lazy-load.test.ts reads the metafile
+ *   written here to tell which sources a chunk holds);
+ * - one flat folder, so a module that finds a file beside itself (`new URL('./audit-thread.js',
+ *   import.meta.url)`) finds it: the thread scripts are entry points of their own;
+ * - packages that load native code, find their own files at run time, or are loaded only by an option
+ *   few servers turn on stay in node_modules (EXTERNAL).
+ * dist/src/ (tsc's output) stays: tests and tools import it.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { build } from 'esbuild'
+
+const root = path.resolve(import.meta.dirname, '..')
+export const BUNDLE_DIR = path.join(root, 'dist', 'bundle')
+export const BUNDLE_META = path.join(BUNDLE_DIR, 'meta.json')
+
+/** What bin/proxy.js and the worker threads start from. */
+const ENTRY_POINTS = ['src/cli/main.ts', 'src/cli/respawn.ts', 'src/cli/package-root.ts', 'src/store/audit-thread.js']
+
+/**
+ * Left out of the bundle: native addons, pg's optional native client, pino-pretty (loaded through
+ * `createRequire`, see src/telemetry/pino-pretty.ts), and the AWS SDK, which only an S3 capture store
+ * loads and which is larger than the rest together. Ink imports react-devtools-core only with DEV=true,
+ * and it is not installed. (The OpenTelemetry SDK is bundled, as chunks of its own that only
+ * `--otlp-endpoint` loads, so that it and the request path share one copy of @opentelemetry/api.)
+ */
+const EXTERNAL = ['better-sqlite3', 'better-sqlite3-napi', '@napi-rs/keyring', 'pg-native', 'pino-pretty', '@aws-sdk/*', 'react-devtools-core']
+
+/** CommonJS packages in an ES module bundle call `require` for node's own modules: give them one. */
+const REQUIRE_SHIM = "import { createRequire as __proxyCreateRequire } from 'node:module'; const require = __proxyCreateRequire(import.meta.url);"
+
+export async function buildBundle(): Promise<void> {
+  rmSync(BUNDLE_DIR, { recursive: true, force: true })
+  mkdirSync(BUNDLE_DIR, { recursive: true })
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: ENTRY_POINTS,
+    outdir: BUNDLE_DIR,
+    entryNames: '[name]',
+    chunkNames: '[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    jsx: 'automatic',
+    external: EXTERNAL,
+    banner: { js: REQUIRE_SHIM },
+    // whitespace and syntax only: names stay readable in stack traces
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  })
+  writeFileSync(BUNDLE_META, JSON.stringify(result.metafile))
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await buildBundle()
