@@ -1,16 +1,18 @@
 /**
  * `npx tsx bench/cli-timing.ts [--runs N]`: how long the CLI takes to answer, as the median wall time of
  * N runs (default 20) of `node -e 0`, `proxy --version` and `proxy keys ls` on a store with 100 keys,
- * and how long `proxy serve` takes until /readyz answers 200, for `node bin/proxy.js` and, when
+ * and how long `proxy serve` takes until /readyz answers 200, for `node bin/proxy.js` (also started with
+ * serve's V8 flags on node's command line, as the systemd unit does) and, when
  * `npm run build:exe` made one, the executable.
  * Not a test: it prints figures. Needs `npm run build` first (it runs bin/proxy.js).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { exeName } from '../build/exe.js'
+import { serveV8Flags } from '../src/cli/respawn.js'
 import { openStore } from '../src/store/db.js'
 import { addKey } from '../src/store/repos/provider-keys.js'
 import { addProvider } from '../src/store/repos/providers.js'
@@ -39,11 +41,13 @@ try {
   }
   const rows: (readonly [string, number])[] = cases.map(([name, file, args]) => [name, median(file, args)] as const)
   rows.push(['proxy serve ready', await medianOf(() => serveReady(process.execPath, ['bin/proxy.js']))])
+  // as the systemd unit runs it: node given serve's flags itself, so no second node starts on node 20
+  rows.push(['node <flags> proxy serve ready', await medianOf(() => serveReady(process.execPath, [...serveV8Flags(availableParallelism()), 'bin/proxy.js']))])
   if (existsSync(exe)) rows.push(['executable serve ready', await medianOf(() => serveReady(exe, []))])
   const base = rows[0]![1]
   console.log(`median of ${runs} runs (ms)\n`)
-  console.log(`${'command'.padEnd(26)}${'median'.padStart(8)}${'- node -e 0'.padStart(13)}`)
-  for (const [name, ms] of rows) console.log(`${name.padEnd(26)}${ms.toFixed(0).padStart(8)}${(ms - base).toFixed(0).padStart(13)}`)
+  console.log(`${'command'.padEnd(32)}${'median'.padStart(8)}${'- node -e 0'.padStart(13)}`)
+  for (const [name, ms] of rows) console.log(`${name.padEnd(32)}${ms.toFixed(0).padStart(8)}${(ms - base).toFixed(0).padStart(13)}`)
 } finally {
   rmSync(dataDir, { recursive: true, force: true })
 }
