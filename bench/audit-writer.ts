@@ -1,22 +1,49 @@
 /**
- * The store writer's sustained rate on each backend: audit rows (with usage deltas) handed over in
- * batches of 1 000 as fast as the writer takes them, until N rows are committed. Prints rows/s and
- * this process's CPU per 1 000 rows (the writer's own work; PostgreSQL's server is another process).
+ * The server's store writer (serverStoreWriter: a thread of its own on either backend) at its sustained
+ * rate: audit rows (with usage deltas) handed over in batches of 1 000 as fast as the writer takes
+ * them, until N rows are committed. Prints rows/s, and CPU per 1 000 rows of the whole process and of
+ * the main thread alone (what requests would wait behind; Linux only), both including making the rows,
+ * whose own cost is printed first. PostgreSQL's server is another process, not counted.
  *   tsx bench/audit-writer.ts [--rows 100000] [--database-url postgres://…]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { threadAuditSink, inlineAuditSink, type AuditSink } from '../src/store/audit-sink.js'
+import type { AuditSink } from '../src/store/audit-sink.js'
 import { openStore, type Store } from '../src/store/db.js'
-import { postgresAuditSink } from '../src/store/postgres-sink.js'
 import { auditRowValues } from '../src/store/repos/audit.js'
+import { serverStoreWriter } from '../src/store/store-writer.js'
 
 const { values: flags } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, 'database-url': { type: 'string' } } })
 const ROWS = Number(flags.rows)
 const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
 const events = { flushed: () => {}, dropped: (n: number) => console.error(`dropped ${n}`) }
+/** the server's writer, saying so if its thread failed and the main thread wrote instead */
+const serverWriter = (store: Store) => serverStoreWriter(store, events, { onFallback: (reason) => console.error(`the writer thread failed (${reason}): the main thread wrote the rest`) })
+
+/** CPU time of a thread in ms, from /proc (ticks of 10 ms), or null where there is none */
+function threadCpuMs(task = '/proc/thread-self'): number | null {
+  try {
+    const stat = readFileSync(`${task}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return null
+  }
+}
+
+/** CPU time of the writer thread (named proxy-audit by audit-thread.js), or null when there is none */
+function writerThreadCpuMs(): number | null {
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'proxy-audit') return threadCpuMs(`/proc/self/task/${tid}`)
+    }
+  } catch {
+    // not Linux
+  }
+  return null
+}
 
 const row = (i: number) =>
   auditRowValues({
@@ -28,6 +55,7 @@ const row = (i: number) =>
 async function measure(name: string, store: Store, sink: AuditSink): Promise<void> {
   const count = async () => Number((await store.db.selectFrom('audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
   const cpu = process.cpuUsage()
+  const mainCpu = threadCpuMs()
   const started = performance.now()
   for (let i = 0; i < ROWS; i += 1000) {
     const rows = Array.from({ length: Math.min(1000, ROWS - i) }, (_, j) => row(i + j))
@@ -36,24 +64,41 @@ async function measure(name: string, store: Store, sink: AuditSink): Promise<voi
     while (sink.buffered > 20_000) await new Promise((r) => setTimeout(r, 5))
   }
   await sink.flush()
+  // read before close(), which ends the thread
+  const writerUsed = writerThreadCpuMs()
   await sink.close()
   const seconds = (performance.now() - started) / 1000
   const used = process.cpuUsage(cpu)
+  const mainUsed = mainCpu === null ? null : (threadCpuMs() ?? 0) - mainCpu
   const written = await count()
-  console.log(`${name}: ${written} rows in ${seconds.toFixed(2)} s = ${Math.round(written / seconds)} rows/s; this process's CPU ${((used.user + used.system) / 1000 / (written / 1000)).toFixed(1)} ms per 1 000 rows`)
+  const perThousand = (ms: number) => `${(ms / (written / 1000)).toFixed(1)} ms`
+  console.log(
+    `${name}: ${written} rows in ${seconds.toFixed(2)} s = ${Math.round(written / seconds)} rows/s; CPU per 1 000 rows: this process ${perThousand((used.user + used.system) / 1000)}, ` +
+      `its main thread ${mainUsed === null ? 'n/a' : perThousand(mainUsed)}, the writer thread ${writerUsed === null ? 'n/a' : perThousand(writerUsed)}`,
+  )
+}
+
+/** What making the rows costs the main thread alone, included in the figures above. */
+function rowsCost(): void {
+  const cpu = process.cpuUsage()
+  let kept = 0
+  for (let i = 0; i < ROWS; i += 1000) kept += Array.from({ length: Math.min(1000, ROWS - i) }, (_, j) => row(i + j)).length
+  const used = process.cpuUsage(cpu)
+  console.log(`making the rows: ${((used.user + used.system) / 1000 / (kept / 1000)).toFixed(1)} ms per 1 000 rows`)
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'proxy-audit-bench-'))
 try {
+  rowsCost()
   const env = { PROXY_MASTER_KEY: MASTER_KEY, PROXY_KEYCHAIN: 'off' }
   const sqlite = await openStore({ dataDir: path.join(dir, 'sqlite'), env, keychain: null })
-  await measure('sqlite (writer thread)', sqlite, threadAuditSink({ file: sqlite.file, events, fallback: inlineAuditSink(sqlite.sqlite, events), maxBuffered: 1_000_000 }))
+  await measure('sqlite', sqlite, serverWriter(sqlite))
   await sqlite.close()
   if (flags['database-url']) {
     const pg = await openStore({ dataDir: path.join(dir, 'pg'), databaseUrl: flags['database-url'], env, keychain: null })
     if (pg.kind !== 'postgres') throw new Error('not a PostgreSQL store')
     await pg.db.deleteFrom('audit').execute()
-    await measure('postgres (batch writer)', pg, postgresAuditSink(pg, { events, maxBuffered: 1_000_000 }))
+    await measure('postgres', pg, serverWriter(pg))
     await pg.close()
   }
 } finally {

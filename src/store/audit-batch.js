@@ -2,7 +2,7 @@
 /**
  * The one transaction both store writers commit a batch in: every audit row, the usage deltas, then the
  * server's other write-behind statements (key health, circuit states, quota usage) in the order they
- * were handed over. Plain JavaScript so the writer thread (audit-thread.js) can import it as well as
+ * were handed over. Plain JavaScript so the writer thread (sqlite-thread.js) can import it as well as
  * the inline sink.
  *
  * @typedef {import('better-sqlite3').Database} Database

@@ -25,6 +25,7 @@ import {
   type TransactionSettings,
   type UnknownRow,
 } from 'kysely'
+import { describeConnectionError, postgresPool } from './pg-connection.js'
 
 /**
  * Kysely's SQLite dialect, with write transactions begun IMMEDIATE. A deferred transaction that reads
@@ -89,27 +90,17 @@ class PostgresTypesTransformer extends OperationNodeTransformer {
 }
 
 /**
- * Connections: the server's batch writer holds one while it commits, snapshot reloads and admin API
- * writes take one briefly, LISTEN has its own client outside the pool. A CLI command uses one.
+ * Connections: snapshot reloads and admin API writes take one briefly, LISTEN has its own client outside
+ * the pool, and so has the server's writer thread (postgres-thread.js). A CLI command uses one.
  */
 const POOL_SIZE = 5
-const CONNECT_TIMEOUT_MS = 5000
 
-/** int8 (counts, ids, bigint columns) and numeric (sums of bigints) as numbers, as SQLite gives them. */
-function numberTypes(driver: typeof pg): pg.CustomTypesConfig {
-  const types = new driver.TypeOverrides()
-  types.setTypeParser(20, Number)
-  types.setTypeParser(1700, Number)
-  return types
-}
+// Connection settings and error messages live in plain JavaScript, shared with the writer thread.
+export { describeConnectionError, isConnectionFailure, postgresConfig, redactUrl } from './pg-connection.js'
 
 /** Loaded only when a PostgreSQL store is used: SQLite users never load the driver. */
 export async function loadPg(): Promise<typeof pg> {
   return (await import('pg')).default
-}
-
-export function postgresConfig(driver: typeof pg, url: string): pg.PoolConfig {
-  return { connectionString: libpqSslModes(url), types: numberTypes(driver), connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'proxy' }
 }
 
 export interface PostgresHandle<DB> {
@@ -119,14 +110,7 @@ export interface PostgresHandle<DB> {
 
 /** A pool and a Kysely on it; the first connection is made here, so a bad URL fails at open with a clear message. */
 export async function connectPostgres<DB>(url: string, opts: { max?: number } = {}): Promise<PostgresHandle<DB>> {
-  const driver = await loadPg()
-  const pool = new driver.Pool({ ...postgresConfig(driver, url), max: opts.max ?? POOL_SIZE, idleTimeoutMillis: 30_000 })
-  // An idle client whose server went away emits here; without a listener that would end the process.
-  // The next query gets a fresh connection (or fails and is retried by its caller).
-  pool.on('error', () => {})
-  // A client whose connection drops while checked out (between two statements of a batch) emits 'error'
-  // with nobody listening; the statement in flight, or the next, fails and its caller retries.
-  pool.on('connect', (client) => client.on('error', () => {}))
+  const pool = postgresPool(await loadPg(), url, opts.max ?? POOL_SIZE)
   try {
     const client = await pool.connect()
     client.release()
@@ -138,87 +122,8 @@ export async function connectPostgres<DB>(url: string, opts: { max?: number } = 
   return { db, pool }
 }
 
-/**
- * `sslmode` as libpq (psql) means it: `require` encrypts without checking the certificate, `verify-full`
- * checks it. The driver treats require like verify-full unless told `uselibpqcompat`.
- */
-function libpqSslModes(url: string): string {
-  try {
-    const u = new URL(url)
-    if (!u.searchParams.has('sslmode') || u.searchParams.has('uselibpqcompat')) return url
-    u.searchParams.set('uselibpqcompat', 'true')
-    return u.toString()
-  } catch {
-    return url
-  }
-}
-
 export class StoreConnectionError extends Error {
   override name = 'StoreConnectionError'
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return 'the database URL (unparsable)'
-  }
-}
-
-/** One line the user can act on, never with the password. */
-export function describeConnectionError(err: unknown, url: string): string {
-  const e = err as { code?: string; message?: string }
-  const where = redactUrl(url)
-  let host = 'the server'
-  let user = 'the user'
-  let database = 'the database'
-  try {
-    const u = new URL(url)
-    host = `${u.hostname}:${u.port || 5432}`
-    user = decodeURIComponent(u.username) || user
-    database = decodeURIComponent(u.pathname.slice(1)) || user
-  } catch {
-    // keep the generic words
-  }
-  const message = scrub(String(e?.message ?? err), url)
-  switch (e?.code) {
-    case '28P01':
-      return `PostgreSQL at ${host} refused the password for user '${user}' (${where}). Check the password in --database-url or PROXY_DATABASE_URL.`
-    case '3D000':
-      return `PostgreSQL at ${host} has no database '${database}'. Create it (createdb -h ${host.split(':')[0]} ${database}) or fix the name in the URL (${where}).`
-    case '28000':
-      return /SSL|encryption/i.test(message)
-        ? `PostgreSQL at ${host} requires TLS for this connection: add ?sslmode=require to the URL (${where}).`
-        : `PostgreSQL at ${host} refused user '${user}': ${message} (${where}).`
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ETIMEDOUT':
-      return `Cannot reach PostgreSQL at ${host} (${e.code}). Is it running, and is the host and port in the URL right (${where})?`
-  }
-  if (/does not support SSL/i.test(message)) return `PostgreSQL at ${host} does not accept TLS, but the URL asks for it: remove sslmode or use sslmode=disable (${where}).`
-  if (/timeout/i.test(message)) return `Cannot reach PostgreSQL at ${host}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s (${where}).`
-  if (/self[- ]signed|certificate/i.test(message)) return `PostgreSQL at ${host}: the server's TLS certificate was not accepted (${message}). Give the CA with sslrootcert, or use sslmode=no-verify (${where}).`
-  return `Cannot use PostgreSQL at ${host}: ${message} (${where}).`
-}
-
-function scrub(text: string, url: string): string {
-  try {
-    const password = decodeURIComponent(new URL(url).password)
-    return password ? text.split(password).join('***') : text
-  } catch {
-    return text
-  }
-}
-
-/** True for an error that says the database could not be reached (as opposed to a bad statement). */
-export function isConnectionFailure(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? ''
-  return /^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|57P0|08)/.test(code) || /Connection terminated|connection timeout|not queryable|Client has encountered a connection error/i.test(String((err as Error)?.message))
 }
 
 /** The channel a configuration change is announced on (migration 0005's trigger on PostgreSQL). */

@@ -9,7 +9,7 @@
  *
  * Every connection a process opens must come from here: two copies of SQLite in one process do not see
  * each other's file locks (POSIX locks belong to the process, and each copy tracks its own).
- * Plain JavaScript so the writer thread (audit-thread.js) can import it as well as the store.
+ * Plain JavaScript so the writer thread (sqlite-thread.js) can import it as well as the store.
  */
 import { createRequire } from 'node:module'
 

@@ -31,7 +31,7 @@ export interface AuditWriterOptions {
   config: () => ConfigSnapshot
   logger: Logger
   metrics?: ProxyMetrics
-  /** makes the sink batches go to, given what to tell; default: inline on the store's shared connection (PostgreSQL: its batch writer). Closed by close(). */
+  /** makes the sink batches go to, given what to tell; default: inline on the store's shared connection (PostgreSQL: its batch writer on the store's pool). Closed by close(). */
   sink?: (events: AuditSinkEvents) => AuditSink
   /** default 300 ms here; the server uses PROXY_AUDIT_FLUSH_MS (100 ms) */
   flushMs?: number

@@ -129,5 +129,7 @@ describe.skipIf(unsupported !== null)(`the proxy executable${unsupported ? ` (sk
 
     proc.kill('SIGTERM')
     expect(await exited).toBe(0)
+    // the writer thread ran from the script the executable carries, rather than falling back
+    expect(out).not.toContain('audit thread unavailable')
   }, 60_000)
 })

@@ -5,8 +5,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { openStore, type Store } from '../../src/store/db.js'
+import { openStore, type PostgresStore, type Store } from '../../src/store/db.js'
 import { tempDataDir, testEnv } from './proxy.js'
+import { startTcpRelay, type TcpRelay } from './tcp-relay.js'
 
 /** the server's maintenance database, from which test databases are created and dropped */
 export const PG_ADMIN_URL = process.env.PROXY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -82,6 +83,30 @@ export async function openBackendStore(backend: StoreBackend): Promise<{ store: 
       await store.close()
       await database?.drop()
       data.cleanup()
+    },
+  }
+}
+
+/**
+ * A PostgreSQL store (a fresh database) reached through a TCP relay the test can cut: an outage as the
+ * store's connections see it, without stopping the server. close() removes all of it.
+ */
+export async function openStoreBehindRelay(): Promise<{ store: PostgresStore; relay: TcpRelay; close(): Promise<void> }> {
+  const database = await createTestDatabase()
+  const relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
+  const viaRelay = new URL(database.url)
+  viaRelay.port = String(relay.port)
+  const data = tempDataDir()
+  const store = await openStore({ dataDir: data.dir, databaseUrl: viaRelay.toString(), env: testEnv(data.dir), keychain: null })
+  if (store.kind !== 'postgres') throw new Error('expected a PostgreSQL store')
+  return {
+    store,
+    relay,
+    async close() {
+      await store.close()
+      data.cleanup()
+      await relay.close()
+      await database.drop()
     },
   }
 }

@@ -15,12 +15,11 @@ import { simpleStoreWriter } from '../../../src/store/store-writer.js'
 import { auditRowValues, type NewAuditRow } from '../../../src/store/repos/audit.js'
 import { quotaUsageStatements } from '../../../src/store/repos/quotas.js'
 import { queryUsage } from '../../../src/store/repos/usage.js'
-import { createTestDatabase, openBackendStore, STORE_BACKENDS, type TestDatabase } from '../../helpers/postgres.js'
+import { createTestDatabase, openBackendStore, openStoreBehindRelay, STORE_BACKENDS, type TestDatabase } from '../../helpers/postgres.js'
 import { cli, eventually, tempDataDir, testEnv } from '../../helpers/proxy.js'
 import { createConfigSource } from '../../../src/store/config-source.js'
 import { StoreHealth } from '../../../src/store/store-health.js'
 import { postgresAuditSink } from '../../../src/store/postgres-sink.js'
-import { startTcpRelay } from '../../helpers/tcp-relay.js'
 import expectedSchema from './sqlite-schema-0006.json' with { type: 'json' }
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -235,17 +234,8 @@ describe.each(STORE_BACKENDS)('the batch writer on %s', (backend) => {
 
 describe('the PostgreSQL writer while the database is unreachable', () => {
   it('holds rows up to its bound, drops the oldest past it, keeps every usage delta, and writes them once it is back', async () => {
-    const database = await createTestDatabase()
-    cleanups.push(() => database.drop())
-    const relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
-    cleanups.push(() => relay.close())
-    const viaRelay = new URL(database.url)
-    viaRelay.port = String(relay.port)
-    const data = tempDataDir()
-    cleanups.push(data.cleanup)
-    const store = await openStore({ dataDir: data.dir, databaseUrl: viaRelay.toString(), env: testEnv(data.dir), keychain: null })
-    cleanups.push(() => store.close())
-    if (store.kind !== 'postgres') throw new Error('expected a PostgreSQL store')
+    const { store, relay, close } = await openStoreBehindRelay()
+    cleanups.push(close)
     let dropped = 0
     const failures: string[] = []
     const health = new StoreHealth()
