@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { openStore, type Store } from '../store/db.js'
+import { redactUrl } from '../store/dialect.js'
 import { credentialPath, defaultKeychain, keyFingerprint, masterKeyPath, resolveMasterKey, type MasterKey } from '../store/master-key.js'
 import { secretsPerKey } from '../store/master-rotation.js'
 import { appliedMigrations, latestMigration } from '../store/migrate.js'
@@ -168,21 +169,11 @@ async function checkRedis(url: string): Promise<Check> {
   try {
     await redis.connect()
     const pong = await redis.ping()
-    return { name: 'redis', ok: pong === 'PONG', detail: `${redactUrl(url)} answered in ${Date.now() - started} ms` }
+    return { name: 'redis', ok: pong === 'PONG', detail: `${redactUrl(url, 'the configured Redis URL')} answered in ${Date.now() - started} ms` }
   } catch (e) {
-    return { name: 'redis', ok: false, detail: `${redactUrl(url)}: ${(lastError ?? (e as Error)).message}` }
+    return { name: 'redis', ok: false, detail: `${redactUrl(url, 'the configured Redis URL')}: ${(lastError ?? (e as Error)).message}` }
   } finally {
     redis.disconnect()
-  }
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return 'the configured Redis URL'
   }
 }
 

@@ -64,16 +64,17 @@ function libpqSslModes(url) {
 }
 
 /**
- * The URL without its password, for messages and logs.
+ * The URL without its password, for messages and logs (a Redis URL too).
  * @param {string} url
+ * @param {string} [unparsable] what to say of a URL that does not parse
  */
-export function redactUrl(url) {
+export function redactUrl(url, unparsable = 'the database URL (unparsable)') {
   try {
     const u = new URL(url)
     if (u.password) u.password = '***'
     return u.toString()
   } catch {
-    return 'the database URL (unparsable)'
+    return unparsable
   }
 }
 
