@@ -13,12 +13,14 @@
  *   few servers turn on stay in node_modules (EXTERNAL).
  * dist/src/ (tsc's output) stays: tests and tools import it.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 
 const root = path.resolve(import.meta.dirname, '..')
-export const BUNDLE_DIR = path.join(root, 'dist', 'bundle')
+const BUNDLE_DIR = path.join(root, 'dist', 'bundle')
+/** which sources each file of the bundle holds (esbuild's metafile), for the load tests */
 export const BUNDLE_META = path.join(BUNDLE_DIR, 'meta.json')
 
 /** What bin/proxy.js and the worker threads start from. */
@@ -38,7 +40,6 @@ const REQUIRE_SHIM = "import { createRequire as __proxyCreateRequire } from 'nod
 
 export async function buildBundle(): Promise<void> {
   rmSync(BUNDLE_DIR, { recursive: true, force: true })
-  mkdirSync(BUNDLE_DIR, { recursive: true })
   const result = await build({
     absWorkingDir: root,
     entryPoints: ENTRY_POINTS,
@@ -63,4 +64,4 @@ export async function buildBundle(): Promise<void> {
   writeFileSync(BUNDLE_META, JSON.stringify(result.metafile))
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await buildBundle()
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await buildBundle()

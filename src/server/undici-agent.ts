@@ -8,4 +8,3 @@ import type { Agent as UndiciAgent } from 'undici'
 import AgentClass from 'undici/lib/dispatcher/agent.js'
 
 export const Agent: typeof UndiciAgent = AgentClass
-export type Agent = UndiciAgent

@@ -7,11 +7,12 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { BUNDLE_META } from '../../build/bundle.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export function loadedSources(recordFile: string): string[] {
-  const meta = JSON.parse(readFileSync(path.join(repoRoot, 'dist', 'bundle', 'meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> }
+  const meta = JSON.parse(readFileSync(BUNDLE_META, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> }
   const out = new Set<string>()
   for (const line of readFileSync(recordFile, 'utf8').split('\n').filter(Boolean)) {
     const file = line.startsWith('file:') ? fileURLToPath(line) : line
