@@ -167,10 +167,15 @@ export function createMockAdapter(endpoint: ProviderEndpoint): ProviderAdapter {
   }
 }
 
+/**
+ * Waits at least `ms` of real time. A timer counts from the event loop's cached clock, which lags while
+ * an iteration runs long (a busy server), so one timer alone can end a few milliseconds early.
+ */
 async function wait(ms: number, provider: string, ctx: CallContext): Promise<void> {
   const wake = abortSignalFor(ctx.signal)
+  const until = performance.now() + ms
   try {
-    await sleep(ms, undefined, { signal: wake.signal })
+    for (let left = ms; left > 0; left = until - performance.now()) await sleep(Math.ceil(left), undefined, { signal: wake.signal })
   } catch (err) {
     throw upstreamNetworkError(provider, err, ctx.signal)
   } finally {
