@@ -1,10 +1,11 @@
 /**
  * The server's store writer (serverStoreWriter: a thread of its own on either backend) at its sustained
  * rate: audit rows (with usage deltas) handed over in batches of 1 000 as fast as the writer takes
- * them, until N rows are committed. Prints rows/s, and CPU per 1 000 rows of the whole process and of
+ * them, until N rows are committed (`--batch`: rows per hand-over; the server hands over a turn's worth,
+ * a few dozen, so its commits vary in size). Prints rows/s, and CPU per 1 000 rows of the whole process and of
  * the main thread alone (what requests would wait behind; Linux only), both including making the rows,
  * whose own cost is printed first. PostgreSQL's server is another process, not counted.
- *   tsx bench/audit-writer.ts [--rows 100000] [--database-url postgres://…]
+ *   tsx bench/audit-writer.ts [--rows 100000] [--batch 1000] [--database-url postgres://…]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,8 +16,9 @@ import { openStore, type Store } from '../src/store/db.js'
 import { auditRowValues } from '../src/store/repos/audit.js'
 import { serverStoreWriter } from '../src/store/store-writer.js'
 
-const { values: flags } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, 'database-url': { type: 'string' } } })
+const { values: flags } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, 'database-url': { type: 'string' } } })
 const ROWS = Number(flags.rows)
+const BATCH = Number(flags.batch)
 const MASTER_KEY = 'cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4='
 const events = { flushed: () => {}, dropped: (n: number) => console.error(`dropped ${n}`) }
 /** the server's writer, saying so if its thread failed and the main thread wrote instead */
@@ -57,8 +59,8 @@ async function measure(name: string, store: Store, sink: AuditSink): Promise<voi
   const cpu = process.cpuUsage()
   const mainCpu = threadCpuMs()
   const started = performance.now()
-  for (let i = 0; i < ROWS; i += 1000) {
-    const rows = Array.from({ length: Math.min(1000, ROWS - i) }, (_, j) => row(i + j))
+  for (let i = 0; i < ROWS; i += BATCH) {
+    const rows = Array.from({ length: Math.min(BATCH, ROWS - i) }, (_, j) => row(i + j))
     await sink.write(rows, [{ day: '2026-12-01', client: `client-${i % 20}`, model: 'gpt-4o-mini', requests: rows.length, errors: 0, prompt_tokens: 30 * rows.length, completion_tokens: 40 * rows.length, cost_usd: 0.1, cache_hits: 0, saved_usd: 0 }])
     // hand over no faster than it commits: at most 20 000 rows waiting
     while (sink.buffered > 20_000) await new Promise((r) => setTimeout(r, 5))
@@ -82,7 +84,7 @@ async function measure(name: string, store: Store, sink: AuditSink): Promise<voi
 function rowsCost(): void {
   const cpu = process.cpuUsage()
   let kept = 0
-  for (let i = 0; i < ROWS; i += 1000) kept += Array.from({ length: Math.min(1000, ROWS - i) }, (_, j) => row(i + j)).length
+  for (let i = 0; i < ROWS; i += BATCH) kept += Array.from({ length: Math.min(BATCH, ROWS - i) }, (_, j) => row(i + j)).length
   const used = process.cpuUsage(cpu)
   console.log(`making the rows: ${((used.user + used.system) / 1000 / (kept / 1000)).toFixed(1)} ms per 1 000 rows`)
 }

@@ -1,13 +1,13 @@
 /**
  * The store writer on PostgreSQL (postgres-writer.js), in two places: in process for tools, tests and
- * as the fallback, and on the server's writer thread, so that encoding its multi-row INSERTs costs the
- * event loop nothing (docs/performance.md). Both write the same statements, made here from the tables'
+ * as the fallback, and on the server's writer thread, so that encoding its rows costs the event loop
+ * nothing (docs/performance.md). Both write the same statements, made here from the tables'
  * columns.
  */
 import type { AuditSink, AuditSinkEvents } from './audit-sink.js'
 import type { PostgresStore } from './db.js'
 import { postgresWriter, VALUES_LIST, type PostgresStatements } from './postgres-writer.js'
-import { AUDIT_COLUMNS, auditInsertSql } from './repos/audit.js'
+import { auditCopySql } from './repos/audit.js'
 import { USAGE_COLUMNS, usageUpsertSql } from './repos/usage.js'
 import type { StoreHealth } from './store-health.js'
 import { writerThreadSink } from './writer-thread.js'
@@ -26,8 +26,7 @@ export interface PostgresSinkOptions {
 }
 
 const STATEMENTS: PostgresStatements = {
-  audit: auditInsertSql(VALUES_LIST),
-  auditColumns: AUDIT_COLUMNS.length,
+  audit: auditCopySql(),
   usage: usageUpsertSql(VALUES_LIST),
   usageColumns: USAGE_COLUMNS,
 }

@@ -1,19 +1,20 @@
 // @ts-check
 /**
  * The store writer on PostgreSQL: rows, usage deltas and compiled statements are gathered and committed
- * together, one transaction a batch, with multi-row INSERTs. While the database is unreachable nothing
+ * together, one transaction a batch: audit rows by `COPY … FROM STDIN` (one string a batch, where an
+ * INSERT's parameters were encoded one by one; docs/performance.md), usage by a multi-row upsert. While the database is unreachable nothing
  * waits on it: rows are held up to `maxBuffered` (the oldest dropped and counted beyond), usage deltas
  * are summed per (day, client, model), which keeps them bounded, and written once it is back.
  *
- * The server runs it on its writer thread (postgres-thread.js), where encoding the INSERTs costs the
+ * The server runs it on its writer thread (postgres-thread.js), where encoding the rows costs the
  * event loop nothing; tools, tests and the thread's fallback run it in process (postgres-sink.ts).
  * Plain JavaScript so the thread can load it as it is (see audit-thread.js).
  *
  * @typedef {import('./audit-batch.js').WriteStatement} WriteStatement
  * @typedef {import('./repos/usage.js').UsageDelta} UsageDelta
  * @typedef {import('./audit-sink.js').AuditSink} AuditSink
- * @typedef {{ audit: string, auditColumns: number, usage: string, usageColumns: ReadonlyArray<keyof UsageDelta> }} PostgresStatements
- *   the audit INSERT and the usage upsert, with VALUES_LIST where their rows' placeholders go
+ * @typedef {{ audit: string, usage: string, usageColumns: ReadonlyArray<keyof UsageDelta> }} PostgresStatements
+ *   the audit rows' COPY, and the usage upsert with VALUES_LIST where its rows' placeholders go
  * @typedef {{ flushed(ok: boolean, seconds: number, error?: string, rows?: number): void, dropped(rows: number): void }} WriterEvents
  *   `rows`: how many audit rows the transaction committed
  * @typedef {{ up(part: string): void, down(part: string, reason: string): void }} WriterHealth
@@ -28,13 +29,14 @@
  * @property {number} [retryMs] how long to wait before trying again after a failed commit; default 1000 ms
  * @typedef {{ writes: WriteStatement[], resolve: (changes: number) => void, reject: (err: Error) => void }} Pending
  */
+import { finished } from 'node:stream/promises'
+import { from as copyFrom } from 'pg-copy-streams'
 import { addUsageDelta } from './audit-batch.js'
+import { copyText, storable } from './copy-text.js'
 import { describeConnectionError, isConnectionFailure } from './pg-connection.js'
 
 /** where a statement template's VALUES list goes */
 export const VALUES_LIST = '/* values */'
-/** rows per INSERT statement: PostgreSQL takes at most 65 535 parameters in one */
-const ROWS_PER_STATEMENT = 1000
 /** rows per transaction, so one batch stays short */
 const ROWS_PER_TRANSACTION = 5000
 
@@ -49,7 +51,6 @@ export function postgresWriter(pool, opts) {
   const maxBuffered = opts.maxBuffered ?? 50_000
   const retryMs = opts.retryMs ?? 1000
   const { statements } = opts
-  const auditSql = statementFor(statements.audit, statements.auditColumns)
   const usageSql = statementFor(statements.usage, statements.usageColumns.length)
   /** @type {unknown[][]} */
   let rows = []
@@ -102,12 +103,13 @@ export function postgresWriter(pool, opts) {
     try {
       client = await pool.connect()
       await client.query('BEGIN')
-      for (let i = 0; i < batch.length; i += ROWS_PER_STATEMENT) {
-        const chunk = batch.slice(i, i + ROWS_PER_STATEMENT)
-        await client.query(auditSql(chunk.length), chunk.flat())
+      if (batch.length > 0) {
+        const copy = client.query(copyFrom(statements.audit))
+        copy.end(copyText(batch))
+        await finished(copy)
       }
       if (deltas.size > 0) {
-        const values = [...deltas.values()].flatMap((u) => statements.usageColumns.map((c) => u[c]))
+        const values = [...deltas.values()].flatMap((u) => statements.usageColumns.map((c) => storable(u[c])))
         await client.query(usageSql(deltas.size), values)
       }
       /** @type {Array<{ changes: number } | { error: Error }>} */
@@ -244,9 +246,8 @@ async function runGroup(client, writes) {
 }
 
 /**
- * The statement with its VALUES list, `($1, $2), ($3, $4)` for 2 rows of 2 columns. The last one made is
- * kept: under load nearly every INSERT has ROWS_PER_STATEMENT rows, and making its 33 000 placeholders
- * anew each time cost about 3 ms per 1 000 rows.
+ * The statement with its VALUES list, `($1, $2), ($3, $4)` for 2 rows of 2 columns; the last one made is
+ * kept (a batch's usage deltas are mostly the same few rows).
  *
  * @param {string} template
  * @param {number} columns

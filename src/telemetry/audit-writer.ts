@@ -246,9 +246,9 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     latency_ms: r.ms,
     upstream_ms: upstreamMs(r),
     ttft_ms: r.ttftMs ?? null,
-    prompt_tokens: usage?.prompt_tokens ?? null,
-    completion_tokens: usage?.completion_tokens ?? null,
-    total_tokens: usage?.total_tokens ?? null,
+    prompt_tokens: tokenCount(usage?.prompt_tokens),
+    completion_tokens: tokenCount(usage?.completion_tokens),
+    total_tokens: tokenCount(usage?.total_tokens),
     cost_usd: cost,
     attempts: r.attempts.length,
     fallback: fallbackKind(r),
@@ -265,6 +265,16 @@ export function toAuditRow(r: RequestRecord, snapshot: ConfigSnapshot, scrubber?
     response_body_bytes: null,
     capture_dropped: null,
   }
+}
+
+/**
+ * An upstream's token count as an integer column holds it: a count that is fractional, negative, huge
+ * or not a number (an upstream's bug) would otherwise be refused by PostgreSQL's bigint and fail its
+ * whole batch on every retry.
+ */
+function tokenCount(n: unknown): number | null {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return null
+  return Number.isSafeInteger(n) ? n : Math.min(Math.round(n), Number.MAX_SAFE_INTEGER)
 }
 
 /** What the request cost in USD at the serving provider's prices; null when nothing was served or counted. */

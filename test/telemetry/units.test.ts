@@ -126,6 +126,12 @@ describe('the audit row', () => {
     expect(row).toMatchObject({ ts: '2026-03-01T12:00:00.000Z', attempts: 2, fallback: 'key', upstream_ms: 60, cost_usd: 0, request_body: null })
   })
 
+  it('keeps an upstream\'s odd token counts to what an integer column holds', () => {
+    const usage = { prompt_tokens: 2.6, completion_tokens: -1, total_tokens: 1e30 }
+    expect(toAuditRow(record({ usage }), snapshot)).toMatchObject({ prompt_tokens: 3, completion_tokens: null, total_tokens: Number.MAX_SAFE_INTEGER })
+    expect(toAuditRow(record({ usage: { prompt_tokens: Number.NaN, completion_tokens: 5, total_tokens: 5 } }), snapshot)).toMatchObject({ prompt_tokens: null, completion_tokens: 5 })
+  })
+
   it('counts a stream\'s upstream time until its end, and knows retries from fallbacks', () => {
     expect(upstreamMs(record({ stream: true, ms: 1000, servedMs: 200, attempts: [{ provider: 'p', upstreamModel: 'm', key: null, ms: 150 }] }))).toBe(950)
     expect(upstreamMs(record({ attempts: [] }))).toBeNull()

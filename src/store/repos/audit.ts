@@ -22,6 +22,11 @@ export function auditInsertSql(values: string): string {
   return `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES ${values}`
 }
 
+/** Audit rows as COPY text (PostgreSQL's writer), columns in AUDIT_COLUMNS order. */
+export function auditCopySql(): string {
+  return `COPY audit (${AUDIT_COLUMNS.join(', ')}) FROM STDIN`
+}
+
 /**
  * A row as the positional parameters of AUDIT_INSERT_SQL: binding by position skips a name lookup per
  * column, and a flat array is what crosses to the writer thread most cheaply.
