@@ -226,7 +226,8 @@ async function main(): Promise<void> {
 
 /**
  * The proxy with its store in PostgreSQL (the SQLite store copied there): chat at 64 connections, in
- * alternation with the passthrough and the SQLite proxy, best round each. The request path reads only
+ * alternation with the passthrough and the SQLite proxy (at least four rounds), best round each, and the
+ * two proxies' ratio round by round. The request path reads only
  * the configuration in memory, so both proxies should keep the same ratio to the passthrough.
  */
 async function postgresPhase(targets: Target[], dataDir: string, work: string, upstreamUrl: string, clientKey: string, phases: Record<string, unknown>): Promise<void> {
@@ -262,19 +263,39 @@ async function postgresRounds(targets: Target[], dataDir: string, work: string, 
   await verify(t, upstreamUrl)
   await warmUp(t)
   const best: Record<string, WrkResult> = {}
-  for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
-    for (const target of [targets[1]!, targets[2]!, t]) {
+  // Each round measures both proxies back to back, in the opposite order from the round before, so a
+  // drift in the machine's speed favours neither; their ratio is taken within each round.
+  const ratios: number[] = []
+  const cpuRatios: number[] = []
+  for (let round = 0; round < (QUICK ? 1 : Math.max(ROUNDS, 4)); round++) {
+    const order = round % 2 === 0 ? [targets[1]!, targets[2]!, t] : [targets[1]!, t, targets[2]!]
+    const got: Record<string, WrkResult> = {}
+    for (const target of order) {
       const r = await wrkPhase(target, 64)
-      log(`chat c=64 ${target.name} (postgres phase, round ${round + 1}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} p99 ${us(r.p99)}`)
+      got[target.name] = r
+      log(`chat c=64 ${target.name} (postgres phase, round ${round + 1}): ${r.rps.toFixed(0)} req/s p50 ${us(r.p50)} p99 ${us(r.p99)} cpu/req ${r.cpuUsPerReq?.toFixed(1) ?? '-'} µs`)
       if (!best[target.name] || r.rps > best[target.name]!.rps) best[target.name] = r
     }
+    const pg = got['proxy+postgres']!
+    const lite = got.proxy!
+    ratios.push(pg.rps / lite.rps)
+    if (pg.cpuUsPerReq && lite.cpuUsPerReq) cpuRatios.push(pg.cpuUsPerReq / lite.cpuUsPerReq)
   }
   phases['chat_c64_proxy+postgres'] = best['proxy+postgres']
   phases['chat_c64_proxy_postgres_ref'] = best.proxy
   phases['chat_c64_passthrough_postgres_ref'] = best.passthrough
+  phases.postgres_over_sqlite = { throughput: ratios, cpuPerRequest: cpuRatios }
   const ratio = (name: string) => (best[name]!.rps / best.passthrough!.rps).toFixed(2)
+  const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ')
   log(`postgres phase: proxy+postgres ${best['proxy+postgres']!.rps.toFixed(0)} req/s (${ratio('proxy+postgres')} of the passthrough), proxy on SQLite ${best.proxy!.rps.toFixed(0)} req/s (${ratio('proxy')}), passthrough ${best.passthrough!.rps.toFixed(0)} req/s`)
+  log(`postgres phase: proxy on PostgreSQL over proxy on SQLite, round by round: throughput ${list(ratios)} (median ${median(ratios).toFixed(2)}), CPU per request ${list(cpuRatios)} (median ${cpuRatios.length ? median(cpuRatios).toFixed(2) : '-'})`)
   await stopChild(pgProxy.child)
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 // ---------- set-up ----------
