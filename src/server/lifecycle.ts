@@ -19,7 +19,7 @@ import type { RequestRecord, Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
 import { authenticateToken, tokenFrom } from './auth.js'
 import { parseJsonBody, readNodeBody } from './body.js'
-import { toProxyError } from './error-response.js'
+import { asProxyError } from './proxy-error.js'
 import { newRequestState, recordError, type RequestState } from './request-context.js'
 import type { Shape } from './shape.js'
 import type { ResponseCache } from './cache/response-cache.js'
@@ -165,7 +165,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
       const recorder = cacheMiss ? deps.cache!.recorder(cacheMiss, endpoint.shape) : null
       await writeSse<object>(served.value, res, {
         shape: meter?.failure ? { ...endpoint.shape, streamError: (e) => meter.failure!(e) } : endpoint.shape,
-        toError: (err) => toProxyError(err, state.record.requestId, path),
+        toError: (err) => asProxyError(err, state.record.requestId),
         shutdown: deps.shutdown,
         shutdownError: serverShuttingDown,
         onFirstWrite: () => {
@@ -251,7 +251,7 @@ function describe(out: OutHeaders, state: RequestState, served: Served<unknown>)
 
 /** An error answer in the API's shape; errors after the limit check still carry the x-ratelimit-* headers. */
 function fail(deps: LifecycleDeps, shape: Shape, state: RequestState, res: ServerResponse, err: unknown): void {
-  const error = toProxyError(err, state.record.requestId, state.record.path)
+  const error = asProxyError(err, state.record.requestId)
   recordError(state, error)
   if (!res.headersSent && !res.destroyed) writeError(shape, state, res, error)
   // after the answer, as for a success

@@ -24,9 +24,12 @@ function loadedBy(args: string[]): string[] {
   return loadedSources(record)
 }
 
-/** Starts `proxy serve` on port 0 with the recorder, stops it once it listens, and returns what it loaded. */
-async function servedLoads(env: Record<string, string>): Promise<string[]> {
-  const record = path.join(data.dir, `loads-serve-${Object.keys(env).length}.txt`)
+/**
+ * Starts `proxy serve` on port 0 with the recorder, stops it once it listens (and has answered GET
+ * `probe`, when given), and returns what it loaded.
+ */
+async function servedLoads(env: Record<string, string>, probe?: string): Promise<string[]> {
+  const record = path.join(data.dir, `loads-serve-${Object.keys(env).length}-${probe?.slice(1) ?? ''}.txt`)
   const child = spawn(process.execPath, ['--import', recorder, path.join(repoRoot, 'bin', 'proxy.js'), 'serve', '--port', '0'], {
     env: { ...process.env, ...testEnv(data.dir), ...env, PROXY_RECORD_LOADS: record },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -45,6 +48,10 @@ async function servedLoads(env: Record<string, string>): Promise<string[]> {
       })
       child.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stderr}`)))
     })
+    if (probe) {
+      const url = /listening on (http:\/\/\S+)/.exec(stderr)![1]!
+      expect((await fetch(`${url}${probe}`)).status).toBe(200)
+    }
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
   } finally {
@@ -96,6 +103,17 @@ describe('what a command loads', () => {
     expect(awsSdk(loadedBy(['audit', 'prune', '--older-than', '30d']))).toEqual([])
     expect(awsSdk(loadedBy(['audit', 'ls']))).toEqual([])
   })
+
+  it('proxy serve answers its probes without loading h3 and srvx, which only its other routes need', async () => {
+    for (const probe of ['/readyz', '/health']) {
+      const loaded = packages(await servedLoads({}, probe))
+      expect(loaded.has('h3') || loaded.has('srvx'), probe).toBe(false)
+      // the recorder does see the server's packages
+      expect(loaded.has('undici'), probe).toBe(true)
+    }
+    const listed = packages(await servedLoads({}, '/'))
+    expect(listed.has('h3') && listed.has('srvx')).toBe(true)
+  }, 60_000)
 
   it('proxy serve loads the AWS SDK only with a capture store', async () => {
     expect(awsSdk(await servedLoads({}))).toEqual([])
