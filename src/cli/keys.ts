@@ -1,8 +1,9 @@
 import { Command } from 'commander'
 import { dataDirOption, jsonOption, out, parseIntOption, printJson, table, withStore, type CliDeps } from './context.js'
-import { readSecret } from './secret-input.js'
 
 const repos = () => import('../store/repos/provider-keys.js')
+// node:readline, for the hidden prompt: only the commands that read a secret load it
+const readSecret: typeof import('./secret-input.js').readSecret = async (...args) => (await import('./secret-input.js')).readSecret(...args)
 
 export function keysCommand(deps: CliDeps): Command {
   const cmd = new Command('keys').description('upstream API keys, stored encrypted; secrets are read from stdin, a hidden prompt or --from-env, never from argv')

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { hostname } from 'node:os'
 import type { AddressInfo, Socket } from 'node:net'
-import { Registry } from 'prom-client'
+import { Registry } from '../telemetry/prom.js'
 import { Agent } from './undici-agent.js'
 import { Gateway } from '../gateway/gateway.js'
 import { resilienceEvents } from '../gateway/log-events.js'

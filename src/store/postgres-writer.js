@@ -30,7 +30,6 @@
  * @typedef {{ writes: WriteStatement[], resolve: (changes: number) => void, reject: (err: Error) => void }} Pending
  */
 import { finished } from 'node:stream/promises'
-import { from as copyFrom } from 'pg-copy-streams'
 import { addUsageDelta } from './audit-batch.js'
 import { copyText, storable } from './copy-text.js'
 import { describeConnectionError, isConnectionFailure } from './pg-connection.js'
@@ -104,6 +103,7 @@ export function postgresWriter(pool, opts) {
       client = await pool.connect()
       await client.query('BEGIN')
       if (batch.length > 0) {
+        const { from: copyFrom } = await import('pg-copy-streams')
         const copy = client.query(copyFrom(statements.audit))
         copy.end(copyText(batch))
         await finished(copy)

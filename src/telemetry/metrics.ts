@@ -6,7 +6,7 @@
  * configuration snapshot only (see labels.ts). Buckets are set for LLM traffic: overhead in
  * sub-milliseconds, first tokens in tenths of a second to seconds, whole answers up to minutes.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from './prom.js'
 import type { ConfigSnapshot } from '../core/config.js'
 import { hasHealth, normalizeCircuitState, readHealth, type GatewayEventSink, type HealthSource } from './gateway-health.js'
 import { LabelSet, routeLabel, statusLabel, wordLabel } from './labels.js'

@@ -6,7 +6,7 @@
 import { TraceFlags, type Context } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import { BatchSpanProcessor, type ReadableSpan, type Span, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
-import { Counter, type Registry } from 'prom-client'
+import { Counter, type Registry } from '../prom.js'
 import type { Logger } from '../logger.js'
 import { onceAMinute } from '../once-a-minute.js'
 
