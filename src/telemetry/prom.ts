@@ -12,12 +12,12 @@ import GaugeClass from 'prom-client/lib/gauge.js'
 import HistogramClass from 'prom-client/lib/histogram.js'
 import RegistryClass from 'prom-client/lib/registry.js'
 
-export const Registry: typeof Prom.Registry = RegistryClass
+export const Registry = RegistryClass as typeof Prom.Registry
 export type Registry = Prom.Registry
-export const Counter: typeof Prom.Counter = CounterClass
+export const Counter = CounterClass as typeof Prom.Counter
 export type Counter<T extends string = string> = Prom.Counter<T>
-export const Gauge: typeof Prom.Gauge = GaugeClass
+export const Gauge = GaugeClass as typeof Prom.Gauge
 export type Gauge<T extends string = string> = Prom.Gauge<T>
-export const Histogram: typeof Prom.Histogram = HistogramClass
+export const Histogram = HistogramClass as typeof Prom.Histogram
 export type Histogram<T extends string = string> = Prom.Histogram<T>
-export const collectDefaultMetrics: typeof Prom.collectDefaultMetrics = collect
+export const collectDefaultMetrics = collect as typeof Prom.collectDefaultMetrics
