@@ -1,13 +1,15 @@
 /**
  * `npm run build:exe`: builds dist/proxy-<os>-<arch>, a Node single executable application (SEA) of the
  * whole CLI, from the sources and the node running this script:
- * 1. esbuild bundles the CLI into one CommonJS file (a SEA's main script is CommonJS), and the audit
- *    thread's script into another, with the few modules that find files of the package swapped for
- *    their build/sea/ versions;
- * 2. the native addons (better-sqlite3's, and @napi-rs/keyring's when installed for this platform), the
- *    thread's script and a manifest (version, hashes) become SEA assets, written to a cache folder on
- *    first use (build/sea/runtime.ts);
- * 3. node writes the SEA blob, and postject injects it into a copy of this node binary.
+ * 1. esbuild bundles the CLI into one CommonJS file, the audit thread's script into another, with the
+ *    few modules that find files of the package swapped for their build/sea/ versions, and the small
+ *    main script that runs the CLI (build/sea/main.ts) into a third;
+ * 2. a node like the executable's writes V8's code cache for the CLI bundle (build/sea/write-code-cache.ts);
+ * 3. the CLI bundle and its code cache, the native addons (better-sqlite3's, and @napi-rs/keyring's when
+ *    installed for this platform), the thread's script and a manifest (version, hashes) become SEA
+ *    assets; the addons and the thread's script are written to a cache folder on first use
+ *    (build/sea/runtime.ts);
+ * 4. node writes the SEA blob, and postject injects it into a copy of this node binary.
  * No network, and nothing to compile on the machine that runs the result.
  */
 import { execFileSync } from 'node:child_process'
@@ -18,6 +20,8 @@ import path from 'node:path'
 import { build, type Plugin } from 'esbuild'
 import { serveV8Flags } from '../src/cli/respawn.js'
 import { SQLITE_NAPI_PACKAGE, sqlitePackage } from '../src/store/sqlite-driver.js'
+import { CLI_ASSET, CLI_CACHE_ASSET } from './sea/cli-script.js'
+import { MANIFEST_ASSET } from './sea/manifest.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const seaDir = path.join(root, 'build', 'sea')
@@ -51,6 +55,8 @@ const PATCHES: Record<string, [string, string][]> = {
     ["await import('./devtools.js');", 'void 0;'],
     ['await loadPackageJson()', '{ name: undefined, version: undefined }'],
   ],
+  // the one character outside ASCII in the bundle, written as an escape (see asciiOnly)
+  'rou3/dist/index.mjs': [['\ufffc', '\\ufffc']],
 }
 
 export function exeName(platform: NodeJS.Platform = process.platform, arch: string = process.arch): string {
@@ -67,6 +73,15 @@ export function seaUnsupported(): string | null {
   if (!['linux', 'darwin', 'win32'].includes(process.platform)) return `node has no single executables on ${process.platform}`
   if (!readFileSync(process.execPath).includes(SEA_FUSE)) return `${process.execPath} was built without single executable support`
   return null
+}
+
+/**
+ * Whether node applies the SEA configuration's `execArgv` (node 22.20 and 24.7 on): the V8 flags the
+ * executable runs with, which its code cache must be made with.
+ */
+export function seaAppliesExecArgv(version: string = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  return major >= 25 || (major === 24 && minor >= 7) || (major === 22 && minor >= 20)
 }
 
 function swaps(): Plugin {
@@ -154,13 +169,39 @@ function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex')
 }
 
+/**
+ * The executable reads the CLI bundle as Latin-1, which V8 then keeps one byte a character: any other
+ * character would be read wrong, so the build stops at one (a PATCHES entry can write it as an escape).
+ */
+function asciiOnly(file: string): void {
+  const text = readFileSync(file, 'latin1')
+  const at = text.search(/[^\x00-\x7f]/)
+  if (at >= 0) throw new Error(`${file} has a character outside ASCII at ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 60), at + 20))}`)
+}
+
+/** V8's code cache for the CLI bundle, made by this node started with the V8 flags the executable runs with. */
+function writeCodeCache(cli: string, out: string, flags: string[]): void {
+  const { NODE_OPTIONS: _ignored, ...env } = process.env
+  execFileSync(process.execPath, [...flags, '--import', 'tsx', path.join(seaDir, 'write-code-cache.ts'), cli, out], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
 export async function buildExe(): Promise<string> {
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
-  const main = path.join(outDir, 'proxy.cjs')
+  const main = path.join(outDir, 'main.cjs')
+  const cli = path.join(outDir, CLI_ASSET)
+  const cliCache = path.join(outDir, CLI_CACHE_ASSET)
   const thread = path.join(outDir, 'audit-thread.cjs')
-  await bundle(path.join(seaDir, 'entry.ts'), main)
+  await bundle(path.join(seaDir, 'main.ts'), main)
+  await bundle(path.join(seaDir, 'entry.ts'), cli)
+  asciiOnly(cli)
   await bundle(path.join(root, 'src', 'store', 'audit-thread.js'), thread)
+  // serve's V8 flags (src/cli/respawn.ts) for every command: they cost nothing to a short one, and the
+  // executable never starts a second process. Node 20 ignores execArgv, and its executables run with
+  // V8's defaults. The one-CPU flag depends on the machine that runs the executable, not the one
+  // building it, so it is left out.
+  const execArgv = serveV8Flags(2)
+  writeCodeCache(cli, cliCache, seaAppliesExecArgv() ? execArgv : [])
 
   const onDisk: Record<string, string> = {
     'better_sqlite3.node': sqliteAddon(),
@@ -173,7 +214,7 @@ export async function buildExe(): Promise<string> {
     version,
     files: Object.fromEntries(Object.entries(onDisk).map(([name, file]) => [name, { sha256: sha256(file), size: statSync(file).size }])),
   }
-  const manifestFile = path.join(outDir, 'manifest.json')
+  const manifestFile = path.join(outDir, MANIFEST_ASSET)
   writeFileSync(manifestFile, JSON.stringify(manifest))
 
   const blob = path.join(outDir, 'proxy.blob')
@@ -184,14 +225,10 @@ export async function buildExe(): Promise<string> {
       main,
       output: blob,
       disableExperimentalSEAWarning: true,
-      // V8's compiled code for the bundle, so each start skips most of parsing and compiling it
-      useCodeCache: true,
-      // serve's V8 flags (src/cli/respawn.ts) for every command: they cost nothing to a short one, and
-      // the executable never starts a second process. Node releases since August 2025 (24.x) apply this
-      // field; node 20 ignores it, and its executables run with V8's defaults. The one-CPU flag
-      // depends on the machine that runs the executable, not the one building it, so it is left out.
-      execArgv: serveV8Flags(2),
-      assets: { ...onDisk, 'manifest.json': manifestFile },
+      // the main script is a few lines: a code cache saves it nothing (the CLI's is an asset)
+      useCodeCache: false,
+      execArgv,
+      assets: { ...onDisk, [MANIFEST_ASSET]: manifestFile, [CLI_ASSET]: cli, [CLI_CACHE_ASSET]: cliCache },
     }),
   )
   execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'pipe', 'pipe'] })

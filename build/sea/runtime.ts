@@ -9,21 +9,7 @@ import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { getAsset } from 'node:sea'
 import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads'
-
-/** What the build wrote into the `manifest.json` asset. */
-export interface SeaManifest {
-  version: string
-  /** asset name → its sha256 (hex) and size, for the files written to disk */
-  files: Record<string, { sha256: string; size: number }>
-}
-
-export const MANIFEST_ASSET = 'manifest.json'
-
-let manifest: SeaManifest | undefined
-export function seaManifest(): SeaManifest {
-  manifest ??= JSON.parse(getAsset(MANIFEST_ASSET, 'utf8')) as SeaManifest
-  return manifest
-}
+import { seaManifest } from './manifest.js'
 
 /**
  * The folders tried for the cache, in order: $XDG_CACHE_HOME/proxy (the systemd unit points it at the
