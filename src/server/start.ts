@@ -303,16 +303,23 @@ export async function startProxy(opts: StartOptions): Promise<RunningProxy> {
         clearInterval(responsesPrune)
         // The last settlements and quota usage, then the Redis connection (the shared-health poll first).
         gateway.close()
-        await limits.close()
-        await healthWriter.close()
+        // Each hands its last writes to the store writer and waits for their commit, which a store that
+        // refuses writes (PostgreSQL down) never gives: waited for only so long here, and settled below,
+        // once the writer's close has committed them or given them up.
+        const limitsClosed = limits.close()
+        await settledWithin(limitsClosed, HANDOVER_WAIT_MS)
+        const healthClosed = healthWriter.close()
+        await settledWithin(healthClosed, HANDOVER_WAIT_MS)
         // Every request has finished (and reported) by now: the last ones are accounted for, then the
         // writer commits the last audit rows, and the health and quota writes just handed over, before
         // the store closes.
         telemetry.flush()
         // every span has ended with its request: the last batches go to the collector
         await tracer?.shutdown()
-        await responseBook.flush()
+        const booked = responseBook.flush()
+        await settledWithin(booked, HANDOVER_WAIT_MS)
         await audit.close()
+        await Promise.allSettled([limitsClosed, healthClosed, booked])
         capture?.objects.close()
         await dispatcher.close().catch(() => dispatcher.destroy())
         await store.close()
@@ -334,6 +341,19 @@ function upstreamsInFlight(gateway: Gateway): number {
   let n = 0
   for (const p of gateway.health().providers) n += p.inFlight
   return n
+}
+
+/**
+ * How long shutdown waits for a part's last writes to commit before it closes the store writer anyway: a
+ * healthy writer commits within its flush interval (100 ms), and its close still tries for two seconds.
+ */
+const HANDOVER_WAIT_MS = 1000
+
+/** Waits for `p` to settle, at most `ms`; what it settles to is its caller's to read. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p.then(() => {}, () => {}), new Promise((r) => (timer = setTimeout(r, ms)))])
+  clearTimeout(timer)
 }
 
 async function settled(done: () => boolean, timeoutMs: number): Promise<void> {

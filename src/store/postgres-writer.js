@@ -103,8 +103,9 @@ export function postgresWriter(pool, opts) {
       client = await pool.connect()
       await client.query('BEGIN')
       if (batch.length > 0) {
-        const { from: copyFrom } = await import('pg-copy-streams')
-        const copy = client.query(copyFrom(statements.audit))
+        // its CommonJS exports as `default`: what node and the bundles (esbuild) both give a dynamic import
+        const { default: copyStreams } = await import('pg-copy-streams')
+        const copy = client.query(copyStreams.from(statements.audit))
         copy.end(copyText(batch))
         await finished(copy)
       }

@@ -2,6 +2,8 @@
  * PostgreSQL unreachable for ten seconds under load (a TCP relay in front of the machine's server is
  * cut, the server itself keeps running): every request is still served, /readyz says the store is down,
  * and once it is back every usage delta is written and every audit row is written or counted dropped.
+ * And a server stopped while PostgreSQL is away stops within seconds, instead of waiting for writes
+ * that cannot commit.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startProxy, type RunningProxy } from '../../src/server/start.js'
@@ -102,5 +104,52 @@ describe('a PostgreSQL outage under load', () => {
     console.log(`after the outage: usage ${usage[0]!.requests} requests, audit ${audited} rows written + ${proxy.audit.dropped} counted dropped = ${sent}`)
     expect((await readyz()).status).toBe('ready')
     expect(await reloads()).toBe(reloadsBefore)
+  }, 60_000)
+})
+
+describe('stopping while PostgreSQL is away', () => {
+  const data = tempDataDir()
+  let database: TestDatabase
+  let relay: TcpRelay
+
+  afterAll(async () => {
+    await relay?.close()
+    await database?.drop()
+    data.cleanup()
+  })
+
+  it('stops within seconds, with the writes it could not commit given up', async () => {
+    database = await createTestDatabase()
+    const env = { PROXY_DATABASE_URL: database.url }
+    for (const args of [
+      ['providers', 'add', 'mock', '--type', 'mock'],
+      ['models', 'add', 'gpt-4o-mini', '--target', 'mock/mock-small'],
+    ]) expect((await cli(data.dir, args, { env })).code).toBe(0)
+    // a quota: every request hands a quota usage write to the store writer, as key health does
+    const key = keyFrom((await cli(data.dir, ['clients', 'add', 'app', '--daily-tokens', '100M'], { env })).stdout)
+    relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
+    const viaRelay = new URL(database.url)
+    viaRelay.port = String(relay.port)
+    const proxy = await startProxy({ dataDir: data.dir, databaseUrl: viaRelay.toString(), port: 0, env: testEnv(data.dir), logger: silentLogger(), keychain: null })
+    const chat = async () => {
+      const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
+      })
+      await res.arrayBuffer()
+      return res.status
+    }
+    for (let i = 0; i < 3; i++) expect(await chat()).toBe(200)
+    relay.cut()
+    for (let i = 0; i < 3; i++) expect(await chat()).toBe(200)
+    // the quota usage of these requests is handed over every half second: let it be
+    await new Promise((r) => setTimeout(r, 1200))
+    const started = Date.now()
+    await proxy.close()
+    const took = Date.now() - started
+    console.log(`stopped in ${took} ms with PostgreSQL away; audit rows dropped: ${proxy.audit.dropped}`)
+    // the hand-overs are waited for a second each, the writer's close tries for two: well under ten
+    expect(took).toBeLessThan(10_000)
   }, 60_000)
 })
