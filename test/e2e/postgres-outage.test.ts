@@ -15,6 +15,26 @@ import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js'
 
 const OUTAGE_MS = 10_000
 
+/**
+ * A store in a new database with a mock model and a client `app` with a daily quota (so every request
+ * also hands a quota usage write to the store writer), and a server reaching the database through a
+ * relay the test can cut.
+ */
+async function proxyBehindRelay(dataDir: string): Promise<{ database: TestDatabase; relay: TcpRelay; proxy: RunningProxy; key: string }> {
+  const database = await createTestDatabase()
+  const env = { PROXY_DATABASE_URL: database.url }
+  for (const args of [
+    ['providers', 'add', 'mock', '--type', 'mock'],
+    ['models', 'add', 'gpt-4o-mini', '--target', 'mock/mock-small'],
+  ]) expect((await cli(dataDir, args, { env })).code).toBe(0)
+  const key = keyFrom((await cli(dataDir, ['clients', 'add', 'app', '--daily-tokens', '100M'], { env })).stdout)
+  const relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
+  const viaRelay = new URL(database.url)
+  viaRelay.port = String(relay.port)
+  const proxy = await startProxy({ dataDir, databaseUrl: viaRelay.toString(), port: 0, env: testEnv(dataDir), logger: silentLogger(), keychain: null })
+  return { database, relay, proxy, key }
+}
+
 describe('a PostgreSQL outage under load', () => {
   const data = tempDataDir()
   let database: TestDatabase
@@ -23,17 +43,7 @@ describe('a PostgreSQL outage under load', () => {
   let key = ''
 
   beforeAll(async () => {
-    database = await createTestDatabase()
-    const env = { PROXY_DATABASE_URL: database.url }
-    for (const args of [
-      ['providers', 'add', 'mock', '--type', 'mock'],
-      ['models', 'add', 'gpt-4o-mini', '--target', 'mock/mock-small'],
-    ]) expect((await cli(data.dir, args, { env })).code).toBe(0)
-    key = keyFrom((await cli(data.dir, ['clients', 'add', 'app', '--daily-tokens', '100M'], { env })).stdout)
-    relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
-    const viaRelay = new URL(database.url)
-    viaRelay.port = String(relay.port)
-    proxy = await startProxy({ dataDir: data.dir, databaseUrl: viaRelay.toString(), port: 0, env: testEnv(data.dir), logger: silentLogger(), keychain: null })
+    ;({ database, relay, proxy, key } = await proxyBehindRelay(data.dir))
   }, 30_000)
 
   afterAll(async () => {
@@ -119,18 +129,9 @@ describe('stopping while PostgreSQL is away', () => {
   })
 
   it('stops within seconds, with the writes it could not commit given up', async () => {
-    database = await createTestDatabase()
-    const env = { PROXY_DATABASE_URL: database.url }
-    for (const args of [
-      ['providers', 'add', 'mock', '--type', 'mock'],
-      ['models', 'add', 'gpt-4o-mini', '--target', 'mock/mock-small'],
-    ]) expect((await cli(data.dir, args, { env })).code).toBe(0)
-    // a quota: every request hands a quota usage write to the store writer, as key health does
-    const key = keyFrom((await cli(data.dir, ['clients', 'add', 'app', '--daily-tokens', '100M'], { env })).stdout)
-    relay = await startTcpRelay(Number(new URL(database.url).port || 5432))
-    const viaRelay = new URL(database.url)
-    viaRelay.port = String(relay.port)
-    const proxy = await startProxy({ dataDir: data.dir, databaseUrl: viaRelay.toString(), port: 0, env: testEnv(data.dir), logger: silentLogger(), keychain: null })
+    const setup = await proxyBehindRelay(data.dir)
+    ;({ database, relay } = setup)
+    const { proxy, key } = setup
     const chat = async () => {
       const res = await fetch(`${proxy.url}/v1/chat/completions`, {
         method: 'POST',
