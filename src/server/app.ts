@@ -56,8 +56,8 @@ type NodeHandler = (req: IncomingMessage, res: ServerResponse) => unknown
  * The server's request listener, built from its parts: the model calls of every client API (the hot
  * path) and the health probes on node:http directly, the model calls through one lifecycle
  * (lifecycle.ts); everything else through the h3 app (h3-app.ts). That app, h3 and node's own fetch
- * classes it builds on are loaded by the first request that needs them, not at start: they were about a
- * fifth of the time `proxy serve` took to answer its first /readyz (docs/performance.md).
+ * classes it builds on are loaded by the first request that needs them, not at start, so a server that
+ * has just started answers its first probe sooner (docs/performance.md).
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -84,7 +84,8 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     loadRest().then(
       (handle) => handle(req, res),
       (err: unknown) => {
-        // only a broken installation gets here; the error goes to the log through the server's handler
+        // Only a broken installation gets here (a file of the package missing): every request that needs
+        // these routes is answered with what failed, and model calls and probes go on being served.
         res.statusCode = 500
         res.setHeader('content-type', 'application/json')
         res.end(JSON.stringify({ error: { message: `the proxy could not load its HTTP routes: ${String(err)}`, type: 'server_error', code: 'internal_error' } }))
