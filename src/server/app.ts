@@ -16,6 +16,7 @@ import type { ResponseBook } from '../store/response-book.js'
 import { prepareShutdownSignal } from './shutdown.js'
 import type { ResponseCache } from './cache/response-cache.js'
 import { probeHandler } from './probes.js'
+import { ProxyError } from '../core/errors.js'
 
 export interface Readiness {
   ready: boolean
@@ -86,9 +87,9 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       (err: unknown) => {
         // Only a broken installation gets here (a file of the package missing): every request that needs
         // these routes is answered with what failed, and model calls and probes go on being served.
-        res.statusCode = 500
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify({ error: { message: `the proxy could not load its HTTP routes: ${String(err)}`, type: 'server_error', code: 'internal_error' } }))
+        const error = new ProxyError({ status: 500, type: 'server_error', code: 'internal_error', message: `The proxy could not load its HTTP routes: ${String(err)}` })
+        res.writeHead(error.status, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(error.toJSON()))
       },
     )
   }

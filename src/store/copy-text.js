@@ -6,7 +6,6 @@
  * parameter per value (see postgres-writer.js).
  */
 
-const SPECIAL = /[\\\t\n\r\0]/
 const SPECIALS = /[\\\t\n\r\0]/g
 /** @type {Record<string, string>} */
 const ESCAPED = {
@@ -20,7 +19,7 @@ const ESCAPED = {
 
 /** @param {string} s */
 function escapeText(s) {
-  return SPECIAL.test(s) ? s.replace(SPECIALS, (c) => /** @type {string} */ (ESCAPED[c])) : s
+  return s.replace(SPECIALS, (c) => /** @type {string} */ (ESCAPED[c]))
 }
 
 /**

@@ -1,9 +1,9 @@
 // @ts-check
 /**
  * The writer thread's body on PostgreSQL (started by audit-thread.js): the same writer the CLI and the
- * fallback run in process (postgres-writer.js: batches, multi-row INSERTs, savepoint groups, buffering
- * through an outage), on a connection of its own. Encoding a batch's INSERTs costs about 10 ms of CPU
- * per 1 000 rows, which on the server's event loop was time taken from requests (docs/performance.md).
+ * fallback run in process (postgres-writer.js: batches by COPY, savepoint groups, buffering through an
+ * outage), on a connection of its own. Encoding a batch costs CPU that on the server's event loop would
+ * be time taken from requests (docs/performance.md).
  * Messages: see audit-thread.js.
  *
  * @typedef {import('./audit-thread.js').Message} Message

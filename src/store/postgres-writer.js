@@ -2,8 +2,8 @@
 /**
  * The store writer on PostgreSQL: rows, usage deltas and compiled statements are gathered and committed
  * together, one transaction a batch: audit rows by `COPY … FROM STDIN` (one string a batch, where an
- * INSERT's parameters were encoded one by one; docs/performance.md), usage by a multi-row upsert. While the database is unreachable nothing
- * waits on it: rows are held up to `maxBuffered` (the oldest dropped and counted beyond), usage deltas
+ * INSERT's parameters were encoded one by one; docs/performance.md), usage by a multi-row upsert.
+ * While the database is unreachable nothing waits on it: rows are held up to `maxBuffered` (the oldest dropped and counted beyond), usage deltas
  * are summed per (day, client, model), which keeps them bounded, and written once it is back.
  *
  * The server runs it on its writer thread (postgres-thread.js), where encoding the rows costs the

@@ -14,13 +14,8 @@ export const AUDIT_COLUMNS = [
   'response_body_key', 'response_body_bytes', 'capture_dropped', 'trace_id',
 ] as const satisfies ReadonlyArray<keyof NewAuditRow>
 
-/** One audit row per statement run, positional parameters in AUDIT_COLUMNS order (see auditRowValues). */
-export const AUDIT_INSERT_SQL = auditInsertSql(`(${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
-
-/** Inserts audit rows; `values` is the VALUES list (placeholders of the dialect). */
-export function auditInsertSql(values: string): string {
-  return `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES ${values}`
-}
+/** One audit row per statement run (SQLite's writer), positional parameters in AUDIT_COLUMNS order (see auditRowValues). */
+export const AUDIT_INSERT_SQL = `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
 /** Audit rows as COPY text (PostgreSQL's writer), columns in AUDIT_COLUMNS order. */
 export function auditCopySql(): string {
