@@ -24,7 +24,12 @@ const BUNDLE_DIR = path.join(root, 'dist', 'bundle')
 export const BUNDLE_META = path.join(BUNDLE_DIR, 'meta.json')
 
 /** What bin/proxy.js and the worker threads start from. */
-const ENTRY_POINTS = ['src/cli/main.ts', 'src/cli/respawn.ts', 'src/cli/package-root.ts', 'src/store/audit-thread.js']
+const ENTRY_POINTS = ['src/cli/main.ts', 'src/store/audit-thread.js']
+/**
+ * bin/proxy.js is CommonJS, to start without node's ES module loader, and decides with this module
+ * whether `serve` needs a node started with other flags before it loads anything else.
+ */
+const LAUNCHER = { entry: 'src/cli/respawn.ts', outfile: 'respawn.cjs' }
 
 /**
  * Left out of the bundle: native addons, pg's optional native client, pino-pretty (loaded through
@@ -61,7 +66,22 @@ export async function buildBundle(): Promise<void> {
     metafile: true,
     logLevel: 'warning',
   })
-  writeFileSync(BUNDLE_META, JSON.stringify(result.metafile))
+  const launcher = await build({
+    absWorkingDir: root,
+    entryPoints: [LAUNCHER.entry],
+    outfile: path.join(BUNDLE_DIR, LAUNCHER.outfile),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  })
+  const outputs = { ...result.metafile.outputs, ...launcher.metafile.outputs }
+  writeFileSync(BUNDLE_META, JSON.stringify({ inputs: { ...result.metafile.inputs, ...launcher.metafile.inputs }, outputs }))
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await buildBundle()

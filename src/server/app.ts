@@ -7,10 +7,11 @@ import type { Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
 import type { AdminRouteDeps } from './routes/admin.js'
 import type { OpenAIRouteDeps } from './routes/openai.js'
-import { postHandler, type Endpoint } from './lifecycle.js'
+import { postHandler, type DeferredEndpoint, type Endpoint } from './lifecycle.js'
 import { chatEndpoints } from './chat/endpoints.js'
-import { messagesEndpoints } from './messages/endpoints.js'
-import { responsesEndpoint } from './responses/endpoints.js'
+import { COUNT_TOKENS_PATH, MESSAGES_PATH, messagesShape } from './messages/shape.js'
+import { RESPONSES_PATH, responsesShape } from './responses/shape.js'
+import type { Shape } from './shape.js'
 import { roughCount } from '../limits/estimate.js'
 import type { ResponseBook } from '../store/response-book.js'
 import { prepareShutdownSignal } from './shutdown.js'
@@ -63,10 +64,20 @@ type NodeHandler = (req: IncomingMessage, res: ServerResponse) => unknown
 export function createRequestListener(deps: AppDeps): RequestListener {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const openai = openAIDeps(deps)
-  const endpoints = new Map<string, Endpoint>([
+  const responses = deps.responses
+  const endpoints = new Map<string, Endpoint | DeferredEndpoint>([
     ...chatEndpoints(deps.gateway),
-    ...messagesEndpoints(deps.gateway, () => deps.limits?.textCounter() ?? roughCount),
-    ...(deps.responses ? [['/v1/responses', responsesEndpoint({ gateway: deps.gateway, ...deps.responses })] as [string, Endpoint]] : []),
+    // the agents' APIs are loaded by their first request (DeferredEndpoint)
+    ...deferred(messagesShape, [MESSAGES_PATH, COUNT_TOKENS_PATH], async () => {
+      const { messagesEndpoints } = await import('./messages/endpoints.js')
+      return messagesEndpoints(deps.gateway, () => deps.limits?.textCounter() ?? roughCount)
+    }),
+    ...(responses
+      ? deferred(responsesShape, [RESPONSES_PATH], async () => {
+          const { responsesEndpoint } = await import('./responses/endpoints.js')
+          return [[RESPONSES_PATH, responsesEndpoint({ gateway: deps.gateway, ...responses })]]
+        })
+      : []),
   ])
   const post = postHandler(openai, endpoints)
   const probes = probeHandler(deps.readiness)
@@ -93,6 +104,18 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       },
     )
   }
+}
+
+/** One module's endpoints, at these paths, loaded together by the first request to any of them. */
+function deferred(shape: Shape, paths: string[], load: () => Promise<Array<[string, Endpoint]>>): Array<[string, DeferredEndpoint]> {
+  let loading: Promise<Map<string, Endpoint>> | null = null
+  const endpoint = (path: string) => async () => {
+    const loaded = await (loading ??= load().then((list) => new Map(list)))
+    const found = loaded.get(path)
+    if (!found) throw new Error(`the module loaded for ${path} does not serve it`)
+    return found
+  }
+  return paths.map((path) => [path, { shape, load: endpoint(path) }])
 }
 
 function openAIDeps(deps: AppDeps): OpenAIRouteDeps {

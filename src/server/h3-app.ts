@@ -9,7 +9,7 @@ import { registerAdminRoutes } from './routes/admin.js'
 import { registerMetricsRoute } from './routes/metrics.js'
 import { registerModelRoutes, type OpenAIRouteDeps } from './routes/openai.js'
 import { finish } from './lifecycle.js'
-import { messagesShape } from './messages/endpoints.js'
+import { messagesShape } from './messages/shape.js'
 import { registerResponsesRoutes } from './responses/routes.js'
 
 /**

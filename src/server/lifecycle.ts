@@ -65,6 +65,16 @@ export interface Endpoint<Req = any, Ans extends object = object, Ev extends obj
   completed?(req: Req, caller: Caller, served: Served<unknown>, answer: Ans | null, meter: StreamMeter<Ev> | null): void
 }
 
+/**
+ * An endpoint whose code its first request loads (app.ts): a server that never serves an API neither
+ * compiles it at start nor keeps its schemas in memory. Its shape is known before, for the errors of
+ * the requests that wait for it.
+ */
+export interface DeferredEndpoint {
+  shape: Shape
+  load(): Promise<Endpoint>
+}
+
 export interface LifecycleDeps {
   config: () => ConfigSnapshot
   telemetry: Telemetry
@@ -87,7 +97,8 @@ type OutHeaders = Record<string, string>
  * A node:http listener for the given endpoints (by path, POST only); it answers false for any other
  * request, which the caller hands on (to h3).
  */
-export function postHandler(deps: LifecycleDeps, endpoints: ReadonlyMap<string, Endpoint>): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function postHandler(deps: LifecycleDeps, endpoints: ReadonlyMap<string, Endpoint | DeferredEndpoint>): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const routes = new Map(endpoints)
   return (req, res) => {
     if (req.method !== 'POST') return false
     const url = req.url ?? ''
@@ -95,16 +106,18 @@ export function postHandler(deps: LifecycleDeps, endpoints: ReadonlyMap<string, 
     let path = q === -1 ? url : url.slice(0, q)
     // a trailing slash names the same endpoint (some clients join base URL and path that way)
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1)
-    const endpoint = endpoints.get(path)
-    if (!endpoint) return false
+    const route = routes.get(path)
+    if (!route) return false
+    // once loaded, a deferred endpoint takes its place, and later requests do not wait on a promise
+    const endpoint = 'load' in route ? route.load().then((loaded) => (routes.set(path, loaded), loaded)) : route
     // serve() answers every failure itself; this only keeps a bug in that answer from becoming an
     // unhandled rejection that takes the process down
-    serve(deps, endpoint, path, req, res).catch(() => res.destroy())
+    serve(deps, endpoint, route.shape, path, req, res).catch(() => res.destroy())
     return true
   }
 }
 
-async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(deps: LifecycleDeps, given: Endpoint | Promise<Endpoint>, shape: Shape, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const h = req.headers
   const state = newRequestState(acceptRequestId(one(h['x-request-id'])), 'POST', path, req.socket.remoteAddress ?? null)
   const out: OutHeaders = { 'x-request-id': state.record.requestId }
@@ -120,6 +133,8 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
   // on(), not once(): once() wraps the listener in two more objects, and it is removed by hand anyway
   res.on('close', onClose)
   try {
+    // awaited first: a load that failed is this request's error (a 500 in its API's shape), never unhandled
+    const endpoint = given instanceof Promise ? await given : given
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key']) ?? one(h['x-api-key'])), deps.config())
     state.record.client = client.name
     if (client.team) state.record.team = client.team.name
@@ -217,7 +232,7 @@ async function serve(deps: LifecycleDeps, endpoint: Endpoint, path: string, req:
     finish(deps, state, 200)
   } catch (err) {
     res.off('close', onClose)
-    fail(deps, endpoint.shape, state, res, err)
+    fail(deps, shape, state, res, err)
   }
 }
 

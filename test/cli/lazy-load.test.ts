@@ -78,7 +78,7 @@ describe('what a command loads', () => {
   it('proxy --version reads the version without loading the command tree', () => {
     const loaded = loadedBy(['--version'])
     expect([...packages(loaded)]).toEqual([])
-    expect(ours(loaded).sort()).toEqual(['src/cli/package-root.js', 'src/cli/respawn.js'])
+    expect(ours(loaded).sort()).toEqual(['src/cli/respawn.js'])
   })
 
   it.each([['-V', 'keys'], ['--help'], ['keys', '--help']].map((args) => [args.join(' '), args] as const))('proxy %s loads commander and the command definitions, nothing else', (_name, args) => {
@@ -114,6 +114,15 @@ describe('what a command loads', () => {
     const listed = packages(await servedLoads({}, '/'))
     expect(listed.has('h3') && listed.has('srvx')).toBe(true)
   }, 60_000)
+
+  it('proxy serve loads the Messages and Responses endpoints only when a request calls them', async () => {
+    const started = ours(await servedLoads({}, '/readyz'))
+    // their shapes (how their errors are written) are loaded at start; their code and schemas are not
+    const agents = started.filter((m) => /^src\/(server\/(messages|responses)\/(endpoints|request|response|stream)|core\/(messages|responses)-schema)\.js$/.test(m))
+    expect(agents).toEqual([])
+    // the recorder does see the server's own modules
+    expect(started).toContain('src/server/lifecycle.js')
+  }, 30_000)
 
   it('proxy serve loads the AWS SDK only with a capture store', async () => {
     expect(awsSdk(await servedLoads({}))).toEqual([])

@@ -13,24 +13,12 @@ import type { CountFn } from '../../limits/estimate.js'
 import type { NativeEvent, ProviderAdapter } from '../../providers/types.js'
 import { usageRecord, type Endpoint, type RecordUsage, type StreamMeter } from '../lifecycle.js'
 import { StreamedText } from '../streamed-text.js'
-import type { Shape } from '../shape.js'
-import { namedEvent } from '../sse-format.js'
 import { estimateMessagesTokens } from './count-tokens.js'
-import { messagesErrorEvent, toMessagesError } from './errors.js'
 import { toChatRequest, type TranslatedRequest } from './request.js'
 import { toMessage } from './response.js'
 import { toMessageEvents } from './stream.js'
 import { messageUsage, StreamUsage } from './usage.js'
-
-export const messagesShape: Shape = {
-  event: namedEvent,
-  done: '',
-  error: (error) => {
-    const { status, body, headers } = toMessagesError(error)
-    return { status, body: JSON.stringify(body), headers }
-  },
-  streamError: (error) => namedEvent(messagesErrorEvent(error)),
-}
+import { COUNT_TOKENS_PATH, MESSAGES_PATH, messagesShape } from './shape.js'
 
 /** The Anthropic headers a native call forwards; the adapter merges anthropic-beta with its own. */
 function anthropicHeaders(h: IncomingHttpHeaders): Record<string, string> | undefined {
@@ -150,7 +138,7 @@ export function messagesEndpoints(gateway: Gateway, counter: () => CountFn): Arr
   }
 
   return [
-    ['/v1/messages', messages as Endpoint],
-    ['/v1/messages/count_tokens', countTokens as Endpoint],
+    [MESSAGES_PATH, messages as Endpoint],
+    [COUNT_TOKENS_PATH, countTokens as Endpoint],
   ]
 }

@@ -20,9 +20,9 @@ import type { ResponseBook } from '../../store/response-book.js'
 import type { StoredResponse } from '../../store/repos/responses.js'
 import { usageRecord, type Endpoint, type RecordUsage, type StreamMeter } from '../lifecycle.js'
 import { StreamedText } from '../streamed-text.js'
-import type { Shape } from '../shape.js'
 import { namedEvent } from '../sse-format.js'
-import { responseFailedEvent, responsesErrorBody } from './errors.js'
+import { responseFailedEvent } from './errors.js'
+import { responsesShape } from './shape.js'
 import { newItemId, newResponseId } from './output.js'
 import { findReferencedItems, withReferencesResolved } from './references.js'
 import { toChatRequest } from './request.js'
@@ -30,17 +30,6 @@ import { toResponse } from './response.js'
 import { newResponseStream, toResponseEvents, type ResponseStreamState } from './stream.js'
 import { withoutProxyReasoning } from './thinking-codec.js'
 import { usageOfEvent, usageOfResponse } from './usage.js'
-
-export const responsesShape: Shape = {
-  event: namedEvent,
-  done: '',
-  error: (error) => {
-    const { status, body } = responsesErrorBody(error)
-    return { status, body: JSON.stringify(body) }
-  },
-  // a stream the meter could not follow (none in practice): OpenAI's error event
-  streamError: (error) => namedEvent({ type: 'error', sequence_number: 0, code: error.code, message: error.message, param: error.param }),
-}
 
 export interface ResponsesDeps {
   gateway: Gateway

@@ -5,13 +5,9 @@
  * Responses API's own list: clients decide on it (Codex retries server_error and rate_limit_exceeded, and
  * gives up on invalid_prompt and context_length_exceeded).
  */
-import type { OpenAIErrorBody, ProxyError } from '../../core/errors.js'
+import type { ProxyError } from '../../core/errors.js'
 import { outputText } from './output.js'
 import { event, type ResponseEvent, type ResponseStreamState } from './stream.js'
-
-export function responsesErrorBody(err: ProxyError): { status: number; body: OpenAIErrorBody } {
-  return { status: err.status, body: err.toJSON() }
-}
 
 /** Codes clients of the Responses API act on, kept as they are. */
 const RESPONSE_CODES = new Set(['server_error', 'rate_limit_exceeded', 'invalid_prompt', 'context_length_exceeded', 'insufficient_quota'])

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ProxyError } from '../../../../src/core/errors.js'
 import type { ChatCompletion } from '../../../../src/core/openai-schema.js'
 import { parseResponsesRequest, type InputItem } from '../../../../src/core/responses-schema.js'
-import { responsesErrorBody } from '../../../../src/server/responses/errors.js'
+import { responsesShape } from '../../../../src/server/responses/shape.js'
 import { toChatRequest } from '../../../../src/server/responses/request.js'
 import { toResponse } from '../../../../src/server/responses/response.js'
 import { decodeThinking, withoutProxyReasoning } from '../../../../src/server/responses/thinking-codec.js'
@@ -162,6 +162,7 @@ describe('usage between the two shapes', () => {
 describe('errors', () => {
   it('renders a ProxyError as OpenAI\'s error body with its status', () => {
     const err = new ProxyError({ status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'Slow down.' })
-    expect(responsesErrorBody(err)).toEqual({ status: 429, body: { error: { message: 'Slow down.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } } })
+    const { status, body } = responsesShape.error(err)
+    expect({ status, body: JSON.parse(body) }).toEqual({ status: 429, body: { error: { message: 'Slow down.', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } } })
   })
 })

@@ -1,0 +1,68 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { hashClientKey } from '../../../src/core/ids.js'
+import type { Gateway, Served } from '../../../src/gateway/gateway.js'
+import { chatEndpoints } from '../../../src/server/chat/endpoints.js'
+import { postHandler, type DeferredEndpoint, type Endpoint } from '../../../src/server/lifecycle.js'
+import { messagesShape } from '../../../src/server/messages/shape.js'
+import { client, snapshot } from '../../limits/fixtures.js'
+
+const KEY = 'sk-proxy-deferredendpointkey000'
+const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })
+const answer = { id: 'chatcmpl-1', object: 'chat.completion', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }
+
+/** An endpoint whose code loads on first use (app.ts loads the Messages and Responses APIs so). */
+describe('a deferred endpoint', () => {
+  let server: Server | null = null
+  afterEach(async () => {
+    await new Promise((r) => server?.close(r))
+    server = null
+  })
+
+  async function start(deferred: DeferredEndpoint) {
+    const snap = { ...snapshot([]), clientsByHash: new Map([[hashClientKey(KEY), client(1, { name: 'app' })]]) }
+    const post = postHandler({ config: () => snap, maxBodyBytes: 1 << 20, telemetry: { requestDone: () => {} } }, new Map([['/v1/deferred', deferred]]))
+    server = createServer((req, res) => {
+      if (!post(req, res)) res.writeHead(404).end()
+    })
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/deferred`
+  }
+  const call = (url: string, key = KEY) => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body })
+
+  it('is loaded once, by its first requests, and then serves every request', async () => {
+    let loads = 0
+    const [, chat] = chatEndpoints({ chat: async (): Promise<Served<unknown>> => ({ value: answer, provider: 'p', upstreamModel: 'um', key: 'k', attempts: [] }) } as unknown as Gateway)[0]!
+    let loaded: Endpoint | null = null
+    const url = await start({
+      shape: messagesShape,
+      load: async () => {
+        loads++
+        await new Promise((r) => setTimeout(r, 50))
+        return (loaded ??= chat)
+      },
+    })
+    // the first requests arrive together, while the code loads
+    const first = await Promise.all([call(url), call(url), call(url)])
+    expect(first.map((r) => r.status)).toEqual([200, 200, 200])
+    expect(await first[0]!.json()).toEqual(answer)
+    expect((await call(url)).status).toBe(200)
+    // each of the first three asked; later requests use what was loaded
+    expect(loads).toBe(3)
+  })
+
+  it('answers a load that failed as this request\'s error, in its API\'s shape, and the server goes on', async () => {
+    const url = await start({ shape: messagesShape, load: () => Promise.reject(new Error('Cannot find module ./messages/endpoints.js')) })
+    const failed = await call(url)
+    expect(failed.status).toBe(500)
+    const err = (await failed.json()) as { type: string; error: { type: string; message: string } }
+    // Anthropic's error body, as the Messages API's clients expect
+    expect(err.type).toBe('error')
+    expect(err.error.type).toBe('api_error')
+    // a refused key: the load fails first, and the answer is still an error in the API's shape, not a crash
+    const refused = await call(url, 'sk-proxy-wrong')
+    expect(refused.status).toBe(500)
+    expect(((await refused.json()) as { type: string }).type).toBe('error')
+  })
+})
