@@ -22,17 +22,20 @@ describe('respawnArgs', () => {
   const argv = ['/usr/bin/node', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000']
 
   it('adds the flag for serve, after node options already given', () => {
-    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux', 4)).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '--max-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--max-old-space-size=512'], 'linux', 4)).toEqual(['--max-old-space-size=512', '--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
   })
 
   it('on one CPU, also has V8 collect garbage on the main thread, unless node was told how', () => {
-    expect(respawnArgs(argv, [], 'linux', 1)).toEqual(['--no-memory-reducer', '--max-semi-space-size=4', '--single-threaded-gc', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
-    expect(respawnArgs(argv, ['--no-single-threaded-gc'], 'linux', 1)).toEqual(['--no-single-threaded-gc', '--no-memory-reducer', '--max-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
-    expect(respawnArgs(argv, [], 'linux', 2)).toEqual(['--no-memory-reducer', '--max-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, [], 'linux', 1)).toEqual(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4', '--single-threaded-gc', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--no-single-threaded-gc'], 'linux', 1)).toEqual(['--no-single-threaded-gc', '--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, [], 'linux', 2)).toEqual(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
   })
 
   it("keeps a young-generation size of node's own command line", () => {
     expect(respawnArgs(argv, ['--max-semi-space-size=32'], 'linux', 4)).toEqual(['--max-semi-space-size=32', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    // either bound decides both: a minimum of 4 beside a maximum of 2 would contradict it
+    expect(respawnArgs(argv, ['--max_semi_space_size=2'], 'linux', 4)).toEqual(['--max_semi_space_size=2', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
+    expect(respawnArgs(argv, ['--min-semi-space-size=8'], 'linux', 4)).toEqual(['--min-semi-space-size=8', '--no-memory-reducer', '/opt/proxy/bin/proxy.js', 'serve', '--port', '9000'])
   })
 
   it('leaves every other command alone', () => {
@@ -166,7 +169,7 @@ describe.runIf(process.platform === 'linux' && hasExecve)('proxy serve in place 
   it('is one process, the one started, with the flags on its command line; SIGTERM drains it and it exits 0', async () => {
     const s = await startServe(data.dir, ['--demo'])
     expect(childrenOf(s.proc.pid!)).toEqual([])
-    expect(cmdline(s.proc.pid!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4']))
+    expect(cmdline(s.proc.pid!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4']))
     expect(cmdline(s.proc.pid!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
     expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: availableParallelism() === 1 ? 'main thread' : 'parallel' })
@@ -183,7 +186,7 @@ describe.skipIf(process.platform !== 'linux' || hasExecve)('proxy serve in a chi
     const s = await startServe(data.dir, ['--demo'])
     const [server, ...more] = childrenOf(s.proc.pid!)
     expect(more).toEqual([])
-    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4']))
+    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4']))
     expect(cmdline(server!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
     expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
@@ -207,7 +210,7 @@ describe.skipIf(process.platform !== 'linux' || hasExecve)('proxy serve in a chi
   it.skipIf(!hasTaskset)('on one CPU (taskset) the server also collects garbage on its main thread only', async () => {
     const s = await startServe(data.dir, [], { oneCpu: true })
     const [server] = childrenOf(s.proc.pid!)
-    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--single-threaded-gc']))
+    expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4', '--single-threaded-gc']))
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
     expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: 'main thread' })
     s.proc.kill('SIGTERM')

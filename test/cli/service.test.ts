@@ -17,7 +17,7 @@ describe('proxy service', () => {
     const res = await cli(tmp.dir, ['service', 'print', '--user', 'llm', '--data-dir', '/srv/proxy-data', '--port', '9000'])
     expect(res.code).toBe(0)
     const unit = res.stdout
-    const flags = availableParallelism() === 1 ? '--no-memory-reducer --max-semi-space-size=4 --single-threaded-gc' : '--no-memory-reducer --max-semi-space-size=4'
+    const flags = availableParallelism() === 1 ? '--no-memory-reducer --max-semi-space-size=4 --min-semi-space-size=4 --single-threaded-gc' : '--no-memory-reducer --max-semi-space-size=4 --min-semi-space-size=4'
     expect(unit).toContain(`ExecStart=${process.execPath} ${flags} ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --drain-seconds 25 --port 9000`)
     expect(unit).toContain('TimeoutStopSec=40')
     for (const line of ['User=llm', 'Restart=on-failure', 'EnvironmentFile=-/etc/proxy/proxy.env', 'NoNewPrivileges=true', 'ProtectSystem=strict', 'ReadWritePaths=/srv/proxy-data', 'PrivateTmp=true', 'WantedBy=multi-user.target']) {
@@ -30,7 +30,7 @@ describe('proxy service', () => {
   it.skipIf(!hasTaskset)('on a one-CPU machine, the unit also has V8 collect garbage on the main thread, and says why', () => {
     const res = spawnSync('taskset', ['-c', '0', process.execPath, path.resolve('bin/proxy.js'), 'service', 'print', '--data-dir', '/srv/proxy-data'], { env: testEnv(tmp.dir), encoding: 'utf8' })
     expect(res.status).toBe(0)
-    expect(res.stdout).toContain(`ExecStart=${process.execPath} --no-memory-reducer --max-semi-space-size=4 --single-threaded-gc ${path.resolve('bin/proxy.js')} serve`)
+    expect(res.stdout).toContain(`ExecStart=${process.execPath} --no-memory-reducer --max-semi-space-size=4 --min-semi-space-size=4 --single-threaded-gc ${path.resolve('bin/proxy.js')} serve`)
     expect(res.stdout).toContain('# --single-threaded-gc: this machine had one CPU when the unit was written')
   })
 
