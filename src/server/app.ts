@@ -59,7 +59,8 @@ type NodeHandler = (req: IncomingMessage, res: ServerResponse) => unknown
  * path) and the health probes on node:http directly, the model calls through one lifecycle
  * (lifecycle.ts); everything else through the h3 app (h3-app.ts). That app, h3 and node's own fetch
  * classes it builds on are loaded by the first request that needs them, not at start, so a server that
- * has just started answers its first probe sooner (docs/performance.md).
+ * has just started answers its first probe sooner (docs/performance.md); so are the Messages and
+ * Responses endpoints, which a server that serves only chat completions then never loads.
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -67,7 +68,6 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const responses = deps.responses
   const endpoints = new Map<string, Endpoint | DeferredEndpoint>([
     ...chatEndpoints(deps.gateway),
-    // the agents' APIs are loaded by their first request (DeferredEndpoint)
     ...deferred(messagesShape, [MESSAGES_PATH, COUNT_TOKENS_PATH], async () => {
       const { messagesEndpoints } = await import('./messages/endpoints.js')
       return messagesEndpoints(deps.gateway, () => deps.limits?.textCounter() ?? roughCount)
