@@ -4,7 +4,7 @@ import type SQLite from 'better-sqlite3'
 import { Kysely } from 'kysely'
 import { SQLite as SQLiteDriver } from './sqlite-driver.js'
 import type pg from 'pg'
-import { connectPostgres, ImmediateSqliteDialect, redactUrl, type StoreKind } from './dialect.js'
+import { connectPostgres, ImmediateSqliteDialect, redactUrl, StoreConnectionError, type StoreKind } from './dialect.js'
 import { createFernetRing, type FernetRing } from './fernet.js'
 import { resolveMasterKey, MasterKeyError, type MasterKey, type KeychainBackend } from './master-key.js'
 import { migrateToLatest } from './migrate.js'
@@ -72,8 +72,12 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     return finishOpen(db, opts, dataDir, { kind: 'postgres', location: redactUrl(url), url, pool })
   }
   const file = path.join(dataDir, STORE_FILE)
-  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600))
-  else if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
+  try {
+    if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600))
+    else if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
+  } catch (err) {
+    throw unusableDataDir(dataDir, fileProblem(err))
+  }
 
   // The busy timeout comes first: a server's audit thread may be committing or checkpointing right now,
   // and even the journal_mode pragma below can meet its lock.
@@ -159,8 +163,31 @@ export function describeSource(key: MasterKey): string {
 }
 
 function ensurePrivateDir(dir: string): void {
-  if (!existsSync(dir)) {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw unusableDataDir(dir, 'it is a file')
+    return
+  }
+  try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     chmodSync(dir, 0o700)
+  } catch (err) {
+    throw unusableDataDir(dir, fileProblem(err))
   }
+}
+
+const FILE_PROBLEMS: Record<string, string> = {
+  ENOTDIR: 'a folder above it is a file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+}
+
+function fileProblem(err: unknown): string {
+  return FILE_PROBLEMS[(err as NodeJS.ErrnoException).code ?? ''] ?? (err as Error).message
+}
+
+/** A data directory the store cannot live in, said so that the user knows what to change. */
+function unusableDataDir(dir: string, why: string): StoreConnectionError {
+  return new StoreConnectionError(`Cannot use ${dir} as the data directory (${why}). Choose another with --data-dir or PROXY_DATA_DIR.`)
 }

@@ -349,6 +349,16 @@ describe('the program', () => {
     await fails(dir, ['frobnicate'])
     await fails(dir, ['providers', 'ls', '--no-such-flag'])
   })
+
+  it('says what is wrong with a data directory it cannot use, and leaves what is there alone', async () => {
+    const file = path.join(dir, 'a-file')
+    writeFileSync(file, 'kept')
+    const onFile = await fails(dir, ['keys', 'ls', '--data-dir', file])
+    expect(onFile.stderr).toBe(`error: Cannot use ${file} as the data directory (it is a file). Choose another with --data-dir or PROXY_DATA_DIR.\n`)
+    const below = await fails(dir, ['providers', 'ls'], { env: { PROXY_DATA_DIR: path.join(file, 'data') } })
+    expect(below.stderr).toContain('(a folder above it is a file)')
+    expect(readFileSync(file, 'utf8')).toBe('kept')
+  })
 })
 
 describe('the built binary', () => {
