@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely'
 import type { WriteStatement } from './audit-batch.js'
 import type { Database } from './schema.js'
-import { deleteResponseStatement, insertResponseStatement, readResponse, type StoredResponse } from './repos/responses.js'
+import { deleteResponseStatement, fromResponseRow, insertResponseStatement, readResponse, toResponseRow, type StoredResponse, type StoredResponseRow } from './repos/responses.js'
 
 export interface ResponseBookOptions {
   db: Kysely<Database>
@@ -26,10 +26,15 @@ export class ResponseBook {
   readonly #apply: ResponseBookOptions['apply']
   readonly #now: () => number
   readonly #flushMs: number
-  /** written but maybe not yet committed; null marks a delete not yet committed */
-  readonly #pending = new Map<string, StoredResponse | null>()
+  /**
+   * written but maybe not yet committed, as their rows; null marks a delete not yet committed. Rows,
+   * not the objects: a response waits here for a commit, through collections of the young generation,
+   * and one string each for its input and its Response costs the collector far less to keep than their
+   * object graphs (docs/performance.md).
+   */
+  readonly #pending = new Map<string, StoredResponseRow | null>()
   /** statements not yet handed to the store writer, with the pending entries they settle */
-  #queue: Array<{ id: string; value: StoredResponse | null; statement: WriteStatement }> = []
+  #queue: Array<{ id: string; value: StoredResponseRow | null; statement: WriteStatement }> = []
   #timer: NodeJS.Timeout | null = null
 
   constructor(opts: ResponseBookOptions) {
@@ -40,13 +45,18 @@ export class ResponseBook {
   }
 
   remember(r: StoredResponse): void {
-    this.#pending.set(r.id, r)
-    this.#write(r.id, r, insertResponseStatement(this.#db, r))
+    const row = toResponseRow(r)
+    this.#pending.set(r.id, row)
+    this.#write(r.id, row, insertResponseStatement(this.#db, row))
   }
 
   /** The response if `clientId` made it and it has not expired; null otherwise. */
   async get(id: string, clientId: number): Promise<StoredResponse | null> {
-    const r = this.#pending.has(id) ? this.#pending.get(id)! : await readResponse(this.#db, id)
+    let r: StoredResponse | null
+    if (this.#pending.has(id)) {
+      const row = this.#pending.get(id)!
+      r = row && fromResponseRow(row)
+    } else r = await readResponse(this.#db, id)
     if (!r || r.clientId !== clientId || Date.parse(r.expiresAt) <= this.#now()) return null
     return r
   }
@@ -91,7 +101,7 @@ export class ResponseBook {
 
   // Writes gather for a moment and go to the store writer together: one hand-over per response cost
   // the request path more than the rest of keeping it.
-  #write(id: string, value: StoredResponse | null, statement: WriteStatement): void {
+  #write(id: string, value: StoredResponseRow | null, statement: WriteStatement): void {
     this.#queue.push({ id, value, statement })
     if (this.#timer === null) {
       this.#timer = setTimeout(() => void this.flush(), this.#flushMs)

@@ -2,9 +2,9 @@
  * Responses API objects the proxy keeps (migration 0006): written behind through the store writer,
  * read when a client continues, retrieves or deletes one.
  */
-import type { Kysely } from 'kysely'
+import type { Kysely, Selectable } from 'kysely'
 import type { WriteStatement } from '../audit-batch.js'
-import type { Database } from '../schema.js'
+import type { Database, StoredResponseTable } from '../schema.js'
 import { writeStatement } from './write-statement.js'
 
 export interface StoredResponse {
@@ -24,13 +24,13 @@ export interface StoredResponse {
   expiresAt: string
 }
 
-// The insert is compiled once per store and reused with each row's values: compiling it per response
-// cost more than the rest of the write on the request path. Kysely emits the parameters in the order
-// of the values object, which `row` below keeps.
-const compiled = new WeakMap<Kysely<Database>, string>()
+/** A stored response as its row holds it: the input items and the Response as JSON text. */
+export type StoredResponseRow = Selectable<StoredResponseTable>
 
-export function insertResponseStatement(db: Kysely<Database>, r: StoredResponse): WriteStatement {
-  const row = {
+/** The row of a response, serialized once: its statement and, until committed, the server's memory hold this. */
+export function toResponseRow(r: StoredResponse): StoredResponseRow {
+  // in the order of the table's columns, which the insert's parameters keep (insertResponseStatement)
+  return {
     id: r.id,
     client_id: r.clientId,
     provider: r.provider,
@@ -43,6 +43,30 @@ export function insertResponseStatement(db: Kysely<Database>, r: StoredResponse)
     created_at: r.createdAt,
     expires_at: r.expiresAt,
   }
+}
+
+export function fromResponseRow(row: StoredResponseRow): StoredResponse {
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    provider: row.provider,
+    keyLabel: row.key_label,
+    native: row.native === 1,
+    model: row.model,
+    previousId: row.previous_id,
+    input: row.input === null ? null : (JSON.parse(row.input) as unknown[]),
+    response: row.response === null ? null : (JSON.parse(row.response) as Record<string, unknown>),
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }
+}
+
+// The insert is compiled once per store and reused with each row's values: compiling it per response
+// cost more than the rest of the write on the request path. Kysely emits the parameters in the order
+// of the values object, which every row from toResponseRow keeps.
+const compiled = new WeakMap<Kysely<Database>, string>()
+
+export function insertResponseStatement(db: Kysely<Database>, row: StoredResponseRow): WriteStatement {
   let sql = compiled.get(db)
   if (sql === undefined) {
     const statement = writeStatement(db.insertInto('responses').values(row))
@@ -63,18 +87,5 @@ export function pruneResponsesStatement(db: Kysely<Database>, nowIso: string, li
 
 export async function readResponse(db: Kysely<Database>, id: string): Promise<StoredResponse | null> {
   const row = await db.selectFrom('responses').selectAll().where('id', '=', id).executeTakeFirst()
-  if (!row) return null
-  return {
-    id: row.id,
-    clientId: row.client_id,
-    provider: row.provider,
-    keyLabel: row.key_label,
-    native: row.native === 1,
-    model: row.model,
-    previousId: row.previous_id,
-    input: row.input === null ? null : (JSON.parse(row.input) as unknown[]),
-    response: row.response === null ? null : (JSON.parse(row.response) as Record<string, unknown>),
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-  }
+  return row ? fromResponseRow(row) : null
 }

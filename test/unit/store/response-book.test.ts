@@ -4,7 +4,7 @@ import type { AuditSink } from '../../../src/store/audit-sink.js'
 import type { Store } from '../../../src/store/db.js'
 import { simpleStoreWriter } from '../../../src/store/store-writer.js'
 import { ResponseBook } from '../../../src/store/response-book.js'
-import { insertResponseStatement, pruneResponsesStatement, type StoredResponse } from '../../../src/store/repos/responses.js'
+import { fromResponseRow, insertResponseStatement, pruneResponsesStatement, toResponseRow, type StoredResponse } from '../../../src/store/repos/responses.js'
 import { openBackendStore, STORE_BACKENDS } from '../../helpers/postgres.js'
 
 describe.each(STORE_BACKENDS)('ResponseBook: stored Responses API objects, on %s', (backend) => {
@@ -84,15 +84,27 @@ describe.each(STORE_BACKENDS)('ResponseBook: stored Responses API objects, on %s
   })
 
   it('reuses the compiled insert with exactly the statement kysely would compile (fails if kysely changes its output)', () => {
-    insertResponseStatement(store.db, response('resp_first'))
+    insertResponseStatement(store.db, toResponseRow(response('resp_first')))
     const second = response('resp_second', { previousId: 'resp_first', native: true, input: null, response: null, keyLabel: 'main' })
-    const reused = insertResponseStatement(store.db, second)
+    const reused = insertResponseStatement(store.db, toResponseRow(second))
     const fresh = store.db
       .insertInto('responses')
       .values({ id: second.id, client_id: 1, provider: 'mock', key_label: 'main', native: 1, model: 'm', previous_id: 'resp_first', input: null, response: null, created_at: second.createdAt, expires_at: second.expiresAt })
       .compile()
     expect(reused.sql).toBe(fresh.sql)
     expect(reused.parameters).toEqual(fresh.parameters)
+  })
+
+  it('keeps a response waiting for its commit as its row, and gives back what was remembered', async () => {
+    const r = response('resp_row', { input: [{ role: 'user', content: [{ type: 'input_text', text: 'é \u0000 "quoted"' }] }], response: { id: 'resp_row', output: [{ type: 'message', content: [] }], usage: { total_tokens: 3 } } })
+    expect(fromResponseRow(toResponseRow(r))).toEqual(r)
+    book.remember(r)
+    // read before the commit (from the row kept in memory) and after it (from the store): the same
+    const before = await book.get('resp_row', 1)
+    await commit()
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(before).toEqual(r)
+    expect(await book.get('resp_row', 1)).toEqual(r)
   })
 
   it('treats an expired response as gone, and retention deletes it', async () => {
