@@ -32,6 +32,8 @@ async function describeError(e: unknown): Promise<string> {
   if (e instanceof CliError || e instanceof MasterKeyError || e instanceof StoreVersionError || e instanceof StoreConnectionError || isProxyError(e)) return e.message
   const code = (e as NodeJS.ErrnoException)?.code
   if (code === 'EADDRINUSE') return `${(e as Error).message}: the port is taken; choose another with --port.`
+  if (code === 'EADDRNOTAVAIL') return `${(e as Error).message}: no network interface of this machine has that address; choose another with --host.`
+  if (code === 'ENOTFOUND') return `${(e as Error).message}: the host name does not resolve; check --host.`
   if (code === 'EACCES' || code === 'EPERM') return `${(e as Error).message}: permission denied.`
   if (code === 'SQLITE_BUSY') return 'The store is busy (another process holds a write lock); try again.'
   return e instanceof Error ? (e.stack ?? e.message) : String(e)

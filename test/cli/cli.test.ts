@@ -390,6 +390,19 @@ describe('the built binary', () => {
     expect(again.stderr).toContain('already exists')
   })
 
+  it('refuses a --host it cannot listen on with one line that names the option', () => {
+    requireBuild()
+    const dir = newDataDir()
+    // 192.0.2.1 is a documentation address (RFC 5737), no machine's own; .invalid never resolves (RFC 6761)
+    for (const [host, why] of [['192.0.2.1', 'no network interface of this machine has that address'], ['proxy-test-host.invalid', 'the host name does not resolve']]) {
+      const res = spawnSync(process.execPath, [bin, 'serve', '--host', host!, '--port', '0'], { encoding: 'utf8', env: env(dir), timeout: 30_000 })
+      expect(res.status, res.stderr).toBe(1)
+      expect(res.stderr).toContain(why)
+      expect(res.stderr).toContain('--host')
+      expect(res.stderr).not.toMatch(/\n\s+at [^\n]+:\d+:\d+/)
+    }
+  })
+
   it('serves --demo on port 0, answers, and exits 0 on SIGTERM', async () => {
     requireBuild()
     const dir = newDataDir()
