@@ -7,11 +7,10 @@ import type { Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
 import type { AdminRouteDeps } from './routes/admin.js'
 import type { OpenAIRouteDeps } from './routes/openai.js'
-import { postHandler, type DeferredEndpoint, type Endpoint } from './lifecycle.js'
+import { deferEndpoints, postHandler, type DeferredEndpoint, type Endpoint } from './lifecycle.js'
 import { chatEndpoints } from './chat/endpoints.js'
 import { COUNT_TOKENS_PATH, MESSAGES_PATH, messagesShape } from './messages/shape.js'
 import { RESPONSES_PATH, responsesShape } from './responses/shape.js'
-import type { Shape } from './shape.js'
 import { roughCount } from '../limits/estimate.js'
 import type { ResponseBook } from '../store/response-book.js'
 import { prepareShutdownSignal } from './shutdown.js'
@@ -68,12 +67,12 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const responses = deps.responses
   const endpoints = new Map<string, Endpoint | DeferredEndpoint>([
     ...chatEndpoints(deps.gateway),
-    ...deferred(messagesShape, [MESSAGES_PATH, COUNT_TOKENS_PATH], async () => {
+    ...deferEndpoints(messagesShape, [MESSAGES_PATH, COUNT_TOKENS_PATH], async () => {
       const { messagesEndpoints } = await import('./messages/endpoints.js')
       return messagesEndpoints(deps.gateway, () => deps.limits?.textCounter() ?? roughCount)
     }),
     ...(responses
-      ? deferred(responsesShape, [RESPONSES_PATH], async () => {
+      ? deferEndpoints(responsesShape, [RESPONSES_PATH], async () => {
           const { responsesEndpoint } = await import('./responses/endpoints.js')
           return [[RESPONSES_PATH, responsesEndpoint({ gateway: deps.gateway, ...responses })]]
         })
@@ -104,18 +103,6 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       },
     )
   }
-}
-
-/** One module's endpoints, at these paths, loaded together by the first request to any of them. */
-function deferred(shape: Shape, paths: string[], load: () => Promise<Array<[string, Endpoint]>>): Array<[string, DeferredEndpoint]> {
-  let loading: Promise<Map<string, Endpoint>> | null = null
-  const endpoint = (path: string) => async () => {
-    const loaded = await (loading ??= load().then((list) => new Map(list)))
-    const found = loaded.get(path)
-    if (!found) throw new Error(`the module loaded for ${path} does not serve it`)
-    return found
-  }
-  return paths.map((path) => [path, { shape, load: endpoint(path) }])
 }
 
 function openAIDeps(deps: AppDeps): OpenAIRouteDeps {

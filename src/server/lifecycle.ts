@@ -75,6 +75,33 @@ export interface DeferredEndpoint {
   load(): Promise<Endpoint>
 }
 
+/**
+ * One module's endpoints at these paths, as DeferredEndpoints: the first request to any of them loads
+ * the module, once for all of them. A load that failed is tried again by the next request.
+ */
+export function deferEndpoints(shape: Shape, paths: readonly string[], load: () => Promise<Array<[string, Endpoint]>>): Array<[string, DeferredEndpoint]> {
+  let loading: Promise<Map<string, Endpoint>> | null = null
+  const loadAll = () =>
+    (loading ??= load().then(
+      (list) => new Map(list),
+      (err: unknown) => {
+        loading = null
+        throw err
+      },
+    ))
+  return paths.map((path) => [
+    path,
+    {
+      shape,
+      load: async () => {
+        const endpoint = (await loadAll()).get(path)
+        if (!endpoint) throw new Error(`the module loaded for ${path} does not serve it`)
+        return endpoint
+      },
+    },
+  ])
+}
+
 export interface LifecycleDeps {
   config: () => ConfigSnapshot
   telemetry: Telemetry

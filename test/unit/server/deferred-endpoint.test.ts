@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { hashClientKey } from '../../../src/core/ids.js'
 import type { Gateway, Served } from '../../../src/gateway/gateway.js'
 import { chatEndpoints } from '../../../src/server/chat/endpoints.js'
-import { postHandler, type DeferredEndpoint, type Endpoint } from '../../../src/server/lifecycle.js'
+import { deferEndpoints, postHandler, type DeferredEndpoint, type Endpoint } from '../../../src/server/lifecycle.js'
 import { messagesShape } from '../../../src/server/messages/shape.js'
 import { client, snapshot } from '../../limits/fixtures.js'
 
@@ -16,8 +16,9 @@ const answer = { id: 'chatcmpl-1', object: 'chat.completion', choices: [], usage
 describe('a deferred endpoint', () => {
   let server: Server | null = null
   afterEach(async () => {
-    await new Promise((r) => server?.close(r))
+    const open = server
     server = null
+    if (open) await new Promise((r) => open.close(r))
   })
 
   async function start(deferred: DeferredEndpoint) {
@@ -64,5 +65,27 @@ describe('a deferred endpoint', () => {
     const refused = await call(url, 'sk-proxy-wrong')
     expect(refused.status).toBe(500)
     expect(((await refused.json()) as { type: string }).type).toBe('error')
+  })
+
+  it('loads a module once for all its paths, and tries again after a load that failed', async () => {
+    const [, chat] = chatEndpoints({ chat: async (): Promise<Served<unknown>> => ({ value: answer, provider: 'p', upstreamModel: 'um', key: 'k', attempts: [] }) } as unknown as Gateway)[0]!
+    let loads = 0
+    const deferred = deferEndpoints(messagesShape, ['/v1/a', '/v1/b', '/v1/c'], async () => {
+      loads++
+      if (loads === 1) throw new Error('EMFILE: too many open files')
+      return [
+        ['/v1/a', chat],
+        ['/v1/b', chat],
+      ]
+    })
+    const [a, b, c] = deferred.map(([, d]) => d)
+    expect(deferred.map(([path]) => path)).toEqual(['/v1/a', '/v1/b', '/v1/c'])
+    expect(a!.shape).toBe(messagesShape)
+    await expect(a!.load()).rejects.toThrow('EMFILE')
+    // the next request loads again, and both paths share that one load
+    expect(await Promise.all([a!.load(), b!.load()])).toEqual([chat, chat])
+    expect(loads).toBe(2)
+    await expect(c!.load()).rejects.toThrow('does not serve it')
+    expect(loads).toBe(2)
   })
 })
