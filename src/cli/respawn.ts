@@ -35,8 +35,8 @@ export const SUPERVISOR_ENV = 'PROXY_SUPERVISOR_PID'
 
 const DECIDED = /^--(no[-_])?memory[-_]reducer$/
 const GC_DECIDED = /^--(no[-_])?single[-_]threaded([-_]gc)?$/
-/** for each flag serve adds beside the memory reducer's, the node arguments that already decide it */
 const SEMI_SPACE_DECIDED = /^--(max|min)[-_]semi[-_]space[-_]size(=|$)/
+/** for each flag serve adds beside the memory reducer's, the node arguments that already decide it */
 const ALREADY: Record<string, RegExp> = {
   [ONE_CPU_GC_FLAG]: GC_DECIDED,
   ...Object.fromEntries(SEMI_SPACE_FLAGS.map((flag) => [flag, SEMI_SPACE_DECIDED])),
