@@ -43,45 +43,36 @@ const EXTERNAL = ['better-sqlite3', 'better-sqlite3-napi', '@napi-rs/keyring', '
 /** CommonJS packages in an ES module bundle call `require` for node's own modules: give them one. */
 const REQUIRE_SHIM = "import { createRequire as __proxyCreateRequire } from 'node:module'; const require = __proxyCreateRequire(import.meta.url);"
 
+/** What both builds share: one node target, and whitespace and syntax minified only, so names stay readable in stack traces. */
+const COMMON = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  metafile: true,
+  logLevel: 'warning',
+} as const
+
 export async function buildBundle(): Promise<void> {
   rmSync(BUNDLE_DIR, { recursive: true, force: true })
-  const result = await build({
-    absWorkingDir: root,
+  const cli = await build({
+    ...COMMON,
     entryPoints: ENTRY_POINTS,
     outdir: BUNDLE_DIR,
     entryNames: '[name]',
     chunkNames: '[name]-[hash]',
-    bundle: true,
     splitting: true,
     format: 'esm',
-    platform: 'node',
-    target: 'node20',
     jsx: 'automatic',
     external: EXTERNAL,
     banner: { js: REQUIRE_SHIM },
-    // whitespace and syntax only: names stay readable in stack traces
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    metafile: true,
-    logLevel: 'warning',
   })
-  const launcher = await build({
-    absWorkingDir: root,
-    entryPoints: [LAUNCHER.entry],
-    outfile: path.join(BUNDLE_DIR, LAUNCHER.outfile),
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    metafile: true,
-    logLevel: 'warning',
-  })
-  const outputs = { ...result.metafile.outputs, ...launcher.metafile.outputs }
-  writeFileSync(BUNDLE_META, JSON.stringify({ inputs: { ...result.metafile.inputs, ...launcher.metafile.inputs }, outputs }))
+  const launcher = await build({ ...COMMON, entryPoints: [LAUNCHER.entry], outfile: path.join(BUNDLE_DIR, LAUNCHER.outfile), format: 'cjs' })
+  const meta = { inputs: { ...cli.metafile.inputs, ...launcher.metafile.inputs }, outputs: { ...cli.metafile.outputs, ...launcher.metafile.outputs } }
+  writeFileSync(BUNDLE_META, JSON.stringify(meta))
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await buildBundle()
