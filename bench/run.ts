@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir, cpus } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
-import { serveV8Flags } from '../src/cli/respawn.js'
+import { SERVE_ENV, SERVE_ENV_ASSIGNMENTS, serveV8Flags } from '../src/cli/respawn.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const { values: flags } = parseArgs({
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   // core too. Unpinned, the scheduler could run it on the measured server's core, where it took that
   // server's CPU at random moments. Every child is started under its own taskset, so it is unaffected.
   if (canPin) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
-  log(`proxy: node ${PROXY_V8_FLAGS.join(' ')} bin/proxy.js serve, as the systemd unit on such a machine starts it`)
+  log(`proxy: ${SERVE_ENV_ASSIGNMENTS} node ${PROXY_V8_FLAGS.join(' ')} bin/proxy.js serve, as the systemd unit on such a machine starts it`)
   log(`load generator: ${wrk ? 'wrk (' + wrk + ')' : 'none'}; pinning: ${canPin ? 'taskset (server core 0; wrk, the stream clients (this process) and the upstream core 1)' : 'off'}`)
   if (!wrk) throw new Error('wrk is required: install it with `apt-get install wrk`.')
   const work = mkdtempSync(path.join(tmpdir(), 'proxy-bench-'))
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
       when: new Date().toISOString(),
       node: process.version,
       loadGenerator: `wrk ${wrk}`,
-      proxyCommand: `node ${PROXY_V8_FLAGS.join(' ')} bin/proxy.js serve`,
+      proxyCommand: `${SERVE_ENV_ASSIGNMENTS} node ${PROXY_V8_FLAGS.join(' ')} bin/proxy.js serve`,
       pinned: canPin,
       durationSeconds: DURATION,
       phases: {} as Record<string, unknown>,
@@ -369,11 +369,11 @@ async function startChild(name: string, cmd: string[], env: Record<string, strin
 
 async function startProxyProcess(name: string, dataDir: string, work: string, env: Record<string, string>) {
   const logFile = openSync(path.join(work, `${name}.log`), 'a')
-  // Started as the systemd unit starts it, with the V8 flags `proxy serve` would otherwise start a
-  // second node to add (src/cli/respawn.ts): the process measured is then the server itself.
+  // Started as the systemd unit starts it, with the V8 flags and environment `proxy serve` would
+  // otherwise start a second node to add (src/cli/respawn.ts): the process measured is the server itself.
   const cmd = pin(0, [process.execPath, ...PROXY_V8_FLAGS, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])
   const child = spawn(cmd[0]!, cmd.slice(1), {
-    env: proxyEnv(dataDir, env),
+    env: proxyEnv(dataDir, { ...SERVE_ENV, ...env }),
     stdio: ['ignore', logFile, 'pipe'],
   })
   children.push(child)

@@ -2,7 +2,7 @@ import path from 'node:path'
 import { isSea } from 'node:sea'
 import { CREDENTIAL_NAME } from '../store/paths.js'
 import { packageRoot } from './package-root.js'
-import { ONE_CPU_GC_FLAG, serveV8Flags } from './respawn.js'
+import { ONE_CPU_GC_FLAG, SERVE_ENV_ASSIGNMENTS, serveV8Flags } from './respawn.js'
 
 /** What the unit runs: node with the package's bin script, or the single executable (build/exe.ts). */
 export type Launcher = { nodePath: string; proxyBin: string } | { executable: string }
@@ -62,8 +62,10 @@ export function renderUnit(o: UnitOptions): string {
     // systemd copies the file to $CREDENTIALS_DIRECTORY/proxy-master-key, readable by this service only;
     // unlike an environment variable it is not inherited by child processes nor shown by `systemctl show`.
     ...(o.credential ? [`LoadCredential=${CREDENTIAL_NAME}:${o.credential}`] : []),
-    // No desktop session on a server: go straight to the key file instead of probing D-Bus.
-    'Environment=NODE_ENV=production PROXY_KEYCHAIN=off',
+    // No desktop session on a server: go straight to the key file instead of probing D-Bus. glibc's
+    // malloc thresholds as `proxy serve` sets them for the node it starts (respawn.ts); systemd lets
+    // the environment file's variables override these.
+    `Environment=NODE_ENV=production PROXY_KEYCHAIN=off ${SERVE_ENV_ASSIGNMENTS}`,
     'Restart=on-failure',
     'RestartSec=2',
     'KillSignal=SIGTERM',

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { gcThreads, memoryReducerState, respawnArgs } from '../../src/cli/respawn.js'
+import { gcThreads, memoryReducerState, respawnArgs, serveEnv } from '../../src/cli/respawn.js'
 import { cli, eventually, keyFrom, tempDataDir, testEnv } from '../helpers/proxy.js'
 import { assertBuilt } from '../limits/serve-process.js'
 
@@ -49,6 +49,17 @@ describe('respawnArgs', () => {
     expect(respawnArgs(argv, ['--no_memory_reducer'], 'darwin')).toBeNull()
     expect(respawnArgs(argv, [], 'win32')).toBeNull()
     expect(respawnArgs(argv, ['--no-memory-reducer'], 'linux', 1)).toBeNull()
+  })
+})
+
+describe('serveEnv', () => {
+  it("fixes glibc's malloc thresholds, unless the environment already sets them", () => {
+    expect(serveEnv({ PATH: '/usr/bin' })).toEqual({ PATH: '/usr/bin', MALLOC_TRIM_THRESHOLD_: '131072' })
+    // a tunable of another part of glibc decides nothing about malloc
+    expect(serveEnv({ GLIBC_TUNABLES: 'glibc.cpu.hwcaps=-AVX2' })).toEqual({ GLIBC_TUNABLES: 'glibc.cpu.hwcaps=-AVX2', MALLOC_TRIM_THRESHOLD_: '131072' })
+    for (const own of [{ MALLOC_TRIM_THRESHOLD_: '0' }, { MALLOC_MMAP_THRESHOLD_: '1048576' }, { MALLOC_TOP_PAD_: '0' }, { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536' }]) {
+      expect(serveEnv({ PATH: '/usr/bin', ...own })).toEqual({ PATH: '/usr/bin', ...own })
+    }
   })
 })
 
@@ -134,6 +145,11 @@ function cmdline(pid: number): string[] {
   return res.stdout.split('\0').filter(Boolean)
 }
 
+function environ(pid: number): string[] {
+  const res = spawnSync('cat', [`/proc/${pid}/environ`], { encoding: 'utf8' })
+  return res.stdout.split('\0').filter(Boolean)
+}
+
 function startLine(out: string): Record<string, unknown> {
   const line = out.split('\n').find((l) => l.includes('"proxy listening"'))
   if (!line) throw new Error(`no start line in: ${out}`)
@@ -171,6 +187,7 @@ describe.runIf(process.platform === 'linux' && hasExecve)('proxy serve in place 
     expect(childrenOf(s.proc.pid!)).toEqual([])
     expect(cmdline(s.proc.pid!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4']))
     expect(cmdline(s.proc.pid!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
+    expect(environ(s.proc.pid!)).toContain('MALLOC_TRIM_THRESHOLD_=131072')
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
     expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: availableParallelism() === 1 ? 'main thread' : 'parallel' })
     s.proc.kill('SIGTERM')
@@ -189,6 +206,8 @@ describe.skipIf(process.platform !== 'linux' || hasExecve)('proxy serve in a chi
     expect(cmdline(server!)).toEqual(expect.arrayContaining(['--no-memory-reducer', '--max-semi-space-size=4', '--min-semi-space-size=4']))
     expect(cmdline(server!).includes('--single-threaded-gc')).toBe(availableParallelism() === 1)
     expect(cmdline(s.proc.pid!)).not.toContain('--no-memory-reducer')
+    expect(environ(server!)).toContain('MALLOC_TRIM_THRESHOLD_=131072')
+    expect(environ(s.proc.pid!)).not.toContain('MALLOC_TRIM_THRESHOLD_=131072')
     const line = await eventually(() => s.out(), (o) => o.includes('"proxy listening"'), 5000)
     expect(startLine(line)).toMatchObject({ memoryReducer: 'off', gc: availableParallelism() === 1 ? 'main thread' : 'parallel' })
 

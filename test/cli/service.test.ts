@@ -20,7 +20,7 @@ describe('proxy service', () => {
     const flags = availableParallelism() === 1 ? '--no-memory-reducer --max-semi-space-size=4 --min-semi-space-size=4 --single-threaded-gc' : '--no-memory-reducer --max-semi-space-size=4 --min-semi-space-size=4'
     expect(unit).toContain(`ExecStart=${process.execPath} ${flags} ${path.resolve('bin/proxy.js')} serve --data-dir /srv/proxy-data --drain-seconds 25 --port 9000`)
     expect(unit).toContain('TimeoutStopSec=40')
-    for (const line of ['User=llm', 'Restart=on-failure', 'EnvironmentFile=-/etc/proxy/proxy.env', 'NoNewPrivileges=true', 'ProtectSystem=strict', 'ReadWritePaths=/srv/proxy-data', 'PrivateTmp=true', 'WantedBy=multi-user.target']) {
+    for (const line of ['Environment=NODE_ENV=production PROXY_KEYCHAIN=off MALLOC_TRIM_THRESHOLD_=131072', 'User=llm', 'Restart=on-failure', 'EnvironmentFile=-/etc/proxy/proxy.env', 'NoNewPrivileges=true', 'ProtectSystem=strict', 'ReadWritePaths=/srv/proxy-data', 'PrivateTmp=true', 'WantedBy=multi-user.target']) {
       expect(unit).toContain(line)
     }
     // V8's JIT needs W^X exceptions: this protection would crash node.
