@@ -7,7 +7,7 @@ import type { Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
 import type { AdminRouteDeps } from './routes/admin.js'
 import type { OpenAIRouteDeps } from './routes/openai.js'
-import { deferEndpoints, postHandler, type DeferredEndpoint, type Endpoint } from './lifecycle.js'
+import { deferEndpoints, loadOnce, postHandler, type DeferredEndpoint, type Endpoint } from './lifecycle.js'
 import { chatEndpoints } from './chat/endpoints.js'
 import { COUNT_TOKENS_PATH, MESSAGES_PATH, messagesShape } from './messages/shape.js'
 import { RESPONSES_PATH, responsesShape } from './responses/shape.js'
@@ -81,8 +81,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const post = postHandler(openai, endpoints)
   const probes = probeHandler(deps.readiness)
   let rest: NodeHandler | null = null
-  let loading: Promise<NodeHandler> | null = null
-  const loadRest = () => (loading ??= import('./h3-app.js').then((m) => (rest = m.h3Handler(deps, openai, maxBodyBytes))))
+  const loadRest = loadOnce(async () => (rest = (await import('./h3-app.js')).h3Handler(deps, openai, maxBodyBytes)))
   return (req, res) => {
     // HEAD is GET without a body, on every GET route: node's response leaves the body out of a HEAD answer
     // by itself (it knew the method before this point), so the routes need not know.
@@ -95,8 +94,9 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     loadRest().then(
       (handle) => handle(req, res),
       (err: unknown) => {
-        // Only a broken installation gets here (a file of the package missing): every request that needs
-        // these routes is answered with what failed, and model calls and probes go on being served.
+        // A broken installation (a file of the package missing) or a passing failure (too many open
+        // files): this request is answered with what failed, model calls and probes go on being
+        // served, and the next request that needs these routes tries the load again.
         const error = new ProxyError({ status: 500, type: 'server_error', code: 'internal_error', message: `The proxy could not load its HTTP routes: ${String(err)}` })
         res.writeHead(error.status, { 'content-type': 'application/json' })
         res.end(JSON.stringify(error.toJSON()))

@@ -76,19 +76,25 @@ export interface DeferredEndpoint {
 }
 
 /**
+ * `load`, run by the first call and shared by every call while it runs and after it succeeds. A load
+ * that failed is forgotten, so the next call tries again: a passing failure (too many open files) must
+ * not disable what it loads until a restart.
+ */
+export function loadOnce<T>(load: () => Promise<T>): () => Promise<T> {
+  let loading: Promise<T> | null = null
+  return () =>
+    (loading ??= load().catch((err: unknown) => {
+      loading = null
+      throw err
+    }))
+}
+
+/**
  * One module's endpoints at these paths, as DeferredEndpoints: the first request to any of them loads
  * the module, once for all of them. A load that failed is tried again by the next request.
  */
 export function deferEndpoints(shape: Shape, paths: readonly string[], load: () => Promise<Array<[string, Endpoint]>>): Array<[string, DeferredEndpoint]> {
-  let loading: Promise<Map<string, Endpoint>> | null = null
-  const loadAll = () =>
-    (loading ??= load().then(
-      (list) => new Map(list),
-      (err: unknown) => {
-        loading = null
-        throw err
-      },
-    ))
+  const loadAll = loadOnce(async () => new Map(await load()))
   return paths.map((path) => [
     path,
     {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { hashClientKey } from '../../../src/core/ids.js'
 import type { Gateway, Served } from '../../../src/gateway/gateway.js'
 import { chatEndpoints } from '../../../src/server/chat/endpoints.js'
-import { deferEndpoints, postHandler, type DeferredEndpoint, type Endpoint } from '../../../src/server/lifecycle.js'
+import { deferEndpoints, loadOnce, postHandler, type DeferredEndpoint, type Endpoint } from '../../../src/server/lifecycle.js'
 import { messagesShape } from '../../../src/server/messages/shape.js'
 import { client, snapshot } from '../../limits/fixtures.js'
 
@@ -86,6 +86,29 @@ describe('a deferred endpoint', () => {
     expect(await Promise.all([a!.load(), b!.load()])).toEqual([chat, chat])
     expect(loads).toBe(2)
     await expect(c!.load()).rejects.toThrow('does not serve it')
+    expect(loads).toBe(2)
+  })
+})
+
+/** What app.ts loads the h3 routes with, and deferEndpoints its modules. */
+describe('loadOnce', () => {
+  it('shares one load between the calls made while it runs, and forgets it only when it failed', async () => {
+    let loads = 0
+    let fail = true
+    const load = loadOnce(async () => {
+      loads++
+      await new Promise((r) => setTimeout(r, 5))
+      if (fail) throw new Error(`EMFILE (load ${loads})`)
+      return `routes (load ${loads})`
+    })
+    // three requests arrive while the first load runs: all three get its failure
+    const first = await Promise.allSettled([load(), load(), load()])
+    expect(first.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : r.value))).toEqual(['EMFILE (load 1)', 'EMFILE (load 1)', 'EMFILE (load 1)'])
+    fail = false
+    expect(await Promise.all([load(), load()])).toEqual(['routes (load 2)', 'routes (load 2)'])
+    // once loaded, the result is kept even if a later load would fail
+    fail = true
+    expect(await load()).toBe('routes (load 2)')
     expect(loads).toBe(2)
   })
 })
