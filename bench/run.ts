@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir, cpus } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
-import { SERVE_ENV, SERVE_ENV_ASSIGNMENTS, serveV8Flags } from '../src/cli/respawn.js'
+import { SERVE_ENV_ASSIGNMENTS, serveEnv, serveV8Flags } from '../src/cli/respawn.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const { values: flags } = parseArgs({
@@ -373,7 +373,7 @@ async function startProxyProcess(name: string, dataDir: string, work: string, en
   // otherwise start a second node to add (src/cli/respawn.ts): the process measured is the server itself.
   const cmd = pin(0, [process.execPath, ...PROXY_V8_FLAGS, path.join(root, 'bin/proxy.js'), 'serve', '--port', '0'])
   const child = spawn(cmd[0]!, cmd.slice(1), {
-    env: proxyEnv(dataDir, { ...SERVE_ENV, ...env }),
+    env: serveEnv(proxyEnv(dataDir, env)),
     stdio: ['ignore', logFile, 'pipe'],
   })
   children.push(child)
