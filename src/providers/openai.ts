@@ -13,6 +13,7 @@ import { nativeEvents, type NativeStreamRules } from './shared/native-stream.js'
 import { forwardedHeaders } from './shared/pass-headers.js'
 import { readSse } from './shared/stream-readers.js'
 import { attachRawJson } from '../core/raw-json.js'
+import { revised } from '../core/request-bytes.js'
 import { parseErrorBody, redactSecrets, upstreamBadAnswer, UpstreamError, upstreamHttpError, upstreamNetworkError } from './shared/upstream-error.js'
 import { chatAnswerChunks, completionAnswerChunks } from './openai-answer-chunks.js'
 import type { AdapterDeps, CallContext, NativeBody, NativeEvent, ProviderAdapter, ProviderEndpoint } from './types.js'
@@ -80,11 +81,11 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   const streamRules = responsesStreamRules(endpoint.name)
   const native: Partial<ProviderAdapter> = {
     async responses(body, ctx) {
-      return nativeJson(dialect.url('responses', ctx), ctx, 'POST', { ...body, model: ctx.upstreamModel, ...(body.stream ? { stream: false } : {}) })
+      return nativeJson(dialect.url('responses', ctx), ctx, 'POST', revised(body, { model: ctx.upstreamModel, ...(body.stream ? { stream: false } : {}) }))
     },
     async responsesStream(body, ctx) {
       const url = dialect.url('responses', ctx)
-      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: nativeHeadersFor(ctx, true), body: { ...body, model: ctx.upstreamModel, stream: true }, ctx })
+      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: endpoint.name, url, headers: nativeHeadersFor(ctx, true), body: revised(body, { model: ctx.upstreamModel, stream: true }), ctx })
       return nativeEvents(res, endpoint.name, ctx, streamRules)
     },
     responseGet: (id, ctx) => nativeJson(responseUrl(id, ctx), ctx, 'GET').catch(missingResponse),
@@ -94,11 +95,9 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
   const speaksResponses = endpoint.type !== 'openai-compatible' || endpoint.settings.responses === true
 
   const streamBody = <T extends { stream?: boolean | null; stream_options?: unknown }>(req: T, ctx: CallContext) => {
-    const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel, stream: true }
-    if (askStreamUsage) body.stream_options = { ...(req.stream_options as object | undefined), include_usage: true }
-    // A host that rejects stream_options rejects the client's own too.
-    else delete body.stream_options
-    return body
+    // A host that rejects stream_options rejects the client's own too (undefined: left out).
+    const streamOptions = askStreamUsage ? { ...(req.stream_options as object | undefined), include_usage: true } : undefined
+    return revised(req, { model: ctx.upstreamModel, stream: true, stream_options: streamOptions })
   }
 
   // OpenAI and Azure refuse message fields they do not know; the gateway's own reasoning extensions
@@ -110,21 +109,21 @@ export function createOpenAIAdapter(endpoint: ProviderEndpoint, deps: AdapterDep
     endpoint,
     ...(speaksResponses ? native : {}),
     async chat(req: ChatRequest, ctx) {
-      return postJson<ChatCompletion>(dialect.url('chat/completions', ctx), { ...chatRequest(req), model: ctx.upstreamModel, stream: false }, ctx)
+      return postJson<ChatCompletion>(dialect.url('chat/completions', ctx), revised(chatRequest(req), { model: ctx.upstreamModel, stream: false }), ctx)
     },
     async chatStream(req: ChatRequest, ctx) {
       const res = await post(dialect.url('chat/completions', ctx), streamBody(chatRequest(req), ctx), ctx)
       return streamOf(res, endpoint.name, ctx, chatAnswerChunks)
     },
     async completion(req: CompletionRequest, ctx) {
-      return postJson<Completion>(dialect.url('completions', ctx), { ...req, model: ctx.upstreamModel, stream: false }, ctx)
+      return postJson<Completion>(dialect.url('completions', ctx), revised(req, { model: ctx.upstreamModel, stream: false }), ctx)
     },
     async completionStream(req: CompletionRequest, ctx) {
       const res = await post(dialect.url('completions', ctx), streamBody(req, ctx), ctx)
       return streamOf(res, endpoint.name, ctx, completionAnswerChunks)
     },
     async embeddings(req: EmbeddingRequest, ctx) {
-      return postJson<EmbeddingResponse>(dialect.url('embeddings', ctx), { ...req, model: ctx.upstreamModel }, ctx)
+      return postJson<EmbeddingResponse>(dialect.url('embeddings', ctx), revised(req, { model: ctx.upstreamModel }), ctx)
     },
     async listModels(ctx) {
       const body = await fetchJson<{ data?: Array<{ id: string }> }>({ dispatcher: deps.dispatcher, provider: endpoint.name, url: dialect.url('models', ctx), headers: headersFor(ctx, false), method: 'GET', ctx })

@@ -17,11 +17,12 @@ export async function readJsonBody(event: H3Event, limitBytes: number, maxDepth 
     if ((err as { status?: number })?.status === 413) throw bodyTooLarge(limitBytes)
     throw invalidRequest('The request body could not be read.', null, 'invalid_body')
   }
-  return parseJsonBody(text, limitBytes, maxDepth)
+  if (text.length > limitBytes) throw bodyTooLarge(limitBytes)
+  return parseJsonBody(text, maxDepth)
 }
 
-/** The same for a node:http request: the raw bytes, collected without a stream adapter in between. */
-export function readNodeBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+/** The raw bytes of a node:http request's body, collected without a stream adapter in between. */
+export function readNodeBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN)
   if (declared > limitBytes) return Promise.reject(bodyTooLarge(limitBytes))
   return new Promise((resolve, reject) => {
@@ -40,7 +41,7 @@ export function readNodeBody(req: IncomingMessage, limitBytes: number): Promise<
     }
     const onEnd = () => {
       cleanup()
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'))
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
     }
     const onError = () => {
       cleanup()
@@ -59,9 +60,8 @@ export function readNodeBody(req: IncomingMessage, limitBytes: number): Promise<
   })
 }
 
-/** Parses a body read whole; nesting past `maxDepth` is refused before JSON.parse sees it. */
-export function parseJsonBody(text: string, limitBytes: number, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
-  if (text.length > limitBytes) throw bodyTooLarge(limitBytes)
+/** Parses a body read whole (and within its size limit); nesting past `maxDepth` is refused before JSON.parse sees it. */
+export function parseJsonBody(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
   if (!text.trim()) throw invalidRequest('The request body is empty; send a JSON object.', null, 'invalid_body')
   if (exceedsJsonDepth(text, maxDepth)) throw jsonTooDeep(maxDepth)
   try {

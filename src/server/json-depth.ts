@@ -4,15 +4,9 @@
  * JSON.stringify of such a value overflows the stack: a client must not reach either. One pass, no
  * allocation: brackets are counted outside strings, and a string is skipped to its closing quote.
  */
+import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from '../core/json-chars.js'
 
 export const DEFAULT_MAX_JSON_DEPTH = 64
-
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const OPEN_ARRAY = 0x5b
-const CLOSE_ARRAY = 0x5d
-const OPEN_OBJECT = 0x7b
-const CLOSE_OBJECT = 0x7d
 
 /**
  * True when `text` nests arrays and objects more than `max` levels deep (`{}` is one level). Not a

@@ -19,6 +19,8 @@ import type { RequestRecord, Telemetry } from '../telemetry/request-record.js'
 import type { RequestTracer } from '../telemetry/tracing/types.js'
 import { authenticateToken, tokenFrom } from './auth.js'
 import { parseJsonBody, readNodeBody } from './body.js'
+import { jsonText } from './json-text.js'
+import { KEEP_REQUEST_BYTES_FROM, keepRequestBytes } from '../core/request-bytes.js'
 import { asProxyError } from './proxy-error.js'
 import { newRequestState, recordError, type RequestState } from './request-context.js'
 import type { Shape } from './shape.js'
@@ -171,9 +173,12 @@ async function serve(deps: LifecycleDeps, given: Endpoint | Promise<Endpoint>, s
     const client = authenticateToken(tokenFrom(one(h.authorization), one(h['api-key']) ?? one(h['x-api-key'])), deps.config())
     state.record.client = client.name
     if (client.team) state.record.team = client.team.name
-    const body = parseJsonBody(await readNodeBody(req, deps.maxBodyBytes), deps.maxBodyBytes, deps.maxJsonDepth)
+    const bytes = await readNodeBody(req, deps.maxBodyBytes)
+    const body = parseJsonBody(jsonText(bytes), deps.maxJsonDepth)
     deps.telemetry.captureRequest?.(state.record, client, body)
     const request = endpoint.parse(body)
+    // passed on natively, a large request goes out as these bytes where the proxy leaves it unchanged
+    if (bytes.length >= KEEP_REQUEST_BYTES_FROM) keepRequestBytes(request as object, bytes)
     const model = endpoint.model(request)
     state.record.model = model
     const spend = deps.limits && endpoint.maxOutput ? spendInput(deps.config(), endpoint, request, model) : undefined

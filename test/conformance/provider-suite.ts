@@ -16,6 +16,8 @@ export interface RecordedRequest {
   path: string
   headers: Record<string, string | string[] | undefined>
   body: any
+  /** the body as the bytes arrived (fakes that keep it) */
+  raw?: string
 }
 
 export interface FakeProvider {

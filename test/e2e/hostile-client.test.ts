@@ -19,6 +19,12 @@ const readJson = async (res: Response): Promise<any> => JSON.parse(await res.tex
 
 /** A chat request whose extra field `x` holds `levels` arrays inside one another (the body's own depth is levels + 1). */
 const nested = (levels: number, model = 'm') => `{"model":"${model}","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(levels)}${']'.repeat(levels)}}`
+/**
+ * The same depth inside `stream_options`, which the proxy writes itself for a stream (it asks for usage):
+ * a member it passes on unchanged goes out as the client's bytes, this one it must encode.
+ */
+const nestedInStreamOptions = (levels: number) =>
+  `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"stream_options":{"x":${'['.repeat(levels)}${']'.repeat(levels)}}}`
 
 function post(url: string, key: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body })
@@ -78,9 +84,14 @@ describe('deep JSON cannot take a provider down for everyone', () => {
 
   it('with the limit raised past what the proxy can encode, the request gets a 500 of its own: no retry, no circuit, the cause in the log', async () => {
     proxy = await startTestProxy(data.dir, { logger: log.logger, maxJsonDepth: 100_000 })
+    // passed on unchanged, the deep member is the client's own bytes: nothing to encode, the upstream answers
+    const passed = await post(proxy.url, key, nested(5000))
+    expect(passed.status).toBe(200)
+    expect(alpha.count()).toBe(1)
+    alpha.requests.length = 0
     const ids: string[] = []
     for (let i = 0; i < 2; i++) {
-      const res = await post(proxy.url, key, nested(5000))
+      const res = await post(proxy.url, key, nestedInStreamOptions(5000))
       expect(res.status).toBe(500)
       expect((await readJson(res)).error).toMatchObject({ type: 'server_error', code: 'internal_error' })
       ids.push(res.headers.get('x-request-id')!)
@@ -89,7 +100,7 @@ describe('deep JSON cannot take a provider down for everyone', () => {
     expect(alpha.count()).toBe(0)
     const lines = await eventually(() => log.lines.filter((l) => ids.includes(l.request_id) && l.msg === 'request'), (l) => l.length === 2)
     for (const line of lines) {
-      expect(line).toMatchObject({ level: 50, status: 500, attempts: 1, method: 'POST', path: '/v1/chat/completions' })
+      expect(line).toMatchObject({ level: 50, status: 500, attempts: 1, method: 'POST', path: '/v1/chat/completions', stream: true })
       expect(line.err).toMatchObject({ type: 'RangeError', message: expect.stringContaining('call stack') })
       expect(line.err.stack).toContain('RangeError')
     }

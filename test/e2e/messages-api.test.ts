@@ -18,6 +18,7 @@ describe('POST /v1/messages through the proxy, with the official Anthropic SDK',
   let openai: FakeUpstream
   let sdk: Anthropic
   let narrow: Anthropic
+  let agentKey: string
 
   beforeAll(async () => {
     anthropic = await startFakeAnthropic()
@@ -30,7 +31,7 @@ describe('POST /v1/messages through the proxy, with the official Anthropic SDK',
     await cliOk(data.dir, ['models', 'add', 'claude-sonnet-4-5*', '--target', 'claude/claude-sonnet-4-5-20250929'])
     await cliOk(data.dir, ['models', 'add', 'mock-model', '--target', 'mock/mock-1'])
     await cliOk(data.dir, ['models', 'add', 'gpt-via-messages', '--target', 'oai/gpt-4o-mini'])
-    const agentKey = keyFrom((await cliOk(data.dir, ['clients', 'add', 'agent'])).stdout)
+    agentKey = keyFrom((await cliOk(data.dir, ['clients', 'add', 'agent'])).stdout)
     const narrowKey = keyFrom((await cliOk(data.dir, ['clients', 'add', 'narrow', '--models', 'mock-model', '--rpm', '1'])).stdout)
     proxy = await startTestProxy(data.dir)
     sdk = new Anthropic({ apiKey: agentKey, baseURL: proxy.url, maxRetries: 0 })
@@ -124,6 +125,23 @@ describe('POST /v1/messages through the proxy, with the official Anthropic SDK',
       expect(seen.headers['anthropic-version']).toBe('2023-06-01')
       expect(seen.headers['anthropic-beta']).toContain('interleaved-thinking-2025-05-14')
       expect(seen.headers.authorization).toBeUndefined()
+    })
+
+    it("sends the client's own bytes on, all but the model it names upstream", async () => {
+      anthropic.play({ kind: 'text', text: 'native answer', usage: { prompt: 11, completion: 3 } })
+      const before = anthropic.requests.length
+      // spacing, a number written 1.0, an escaped and a raw non-ASCII character, in a request large
+      // enough for the proxy to keep its bytes (KEEP_REQUEST_BYTES_FROM)
+      const messages = `"messages": [{"role":"user","content":"${'caf\\u00e9 — café '.repeat(200)}"}]`
+      const res = await fetch(`${proxy.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': agentKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: `{ "model": "claude-sonnet-4-5", "max_tokens" : 64,\n  "temperature": 1.0, ${messages}, "metadata": {"user_id" :"u-1"} }`,
+      })
+      expect(res.status).toBe(200)
+      const seen = anthropic.requests.slice(before).find((r) => r.path.startsWith('/v1/messages'))!
+      // each member as sent, in the order the validated request holds them
+      expect(seen.raw).toBe(`{"model":"claude-sonnet-4-5-20250929",${messages},"max_tokens" : 64,"temperature": 1.0,"metadata": {"user_id" :"u-1"}}`)
     })
 
     it('relays a stream event by event, and a tool call in it', async () => {

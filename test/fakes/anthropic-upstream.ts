@@ -166,15 +166,17 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
   let script: (req: RecordedRequest) => AnthropicScripted | undefined = () => undefined
 
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    let raw = ''
-    for await (const c of req) raw += c
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    // decoded whole: a character split across two chunks stays one character
+    const raw = Buffer.concat(chunks).toString('utf8')
     let body: any
     try {
       body = raw ? JSON.parse(raw) : undefined
     } catch {
       body = undefined
     }
-    const recorded: RecordedRequest = { method: req.method!, path: req.url!, headers: req.headers, body }
+    const recorded: RecordedRequest = { method: req.method!, path: req.url!, headers: req.headers, body, raw }
     requests.push(recorded)
     const sendError = (status: number, message: string) => {
       res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_fake' })

@@ -12,6 +12,7 @@
  * anthropic-beta).
  */
 import type { Completion, ChatCompletionChunk } from '../../core/openai-schema.js'
+import { revised } from '../../core/request-bytes.js'
 import { stringRecord } from '../openai.js'
 import { callUpstream, fetchJson, joinUrl, type UpstreamResponse } from '../shared/http.js'
 import { nativeEvents, type NativeStreamRules } from '../shared/native-stream.js'
@@ -85,14 +86,14 @@ export function createAnthropicAdapter(endpoint: ProviderEndpoint, deps: Adapter
       return toCompletionChunks(await chunks(completionToMessagesRequest(req, mapping(ctx)), ctx))
     },
     async messages(body, ctx) {
-      return nativeJson<NativeBody>(urls.messages, { ...body, model: ctx.upstreamModel, ...(body.stream ? { stream: false } : {}) }, ctx)
+      return nativeJson<NativeBody>(urls.messages, revised(body, { model: ctx.upstreamModel, ...(body.stream ? { stream: false } : {}) }), ctx)
     },
     async messagesStream(body, ctx) {
-      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: name, url: urls.messages, headers: nativeHeadersFor(ctx), body: { ...body, model: ctx.upstreamModel, stream: true }, ctx })
+      const res = await callUpstream({ dispatcher: deps.dispatcher, provider: name, url: urls.messages, headers: nativeHeadersFor(ctx), body: revised(body, { model: ctx.upstreamModel, stream: true }), ctx })
       return nativeEvents(res, name, ctx, streamRules)
     },
     async countTokens(body, ctx) {
-      return nativeJson<{ input_tokens: number }>(urls.countTokens, { ...body, model: ctx.upstreamModel }, ctx)
+      return nativeJson<{ input_tokens: number }>(urls.countTokens, revised(body, { model: ctx.upstreamModel }), ctx)
     },
     async listModels(ctx) {
       const body = await fetchJson<{ data?: Array<{ id: string }> }>({ dispatcher: deps.dispatcher, provider: name, url: urls.models, headers: headersFor(ctx), method: 'GET', ctx })

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { CallContext } from '../types.js'
 import { attachRawJson } from '../../core/raw-json.js'
+import { requestJson } from '../../core/request-bytes.js'
 import { UpstreamBody } from './upstream-body.js'
 import { parseErrorBody, upstreamHttpError, upstreamNetworkError, upstreamTimeout, withoutKey } from './upstream-error.js'
 
@@ -31,7 +32,7 @@ function dispatchOptions(call: UpstreamCall): Dispatcher.DispatchOptions {
     path: split === -1 ? '/' : call.url.slice(split),
     method: call.method ?? 'POST',
     headers: withTrace(call.body === undefined || 'content-type' in call.headers ? call.headers : { 'content-type': 'application/json', ...call.headers }, call.ctx.traceHeaders),
-    body: call.body === undefined ? undefined : JSON.stringify(call.body),
+    body: call.body === undefined ? undefined : requestJson(call.body),
     // undici's own timeouts are off: see exchangeLink for why, and for what takes their place
     headersTimeout: 0,
     bodyTimeout: 0,

@@ -10,6 +10,7 @@
  * (references.ts); a native upstream gets the items themselves.
  */
 import { ProxyError } from '../../core/errors.js'
+import { revised } from '../../core/request-bytes.js'
 import { itemType, parseResponsesRequest, type InputItem, type ResponsesRequest } from '../../core/responses-schema.js'
 import type { Usage } from '../../core/openai-schema.js'
 import type { Caller, Gateway, Served } from '../../gateway/gateway.js'
@@ -119,7 +120,7 @@ function nativeBody(req: ResponsesRequest, c: Continuation): Record<string, unkn
     const { previous_response_id: _, ...rest } = req as ResponsesRequest & Record<string, unknown>
     return { ...rest, input: withoutProxyReasoning([...c.history, ...inputItems(req, c.referenced)]) }
   }
-  if (Array.isArray(req.input)) return { ...req, input: withoutProxyReasoning(withReferencesResolved(req.input, c.referenced)) }
+  if (Array.isArray(req.input)) return revised(req, { input: withoutProxyReasoning(withReferencesResolved(req.input, c.referenced)) })
   return req
 }
 

@@ -24,10 +24,12 @@ export function isProxyThinking(encrypted: string): boolean {
 
 /** Input items fit for OpenAI itself: the reasoning items this proxy made are left out (OpenAI would refuse them). */
 export function withoutProxyReasoning<T>(items: readonly T[]): T[] {
-  return items.filter((item) => {
+  const ours = (item: T) => {
     const { type, encrypted_content } = item as { type?: unknown; encrypted_content?: unknown }
-    return !(type === 'reasoning' && typeof encrypted_content === 'string' && isProxyThinking(encrypted_content))
-  })
+    return type === 'reasoning' && typeof encrypted_content === 'string' && isProxyThinking(encrypted_content)
+  }
+  // the same list when there is nothing to drop, so the request's own bytes still stand for it (core/request-bytes.ts)
+  return items.some(ours) ? items.filter((item) => !ours(item)) : (items as T[])
 }
 
 /** The blocks, or null when the content is not ours or not well formed. */
