@@ -74,7 +74,31 @@ const AGENT_APIS: Api[] = [
   messagesApi('bench-messages', 'messages'),
   responsesApi('bench-model', 'responses translated'),
   messagesApi('bench-model', 'messages translated'),
+  ...[agentRequest('claude-code.json', '/v1/messages', 'bench-messages', 'claude code request'), agentRequest('codex.json', '/v1/responses', 'bench-responses', 'codex request')].filter((a) => a !== null),
 ]
+
+/**
+ * A real agent's request (shared test data: the second turn, with its tools and history; Claude Code's
+ * is 87 KB, Codex CLI's 40 KB), relayed natively: the bulk of what a gateway in front of agents does.
+ * Left out when the test data is not there.
+ */
+function agentRequest(file: string, apiPath: string, model: string, name: string): Api | null {
+  const dir = process.env.PROXY_TESTDATA ?? path.join(root, '..', 'shared', 'testdata')
+  let requests: Array<{ body: unknown }>
+  try {
+    requests = JSON.parse(readFileSync(path.join(dir, 'agents', file), 'utf8')) as Array<{ body: unknown }>
+  } catch {
+    return null
+  }
+  const last = requests.at(-1)?.body
+  const sent = (typeof last === 'string' ? JSON.parse(last) : last) as Record<string, unknown>
+  return {
+    name,
+    path: apiPath,
+    body: JSON.stringify({ ...sent, model, stream: false }),
+    stream: () => JSON.stringify({ ...sent, model, stream: true }),
+  }
+}
 
 const canPin = hasCommand('taskset') && cpus().length >= 2
 const pin = (core: number, cmd: string[]): string[] => (canPin ? ['taskset', '-c', String(core), ...cmd] : cmd)
