@@ -1,7 +1,6 @@
 /**
  * A JSON body's bytes as the text JSON.parse reads. Node's UTF-8 decoder is slow for a text with any
- * character outside ASCII: the whole string is built two bytes a character, and an 87 KB Claude Code
- * request with a few hundred such bytes took 30 times as long to decode as the same request in ASCII
+ * character outside ASCII, as agents' requests have: the whole string is built two bytes a character
  * (docs/performance.md). A JSON text means the same with those characters written as `\u` escapes,
  * and then it is ASCII: the bytes are taken one character each (latin1, a copy), and only the runs of
  * non-ASCII bytes are decoded, each on its own, and escaped.
