@@ -86,11 +86,12 @@ function memberRanges(bytes: Buffer): Map<string, readonly [number, number]> | n
     if (bytes[i] !== QUOTE) return null
     const start = i
     const keyEnd = stringEnd(bytes, i)
+    if (keyEnd < 0) return null
     const key = keyText(bytes, start, keyEnd)
     i = skipSpace(bytes, keyEnd)
     if (bytes[i] !== COLON) return null
     const end = valueEnd(bytes, skipSpace(bytes, i + 1))
-    if (end < 0 || key === null) return null
+    if (end < 0) return null
     members.set(key, [start, end])
     i = skipSpace(bytes, end)
     if (bytes[i] === CLOSE_OBJECT) return members
@@ -99,8 +100,11 @@ function memberRanges(bytes: Buffer): Map<string, readonly [number, number]> | n
   }
 }
 
+/** JSON's four whitespace characters */
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+
 function skipSpace(bytes: Buffer, i: number): number {
-  for (let c = bytes[i]; c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = bytes[i]) i++
+  while (isSpace(bytes[i])) i++
   return i
 }
 
@@ -117,8 +121,7 @@ function stringEnd(bytes: Buffer, i: number): number {
 }
 
 /** The key a quoted string stands for (escapes read as JSON.parse reads them). */
-function keyText(bytes: Buffer, start: number, end: number): string | null {
-  if (end < 0) return null
+function keyText(bytes: Buffer, start: number, end: number): string {
   const inner = bytes.toString('utf8', start + 1, end - 1)
   return inner.includes('\\') ? (JSON.parse(bytes.toString('utf8', start, end)) as string) : inner
 }
@@ -147,7 +150,7 @@ function valueEnd(bytes: Buffer, i: number): number {
   const n = bytes.length
   while (i < n) {
     const b = bytes[i]
-    if (b === COMMA || b === CLOSE_OBJECT || b === CLOSE_ARRAY || b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) break
+    if (b === COMMA || b === CLOSE_OBJECT || b === CLOSE_ARRAY || isSpace(b)) break
     i++
   }
   return i
