@@ -10,25 +10,19 @@ import * as z from './zod.js'
 import { invalidRequest, type ProxyError } from './errors.js'
 import { parseRequest, zodToProxyError } from './openai-schema.js'
 import { MIN_THINKING_BUDGET } from './reasoning.js'
+import { byType as checkedByType } from './schema-by-type.js'
 
 type Typed = { type: string; [k: string]: unknown }
+
+/** Any object with a string `type`: a block, source or setting of a type this schema does not read. */
+const typed = z.looseObject({ type: z.string() })
 
 /**
  * An object with a string `type`, checked against the schema for that type when there is one and passed
  * through otherwise. The output is typed as the known variants; code that reads it must still expect an
  * unknown `type` at run time (a `default:` branch).
  */
-function byType<const S extends Record<string, z.ZodType<Typed>>>(schemas: S) {
-  return z
-    .looseObject({ type: z.string() })
-    .superRefine((value, ctx) => {
-      const schema = schemas[value.type]
-      if (!schema) return
-      const result = schema.safeParse(value)
-      if (!result.success) for (const issue of result.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0])
-    })
-    .transform((value) => value as z.output<S[keyof S]>)
-}
+const byType = <const S extends Record<string, z.ZodType<Typed>>>(schemas: S) => checkedByType<z.output<S[keyof S]>>(schemas, typed)
 
 /** A string or a list; a union error says what was expected instead of zod's "Invalid input". */
 const stringOr = <T extends z.ZodType>(list: T, what: string) => z.union([z.string(), list], { error: `expected a string or ${what}` })

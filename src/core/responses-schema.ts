@@ -8,6 +8,7 @@
 import * as z from './zod.js'
 import { invalidRequest } from './errors.js'
 import { zodToProxyError } from './openai-schema.js'
+import { byType } from './schema-by-type.js'
 
 const text = z.string()
 const nullableString = z.string().nullish()
@@ -33,17 +34,8 @@ const refusal = z.looseObject({ type: z.literal('refusal'), refusal: z.string() 
 
 const CONTENT: Record<string, z.ZodType> = { input_text: inputText, input_image: inputImage, input_file: inputFile, output_text: outputText, refusal }
 
-/** One object checked by the schema its `type` names; other types pass with their fields untouched. */
-function byType<T>(schemas: Record<string, z.ZodType>, typeOf: (value: Record<string, unknown>) => unknown = (v) => v.type): z.ZodType<T> {
-  return z.looseObject({ type: z.string().nullish() }).check((ctx) => {
-    const type = typeOf(ctx.value)
-    const schema = typeof type === 'string' ? schemas[type] : undefined
-    if (!schema) return
-    const result = schema.safeParse(ctx.value, { reportInput: true })
-    // the issues keep their own code and path (relative to this object), so zodToProxyError names the field
-    if (!result.success) ctx.issues.push(...(result.error.issues as never[]))
-  }) as unknown as z.ZodType<T>
-}
+/** Any object with a string `type`, or none: an item, part or tool of a type this schema does not read. */
+const typed = z.looseObject({ type: z.string().nullish() })
 
 /**
  * A string, or else what `other` accepts. Not a z.union: a union that fails reports only "Invalid input"
@@ -51,7 +43,7 @@ function byType<T>(schemas: Record<string, z.ZodType>, typeOf: (value: Record<st
  */
 function stringOr<T, S extends string = string>(other: z.ZodType<T>, string: z.ZodType<S> = text as z.ZodType<string> as z.ZodType<S>): z.ZodType<S | T> {
   return z.unknown().check((ctx) => {
-    const result = (typeof ctx.value === 'string' ? string : other).safeParse(ctx.value, { reportInput: true })
+    const result = (typeof ctx.value === 'string' ? string : other).safeParse(ctx.value)
     if (!result.success) ctx.issues.push(...(result.error.issues as never[]))
   }) as unknown as z.ZodType<S | T>
 }
@@ -65,7 +57,7 @@ export type Refusal = z.infer<typeof refusal>
 export type ContentPart = InputText | InputImage | InputFile | OutputText | Refusal | OtherPart
 export type OtherPart = { type: string; [k: string]: unknown }
 
-const contentPart = byType<ContentPart>(CONTENT)
+const contentPart = byType<ContentPart>(CONTENT, typed)
 const messageContent = stringOr(z.array(contentPart))
 
 // ---- input items ----
@@ -146,7 +138,7 @@ export function itemType(item: Record<string, unknown>): string {
   return 'role' in item ? 'message' : 'item_reference'
 }
 
-const inputItem = byType<InputItem>(ITEMS, itemType)
+const inputItem = byType<InputItem>(ITEMS, typed, itemType)
 
 // ---- tools ----
 
@@ -167,7 +159,7 @@ const namespaceTool = z.looseObject({
   type: z.literal('namespace'),
   name: z.string().min(1),
   description: z.string().optional(),
-  tools: z.array(byType<FunctionTool | CustomTool | OtherTool>({ function: functionTool, custom: customTool })).min(1),
+  tools: z.array(byType<FunctionTool | CustomTool | OtherTool>({ function: functionTool, custom: customTool }, typed)).min(1),
 })
 
 export type FunctionTool = z.infer<typeof functionTool>
@@ -177,14 +169,14 @@ export type NamespaceTool = z.infer<typeof namespaceTool>
 export type OtherTool = { type: string; [k: string]: unknown }
 export type ResponsesTool = FunctionTool | CustomTool | NamespaceTool | OtherTool
 
-const tool = byType<ResponsesTool>({ function: functionTool, custom: customTool, namespace: namespaceTool })
+const tool = byType<ResponsesTool>({ function: functionTool, custom: customTool, namespace: namespaceTool }, typed)
 
 const toolChoice = stringOr(
   byType<{ type: string; name?: string; [k: string]: unknown }>({
     function: z.looseObject({ type: z.literal('function'), name: z.string() }),
     custom: z.looseObject({ type: z.literal('custom'), name: z.string() }),
     allowed_tools: z.looseObject({ type: z.literal('allowed_tools'), mode: z.enum(['auto', 'required']), tools: z.array(z.looseObject({ type: z.string() })) }),
-  }),
+  }, typed),
   z.enum(['none', 'auto', 'required']),
 )
 
@@ -200,7 +192,7 @@ const textFormat = byType<{ type: string; name?: string; schema?: Record<string,
     strict: z.boolean().nullish(),
     description: z.string().optional(),
   }),
-})
+}, typed)
 
 export const responsesRequestSchema = z.looseObject({
   model: z.string().min(1),
@@ -237,10 +229,7 @@ export const responsesRequestSchema = z.looseObject({
 
 export type ResponsesRequest = z.infer<typeof responsesRequestSchema>
 
-/**
- * Parses a Responses request body or throws a 400 naming the offending parameter. The issues carry their
- * input (`reportInput`), so zodToProxyError tells a wrong value from a missing one.
- */
+/** Parses a Responses request body or throws a 400 naming the offending parameter. */
 export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('The request body must be a JSON object.', null, 'invalid_body')

@@ -290,6 +290,24 @@ describe('validation errors say what is wrong', () => {
     })
   })
 
+  it("a block or item whose type names an Object member ('constructor', '__proto__') is an unknown type, not a 500", async () => {
+    const headers = { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }
+    const messages = await fetch(`${proxy.url}/v1/messages`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [{ type: 'constructor' }] }] }),
+    })
+    expect(messages.status).toBe(400)
+    expect((await readJson(messages)).error).toMatchObject({ type: 'invalid_request_error', message: expect.stringContaining('constructor') })
+    const responses = await fetch(`${proxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', input: [{ type: '__proto__' }] }),
+    })
+    expect(responses.status).toBe(400)
+    expect((await readJson(responses)).error).toMatchObject({ type: 'invalid_request_error', message: expect.stringContaining('__proto__') })
+  })
+
   it('a parameter that is truly absent is still a missing one', async () => {
     expect(await errorFor({ messages: hi })).toEqual({ type: 'invalid_request_error', code: 'missing_required_parameter', param: 'model', message: "Missing required parameter: 'model'." })
     expect(await errorFor({ model: 'm', messages: [{ content: 'hi' }] })).toMatchObject({ code: 'missing_required_parameter', param: 'messages[0].role' })

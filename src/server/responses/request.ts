@@ -88,7 +88,11 @@ export function toChatRequest(req: ResponsesRequest, opts: TranslateOptions = {}
   history.forEach((item, i) => builder.add(item, `previous_response_id[${i}]`))
   if (typeof req.input === 'string') builder.messages.push({ role: 'user', content: req.input })
   else (req.input ?? []).forEach((item, i) => builder.add(item, `input[${i}]`))
-  if (builder.messages.length === 0) throw invalidRequest("Missing required parameter: 'input'.", 'input', 'missing_required_parameter')
+  if (builder.messages.length === 0) {
+    const skipped = dropped.filter((d) => d.startsWith('input['))
+    if (skipped.length === 0) throw invalidRequest("Missing required parameter: 'input'.", 'input', 'missing_required_parameter')
+    throw invalidRequest(`Invalid value for 'input': this model's provider is called through chat completions, which has no form for any of its items (${skipped.join(', ')}).`, 'input', 'invalid_value')
+  }
 
   const chat: ChatRequest = { model: req.model, messages: builder.messages, ...mapTools(req, dropped) }
   if (req.stream) {
