@@ -129,9 +129,13 @@ describe('stopping while PostgreSQL is away', () => {
   })
 
   it('stops within seconds, with the writes it could not commit given up', async () => {
+    // once in a full CI run this test hit its 60 s timeout with nothing to say where: each step says when it is done
+    const t0 = Date.now()
+    const step = (what: string) => console.log(`${what} at ${Date.now() - t0} ms`)
     const setup = await proxyBehindRelay(data.dir)
     ;({ database, relay } = setup)
     const { proxy, key } = setup
+    step('started behind the relay')
     const chat = async () => {
       const res = await fetch(`${proxy.url}/v1/chat/completions`, {
         method: 'POST',
@@ -143,7 +147,9 @@ describe('stopping while PostgreSQL is away', () => {
     }
     for (let i = 0; i < 3; i++) expect(await chat()).toBe(200)
     relay.cut()
+    step('served 3, relay cut')
     for (let i = 0; i < 3; i++) expect(await chat()).toBe(200)
+    step('served 3 more')
     // the quota usage of these requests is handed over every half second: let it be
     await new Promise((r) => setTimeout(r, 1200))
     const started = Date.now()
