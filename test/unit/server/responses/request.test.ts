@@ -290,6 +290,14 @@ describe('Responses request -> chat request', () => {
     expect(missing.param).toBe('input[0]')
   })
 
+  it('says why when every input item was left out, and still calls no input missing', () => {
+    const dropped = refusal(() => translate({ input: [{ type: 'web_search_call', id: 'ws_1', status: 'completed' }, { type: 'mcp_list_tools' }] }))
+    expect(dropped.status).toBe(400)
+    expect(dropped.param).toBe('input')
+    expect(dropped.message).toContain('input[0]:web_search_call, input[1]:mcp_list_tools')
+    expect(refusal(() => translate({ input: [] })).message).toBe("Missing required parameter: 'input'.")
+  })
+
   it('names the parameter of a type error', () => {
     const err = refusal(() => parseResponsesRequest({ model: 'm', input: [{ type: 'function_call_output', output: 'x' }] }))
     expect(err.param).toBe('input[0].call_id')
