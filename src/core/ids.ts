@@ -54,17 +54,25 @@ export function displayPrefix(key: string): string {
  * (docs/performance.md).
  */
 export function newRequestId(): string {
+  return timeOrderedId('req_', 24)
+}
+
+/**
+ * `prefix` and `length` base62 characters: the time in milliseconds as the first 8, so that ids made
+ * later sort after, then random ones. For ids that are keys of an index the store appends to.
+ */
+export function timeOrderedId(prefix: string, length: number): string {
   // one buffer written in place: this runs on every request, and character-by-character concatenation
   // left two dozen intermediate strings behind each time
-  const out = Buffer.allocUnsafe(28)
-  out.write('req_', 0, 'latin1')
+  const out = Buffer.allocUnsafe(prefix.length + length)
+  const at = out.write(prefix, 0, 'latin1')
   // the time as fixed-width base62; the alphabet is in ASCII order, so the text sorts as the number does
   let ms = Date.now()
-  for (let i = 11; i >= 4; i--) {
+  for (let i = at + 7; i >= at; i--) {
     out[i] = ALPHABET_CODES[ms % 62]!
     ms = Math.floor(ms / 62)
   }
-  fillBase62(out, 12, 28)
+  fillBase62(out, at + 8, out.length)
   return out.toString('latin1')
 }
 

@@ -3,7 +3,7 @@
  * answer and the stream share these builders). The object echoes the request parameters a Response
  * carries, with OpenAI's defaults where the client sent none.
  */
-import { randomBase62 } from '../../core/ids.js'
+import { randomBase62, timeOrderedId } from '../../core/ids.js'
 import type { FinishReason } from '../../core/openai-schema.js'
 import type { NamespaceTool, ResponsesRequest, ResponsesTool } from '../../core/responses-schema.js'
 import type { ResponsesUsage } from './usage.js'
@@ -80,7 +80,11 @@ export interface ResponseOptions {
 const RESPONSE_PREFIX = 'resp_'
 const ITEM_OF_RESPONSE = /^(?:msg|rs|fc|ctc|call)_([0-9A-Za-z]{32})[0-9A-Za-z]{8}$/
 
-export const newResponseId = (): string => RESPONSE_PREFIX + randomBase62(32)
+/**
+ * `resp_` and 32 base62 characters, time-ordered: every stored response's id is the key of the
+ * responses table, where random ids scattered each insert over the whole index (docs/performance.md).
+ */
+export const newResponseId = (): string => timeOrderedId(RESPONSE_PREFIX, 32)
 
 /**
  * An item's id: with the response it belongs to, `<prefix>_` + the response id's 32 characters + 8 random
